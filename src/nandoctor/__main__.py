@@ -1,0 +1,5 @@
+import sys
+
+from nandoctor.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Thin front ends: one module per ``nandoctor`` subcommand."""

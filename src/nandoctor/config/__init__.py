@@ -1,0 +1,1 @@
+"""Caffe configs: prototxt parsing, schema, nets, shapes, solvers and learning-rate schedules."""

@@ -1,0 +1,1 @@
+"""Caffe runtime logs: streaming parser, training trace and symptoms."""

@@ -1,0 +1,1 @@
+"""Renderers: findings and diagnoses to text (rich), JSON, SARIF and HTML."""
