@@ -1,0 +1,709 @@
+"""Streaming parser for Caffe logs: ``parse_log(path_or_file) -> Trace``.
+
+The file is read as bytes in large blocks (gzip is recognised by its magic bytes)
+and never held whole. Each block, cut at a line end, is scanned by a few
+literal-anchored regex passes (see ``patterns``); the few events that need order
+(iteration, output, test, lr, setup and crash lines) are merged by line number and
+fed through a small state machine, while debug_info values go straight into a
+column-wise table and get their iteration afterwards. Line numbers are counted
+with ``bytes.count`` between matches, so they cost next to nothing.
+
+Robustness: invalid UTF-8 is replaced, binary junk is skipped, a line longer than
+``MAX_LINE`` bytes is dropped (and counted) instead of being buffered, and nothing
+in the input can raise anything but ``InputError`` for an unreadable file.
+"""
+
+from __future__ import annotations
+
+import bisect
+import gzip
+import io
+import os
+from array import array
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+
+from nandoctor.config.textformat import ParseError, parse_text
+from nandoctor.core.types import InputError
+from nandoctor.log import patterns as P
+from nandoctor.log.trace import (
+    ClipEvent,
+    Crash,
+    LayerSetup,
+    LogDocument,
+    LrPoint,
+    MultiStepEvent,
+    OutputValue,
+    Segment,
+    Snapshot,
+    TestPass,
+    Trace,
+    TrainPoint,
+)
+from nandoctor.log.values import parse_value
+
+BLOCK = 8 << 20  # bytes per read
+MAX_LINE = 4 << 20  # longer lines are dropped, not buffered
+MAX_DUMP = 32 << 20  # a protobuf dump longer than this is cut
+
+# event kinds, in the order they must be handled when two share a line (never happens)
+_ITER, _OUT, _RARE, _RAW = 0, 1, 2, 3
+
+_DEBUG_ROLE = {b"top": 0, b"bottom": 2, b"param": 1}
+
+
+def _text(b: bytes) -> str:
+    return b.decode("utf-8", "replace").strip()
+
+
+def _num(b: bytes | None) -> float | None:
+    if b is None:
+        return None
+    try:
+        return float(b)
+    except ValueError:
+        return parse_value(b)
+
+
+def _open(source) -> tuple[BinaryIO, str, bool]:
+    """A binary stream for a path or file object; gzip is detected by magic bytes."""
+    if isinstance(source, (str, os.PathLike)):
+        path = str(source)
+        p = Path(path)
+        if not p.exists():
+            raise InputError("file not found", path)
+        if p.is_dir():
+            raise InputError("is a directory, expected a Caffe log file", path)
+        try:
+            raw: BinaryIO = open(p, "rb")  # noqa: SIM115 - closed by parse_log
+        except OSError as exc:
+            raise InputError(f"cannot read: {exc.strerror}", path) from None
+    else:
+        raw = source
+        path = str(getattr(source, "name", "<stream>"))
+        if isinstance(source, io.TextIOBase):
+            raw = io.BytesIO(source.read().encode("utf-8", "replace"))
+    try:
+        head = raw.peek(2)[:2] if hasattr(raw, "peek") else None
+        if head is None:
+            first = raw.read(2)
+            raw = _Prepend(first, raw)
+            head = first
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror}", path) from None
+    if head == b"\x1f\x8b":
+        return gzip.GzipFile(fileobj=raw, mode="rb"), path, True  # type: ignore[return-value]
+    return raw, path, False
+
+
+class _Prepend(io.RawIOBase):
+    """A stream with some already-read bytes put back in front."""
+
+    def __init__(self, first: bytes, rest):
+        self._first = first
+        self._rest = rest
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        if self._first:
+            head, self._first = self._first, b""
+            if n is None or n < 0:
+                return head + self._rest.read()
+            return head + self._rest.read(max(0, n - len(head)))
+        return self._rest.read(n)
+
+    def close(self) -> None:
+        pass
+
+
+def parse_log(source) -> Trace:
+    """Parse a Caffe log (path, binary or text file object; gzip allowed) into a Trace."""
+    stream, path, gz = _open(source)
+    parser = _Parser(path)
+    parser.stats["gzip"] = int(gz)
+    try:
+        parser.feed(stream)
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        # a truncated or corrupt gzip still yields what was read before the damage
+        parser.stats["read_error"] = 1
+        parser.read_error = str(exc)
+    finally:
+        if isinstance(source, (str, os.PathLike)):
+            stream.close()
+    return parser.finish()
+
+
+class _Parser:
+    def __init__(self, path: str):
+        self.path = path
+        self.stats: dict[str, int] = {
+            "lines": 0,
+            "bytes": 0,
+            "glog_lines": 0,
+            "events": 0,
+            "debug_values": 0,
+            "unparsed_lines": 0,
+            "long_lines": 0,
+            "dump_lines": 0,
+            "gzip": 0,
+            "read_error": 0,
+        }
+        self.read_error: str | None = None
+        self.segments: list[Segment] = []
+        self.seg = self._new_segment(1)
+        self.cur_train: TrainPoint | None = None
+        self.cur_test: TestPass | None = None
+        self.cur_layer: LayerSetup | None = None
+        self.net_count = 0
+        self.pending_net_source: tuple[str | None, str, int | None] | None = None
+        self.last_iter: int | None = None
+        self.seen_speed = False
+        # debug interning
+        self.name_ids: dict[bytes, int] = {}
+
+    # ------------------------------------------------------------------ reading
+    def feed(self, stream: BinaryIO) -> None:
+        pending = b""
+        skipping = False  # inside an over-long line
+        while True:
+            data = stream.read(BLOCK)
+            eof = not data
+            if skipping and data:
+                nl = data.find(b"\n")
+                if nl < 0:
+                    self.stats["bytes"] += len(data)
+                    continue
+                self.stats["bytes"] += nl
+                data = data[nl:]
+                skipping = False
+            buf = pending + data if pending else data
+            pending = b""
+            if not buf:
+                break
+            if eof:
+                end = len(buf)
+            else:
+                nl = buf.rfind(b"\n")
+                if nl < 0:
+                    if len(buf) > MAX_LINE:
+                        self.stats["long_lines"] += 1
+                        self.stats["bytes"] += len(buf)
+                        skipping = True
+                    else:
+                        pending = buf
+                    continue
+                end = nl + 1
+            consumed = self._chunk(buf, end, force=eof or len(buf) > MAX_DUMP)
+            pending = buf[consumed:]
+            if eof and not pending:
+                break
+            if eof:  # defensive: force the rest through
+                self._chunk(pending, len(pending), force=True)
+                break
+
+    # ------------------------------------------------------------------ one chunk
+    def _chunk(self, buf: bytes, end: int, force: bool) -> int:
+        events: list[tuple] = []
+        # rare lines first: a protobuf dump still open at the end of the chunk moves the cut
+        rare = []
+        lines = buf.count(b"\n", 0, end)
+        glog = buf.count(b"] ", 0, end)
+        bare = glog * 3 < lines or (lines == 0 and glog == 0)
+        for m in P.RARE_RE.finditer(buf, 0, end):
+            rare.append((m.start(), m.group(1), m.group(2), m.end()))
+        if bare:
+            prefixed = {r[0] for r in rare}
+            extra = []
+            for m in P.BARE_RE.finditer(b"\n" + buf[:end]):
+                pos = m.start()  # position of the newline in buf is pos - 1; the line starts at pos
+                if pos not in prefixed:
+                    extra.append((pos, m.group(1), m.group(2), m.end() - 1))
+            if extra:
+                rare = sorted(rare + extra, key=lambda r: r[0])
+        cut = end
+        for i in range(len(rare) - 1, -1, -1):
+            key = rare[i][1]
+            if key.startswith(b"Initializing "):
+                stop = self._dump_end(buf, rare[i][3], end)
+                if stop is None and not force:
+                    cut = buf.rfind(b"\n", 0, rare[i][0]) + 1
+                    if cut == 0:
+                        return 0
+                    rare = rare[:i]
+                break
+        end = cut
+        self.stats["bytes"] += end
+        self.stats["glog_lines"] += buf.count(b"] ", 0, end)
+        base = self.stats["lines"]
+        self.stats["lines"] = base + buf.count(b"\n", 0, end) + (1 if end and buf[end - 1 : end] != b"\n" else 0)
+
+        # line numbers: 1-based, counted incrementally per pass
+        count = buf.count
+        line, prev = base + 1, 0
+        for pos, key, rest, stop in rare:
+            line += count(b"\n", prev, pos)
+            prev = pos
+            events.append((line, _RARE, key, rest, buf, stop, end))
+        if not bare:
+            m0 = P.RAW_RE.match(b"\n" + buf[: min(end, 512)])
+            if m0 is not None:  # the chunk's first line has no newline before it
+                events.append((base + 1, _RAW, m0.group(1), m0.group(2)))
+            line, prev = base + 1, 0
+            for m in P.RAW_RE.finditer(buf, 0, end):
+                pos = m.start() + 1
+                line += count(b"\n", prev, pos)
+                prev = pos
+                events.append((line, _RAW, m.group(1), m.group(2)))
+        line, prev = base + 1, 0
+        for m in P.ITERATION_RE.finditer(buf, 0, end):
+            pos = m.start()
+            line += count(b"\n", prev, pos)
+            prev = pos
+            rank = None
+            if buf[pos - 2 : pos] == b"] " and buf.find(b"[", max(0, pos - 16), pos) >= 0:
+                r = P.RANK_RE.search(buf, max(0, pos - 16), pos)
+                if r is not None:
+                    rank = r.group(1)
+            events.append((line, _ITER, int(m.group(1)), m.group(2), rank))
+        line, prev = base + 1, 0
+        for m in P.OUTPUT_RE.finditer(buf, 0, end):
+            pos = m.start()
+            line += count(b"\n", prev, pos)
+            prev = pos
+            events.append((line, _OUT, buf[pos - 2 : pos - 1] == b"n", *m.groups()))
+        self._debug(buf, end, base)
+        events.sort(key=lambda e: (e[0], e[1]))
+        self.stats["events"] += len(events)
+        self._handle(events)
+        return end
+
+    def _dump_end(self, buf: bytes, start: int, end: int) -> int | None:
+        m = P.BLOCK_END_RE.search(buf, start, end)
+        if m is None:
+            return None
+        return m.start() + 1
+
+    def _debug(self, buf: bytes, end: int, base: int) -> None:
+        table = self.seg.debug
+        ids = self.name_ids
+        names = table.names
+        lines_a, code_a, layer_a, blob_a, val_a = table.line, table.code, table.layer, table.blob, table.value
+        vals: list[bytes] = []
+        count = buf.count
+        line, prev = base + 1, 0
+        n0 = len(val_a)
+        roles = _DEBUG_ROLE
+        for m in P.DEBUG_RE.finditer(buf, 0, end):
+            pos = m.start()
+            line += count(b"\n", prev, pos)
+            prev = pos
+            layer, role, blob, what, val, upd = m.groups()
+            li = ids.get(layer)
+            if li is None:
+                li = ids[layer] = len(names)
+                names.append(_text(layer))
+            bi = ids.get(blob)
+            if bi is None:
+                bi = ids[blob] = len(names)
+                names.append(_text(blob))
+            code = roles[role]
+            if code == 1:
+                if upd is not None:
+                    code = 5
+                    # the diff of an [Update] line is a second value on the same line
+                    lines_a.append(line)
+                    code_a.append(6)
+                    layer_a.append(li)
+                    blob_a.append(bi)
+                    vals.append(val)
+                    val = upd
+                    code = 5
+                elif what == b"diff":
+                    code = 6 if buf[pos - 6 : pos] == b"Update" else 3
+            lines_a.append(line)
+            code_a.append(code)
+            layer_a.append(li)
+            blob_a.append(bi)
+            vals.append(val)
+        if vals:
+            try:
+                val_a.extend(map(float, vals))
+            except ValueError:
+                del val_a[n0:]
+                nan = float("nan")
+                val_a.extend(v if (v := parse_value(b)) is not None else nan for b in vals)
+            self.stats["debug_values"] += len(vals)
+
+    # ------------------------------------------------------------------ state machine
+    def _new_segment(self, line: int) -> Segment:
+        seg = Segment(index=len(self.segments), start_line=line)
+        if self.segments:
+            # debug names are per table; the interning dict must start afresh too
+            self.name_ids = {}
+        self.segments.append(seg)
+        self.cur_train = None
+        self.cur_test = None
+        self.cur_layer = None
+        self.net_count = 0
+        self.last_iter = None
+        self.seen_speed = False
+        return seg
+
+    def _split(self, line: int) -> None:
+        """Start a new segment at ``line`` (the debug values already read stay with the old one)."""
+        old = self.seg
+        old.end_line = line - 1
+        self.seg = self._new_segment(line)
+        # debug values read in this chunk after the split line belong to the new segment
+        table = old.debug
+        k = bisect.bisect_left(table.line, line)
+        if k < len(table.line):
+            new = self.seg.debug
+            for i in range(k, len(table.line)):
+                name_l = table.names[table.layer[i]]
+                name_b = table.names[table.blob[i]]
+                new.line.append(table.line[i])
+                new.code.append(table.code[i])
+                new.layer.append(self._intern(new, name_l))
+                new.blob.append(self._intern(new, name_b))
+                new.value.append(table.value[i])
+            del table.line[k:], table.code[k:], table.layer[k:], table.blob[k:], table.value[k:]
+
+    def _intern(self, table, name: str) -> int:
+        key = name.encode("utf-8")
+        i = self.name_ids.get(key)
+        if i is None:
+            i = self.name_ids[key] = len(table.names)
+            table.names.append(name)
+        return i
+
+    def _handle(self, events: list[tuple]) -> None:
+        for ev in events:
+            kind = ev[1]
+            if kind == _ITER:
+                self._iteration(ev[0], ev[2], ev[3], ev[4])
+            elif kind == _OUT:
+                self._output(ev[0], *ev[2:])
+            elif kind == _RARE:
+                self._rare(*ev)
+            else:
+                self._raw(ev[0], ev[2], ev[3])
+
+    def _iteration(self, line: int, it: int, tail: bytes, rank) -> None:
+        if rank not in (None, b"0", b"0.0"):
+            return  # other GPUs repeat rank 0's numbers; rank 0 is the run
+        seg = self.seg
+        if tail.startswith(b", lr = "):
+            m = P.LR_RE.match(tail)
+            if m is None:
+                return
+            extras = {}
+            for em in P.EXTRA_RE.finditer(tail, m.end()):
+                v = _num(em.group(2))
+                if v is not None:
+                    extras[_text(em.group(1))] = v
+            seg.lr.append(LrPoint(it, _num(m.group(1)), _text(m.group(1)), line, extras))
+            return
+        if tail.startswith(b", Testing net"):
+            m = P.TESTING_RE.match(tail)
+            idx = int(m.group(1)) if m and m.group(1) else 0
+            if self.last_iter is not None and it < self.last_iter and seg.has_training:
+                self._split(line)
+                seg = self.seg
+            self.cur_test = TestPass(it, idx, line, last_line=line)
+            seg.tests.append(self.cur_test)
+            return
+        if tail.startswith(b", step = "):
+            m = P.STEP_RE.match(tail)
+            if m:
+                seg.multistep.append(MultiStepEvent(it, int(m.group(1)), line))
+            return
+        lm = P.LOSS_RE.search(tail)
+        if lm is None:
+            return
+        seconds = None
+        sm = P.SPEED_RE.match(tail)
+        if sm is not None:
+            self.seen_speed = True
+            s = P.SECONDS_RE.search(sm.group(1))
+            if s is not None:
+                seconds = _num(s.group(1))
+        if self.last_iter is not None and it < self.last_iter and seg.has_training:
+            self._split(line)
+            seg = self.seg
+        self.last_iter = it
+        raw = lm.group(1)
+        try:
+            loss = float(raw)
+        except ValueError:
+            loss = parse_value(raw)
+        point = TrainPoint(it, line, loss, raw.decode("latin-1"), seconds, final=sm is None and self.seen_speed)
+        seg.train.append(point)
+        self.cur_train = point
+        self.cur_test = None
+
+    def _output(self, line, is_train, idx, name, val, weight, contrib) -> None:
+        value = _num(val)
+        out = OutputValue(int(idx), _text(name), value, val.decode("latin-1"), line, _num(weight), _num(contrib))
+        if is_train:
+            if self.cur_train is not None:
+                self.cur_train.outputs.append(out)
+            return
+        test = self.cur_test
+        if test is None:
+            test = self.cur_test = TestPass(self.last_iter if self.last_iter is not None else 0, 0, line)
+            self.seg.tests.append(test)
+        test.outputs.append(out)
+        test.last_line = line
+
+    def _raw(self, line: int, key: bytes, rest: bytes) -> None:
+        seg = self.seg
+        if key[:1] == b"F" and key[1:2].isdigit():
+            msg = _text(rest)
+            if msg.startswith("Check failed"):
+                return  # recorded by the rare pass
+            seg.crashes.append(Crash("fatal", msg, line))
+            return
+        text = _text(key + rest)
+        if key.startswith(b"*** "):
+            if rest.startswith(b"Aborted at"):
+                seg.crashes.append(Crash("aborted", text, line))
+            elif rest.startswith(b"SIG"):
+                seg.crashes.append(Crash("signal", text, line))
+            return
+        if key.startswith(b"double free") or key.startswith(b"free(): "):
+            seg.crashes.append(Crash("double_free", text, line))
+        elif key.startswith(b"Segmentation fault") or key.startswith(b"Floating point exception"):
+            seg.crashes.append(Crash("signal", text, line))
+        elif key.startswith(b"Aborted"):
+            seg.crashes.append(Crash("aborted", text, line))
+        elif key.startswith(b"terminate called"):
+            seg.crashes.append(Crash("fatal", text, line))
+
+    def _rare(self, line, _kind, key: bytes, rest: bytes, buf: bytes, stop: int, end: int) -> None:
+        seg = self.seg
+        k = key[:6]
+        if k in (b"*** ", b"double", b"free()", b"Segmen", b"Floati", b"Aborte", b"termin"):
+            self._raw(line, key, rest)
+        elif key.startswith(b"Initializing "):
+            self._dump(line, key, buf, stop, end)
+        elif k == b"Top sh":
+            if self.cur_layer is not None:
+                m = P.TOP_SHAPE_RE.search(rest)
+                if m:
+                    dims = tuple(int(d) for d in m.group(1).split())
+                    self.cur_layer.top_shapes.append((dims, int(m.group(2))))
+        elif k == b"Settin":
+            name = _text(rest)
+            self.cur_layer = None
+            for layer in reversed(seg.layers):
+                if layer.name == name and layer.net_index == self.net_count - 1:
+                    self.cur_layer = layer
+                    break
+            if self.cur_layer is None:
+                self.cur_layer = LayerSetup(name, line, max(0, self.net_count - 1))
+                seg.layers.append(self.cur_layer)
+        elif k == b"Creati":
+            if key.startswith(b"Creating Layer"):
+                seg.layers.append(LayerSetup(_text(rest), line, max(0, self.net_count - 1)))
+                self.cur_layer = None
+            else:
+                m = P.NET_FILE_RE.search(rest)
+                t = P.TEST_NET_RE.search(rest)
+                role = "test" if b"test" in key else "train"
+                self.pending_net_source = (
+                    _text(m.group(1)) if m and m.group(1) else None,
+                    role,
+                    int(t.group(1)) if t else None,
+                )
+        elif k == b"with l":
+            if self.cur_layer is not None:
+                v = _num(rest.split()[0]) if rest.split() else None
+                if v is not None:
+                    self.cur_layer.loss_weights.append(v)
+        elif k == b"Check ":
+            seg.crashes.append(Crash("check_failed", "Check failed: " + _text(rest), line))
+        elif k == b"Unknow":
+            seg.crashes.append(Crash("fatal", _text(key + rest), line))
+        elif k == b"Gradie":
+            m = P.CLIP_RE.search(rest)
+            it = self.cur_train.iteration if self.cur_train is not None else self.last_iter
+            if m:
+                seg.clips.append(ClipEvent(it, _num(m.group(1)), _num(m.group(2)), _num(m.group(3)), line))
+        elif k == b"Snapsh":
+            m = P.SNAPSHOT_RE.search(rest)
+            if m:
+                p = _text(m.group(1))
+                kind = "solverstate" if "solverstate" in p or b"solver state" in rest else "model"
+                seg.snapshots.append(Snapshot(p, kind, line, _snapshot_iter(p)))
+        elif k == b"Restar":
+            seg.info["data_restarts"] = seg.info.get("data_restarts", 0) + 1
+        elif k in (b"Resumi", b"Restor"):
+            if seg.has_training:
+                self._split(line)
+                seg = self.seg
+            seg.info["resumed_from"] = _text(rest)
+            seg.info["resumed_line"] = line
+        elif k == b"Optimi":
+            if b"Done" in key:
+                seg.info.setdefault("optimization_done_line", line)
+            else:
+                seg.info["stopped_early_line"] = line
+        elif k == b"Solvin":
+            seg.info["solving"] = _text(rest)
+        elif k == b"Learni":
+            seg.info["lr_policy"] = _text(rest)
+        elif k == b"Test l":
+            test = self.cur_test
+            if test is not None:
+                test.loss = _num(rest.strip().split()[0]) if rest.split() else None
+                test.loss_line = line
+        elif k == b"Test s":
+            m = rest.split(b":", 1)
+            if len(m) == 2 and m[0].strip().isdigit():
+                val = m[1].strip().split()[0] if m[1].split() else b""
+                self._output(line, False, m[0].strip(), b"score" + m[0].strip(), val, None, None)
+        elif k == b"Test i":
+            if self.cur_test is not None:
+                self.cur_test.interrupted = True
+        elif key.startswith(b"[Forward] Input"):
+            parts = rest.split()
+            if len(parts) >= 3 and parts[1] == b"data:":
+                t = seg.debug
+                t.line.append(line)
+                t.code.append(4)
+                name = _text(parts[0])
+                i = self._intern(t, name)
+                t.layer.append(i)
+                t.blob.append(i)
+                v = _num(parts[2])
+                t.value.append(float("nan") if v is None else v)
+        elif key.startswith(b"[Backward] All"):
+            m = P.SUMMARY_RE.search(rest)
+            if m:
+                vals = [_num(g) for g in m.groups()]
+                nan = float("nan")
+                v = [nan if x is None else x for x in vals]
+                seg.debug.summaries.append((line, None, v[0], v[1], v[2], v[3]))
+
+    def _dump(self, line: int, key: bytes, buf: bytes, stop: int, end: int) -> None:
+        """A protobuf dump after 'Initializing solver/net from parameters:'."""
+        start = buf.find(b"\n", stop, end)
+        if start < 0:
+            return
+        finish = self._dump_end(buf, start, end)
+        start += 1
+        finish = end if finish is None else finish
+        raw = buf[start:finish]
+        if b"\n>" in raw or raw.startswith(b">"):
+            raw = P.QUOTE_RE.sub(b"", raw)
+        text = raw.decode("utf-8", "replace").replace("\r", "")
+        self.stats["dump_lines"] += text.count("\n")
+        is_solver = b"solver" in key
+        seg = self.seg
+        # a new solver dump, or a net dump after training started, begins another run
+        if seg.has_training or (is_solver and seg.solver is not None):
+            self._split(line)
+            seg = self.seg
+        doc = LogDocument("solver" if is_solver else "net", text, line + 1, line)
+        try:
+            doc.document = parse_text(text, f"{self.path}:{line + 1}")
+        except ParseError as exc:
+            doc.error = f"line {line + (exc.line or 1)}: {exc.message}"
+        except RecursionError:
+            doc.error = "dump nested too deeply"
+        if is_solver:
+            seg.solver = doc
+        else:
+            src = self.pending_net_source
+            if src is not None:
+                doc.source, doc.role, doc.test_index = src
+            else:
+                doc.role = "train" if not seg.nets else "test"
+            root = doc.root
+            if root is not None:
+                state = root.get("state")
+                phase = state.get("phase") if state is not None and hasattr(state, "get") else None
+                if phase == "TEST":
+                    doc.role = "test"
+                elif phase == "TRAIN":
+                    doc.role = "train"
+            self.pending_net_source = None
+            seg.nets.append(doc)
+            self.net_count += 1
+
+    # ------------------------------------------------------------------ finishing
+    def finish(self) -> Trace:
+        last = self.stats["lines"]
+        self.seg.end_line = last
+        for seg in self.segments:
+            _attach_lr(seg)
+            _assign_debug(seg)
+        recognised = self.stats["glog_lines"] + self.stats["dump_lines"]
+        self.stats["unparsed_lines"] = max(0, last - recognised)
+        trace = Trace(self.path, self.segments, dict(self.stats))
+        if self.read_error:
+            trace.segments[-1].info["read_error"] = self.read_error
+        return trace
+
+
+def _snapshot_iter(path: str) -> int | None:
+    i = path.rfind("_iter_")
+    if i < 0:
+        return None
+    digits = ""
+    for ch in path[i + 6 :]:
+        if not ch.isdigit():
+            break
+        digits += ch
+    return int(digits) if digits else None
+
+
+def _attach_lr(seg: Segment) -> None:
+    by_iter = {p.iteration: p for p in seg.train if not p.final}
+    for lr in seg.lr:
+        p = by_iter.get(lr.iteration)
+        if p is not None and p.lr_line is None:
+            p.lr = lr.value
+            p.lr_line = lr.line
+
+
+def _assign_debug(seg: Segment) -> None:
+    """Give every debug_info value its iteration and phase.
+
+    Train values are printed during the forward/backward pass of an iteration and
+    before its display line, so they belong to the next ``Iteration N ..., loss``
+    line; values between a ``Testing net`` line and the last output of that test
+    pass belong to the test pass (vectorised: a debug log has millions of values).
+    """
+    table = seg.debug
+    n = len(table.line)
+    train_lines = np.array([p.line for p in seg.train], dtype=np.int64)
+    train_iters = np.array([p.iteration for p in seg.train] + [-1], dtype=np.int64)
+    if n:
+        lines = np.frombuffer(table.line, dtype=np.int64) if n else np.zeros(0, np.int64)
+        iters = train_iters[np.searchsorted(train_lines, lines, side="left")]
+        phase = np.zeros(n, dtype=np.uint8)
+        if seg.tests:
+            starts = np.array([t.line for t in seg.tests], dtype=np.int64)
+            ends = np.array([max(t.last_line, t.line) for t in seg.tests], dtype=np.int64)
+            t_iters = np.array([t.iteration for t in seg.tests], dtype=np.int64)
+            k = np.searchsorted(starts, lines, side="right") - 1
+            ok = k >= 0
+            kk = np.where(ok, k, 0)
+            inside = ok & (lines <= ends[kk])
+            iters = np.where(inside, t_iters[kk], iters)
+            phase[inside] = 1
+        table.iteration = array("q", iters.tolist())
+        table.phase = bytearray(phase.tobytes())
+    if table.summaries:
+        fixed = []
+        for s in table.summaries:
+            j = bisect.bisect_left(train_lines.tolist(), s[0])
+            it = int(train_iters[j]) if j < len(train_lines) else None
+            fixed.append((s[0], it, *s[2:]))
+        table.summaries = fixed
