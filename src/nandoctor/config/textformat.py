@@ -1,20 +1,30 @@
 """Protobuf text format, as Caffe files use it, with every value's exact position.
 
-The parser knows no schema: ``name { ... }`` (or ``name: { ... }``, ``name < ... >``)
+The parse tree knows no schema: ``name { ... }`` (or ``name: { ... }``, ``name < ... >``)
 is a message, ``name: value`` a scalar, ``name: [a, b]`` / ``name [ {..}, {..} ]``
 repeat the field. Fields may be separated by ``,`` or ``;``. Schema questions
 (is the field known, is the value the right type) belong to ``config.validate``.
 
+One thing the parser cannot do well without a schema: ``input_param shape { ... }``
+is a syntax error either way, but protobuf, which knows ``input_param`` is a
+message, says ``Expected "{", found "shape".``. With ``root`` given (a message
+name of ``config.schema``, or ``"auto"`` for a net or a solver), the parser
+follows the field types and reports what protobuf reports. ``root=None`` parses
+without any schema.
+
 Positions are 1-based line and column plus 0-based character offsets into the
-text, so a finding can point at a value and a fix can replace exactly it.
-Besides the natural spans, a field remembers where protobuf's own parser would
-report an error about it (the token after the field name, or after an enum
-value), so our messages can match Caffe's ``line:col`` exactly.
+text, so a finding can point at a value and a fix can replace exactly it. Columns
+are counted the way protobuf's tokenizer counts them (a tab advances to the next
+multiple of 8, a non-ASCII character counts its UTF-8 bytes), so our ``line:col``
+equals the one in Caffe's error messages. Besides the natural spans, a field
+remembers where protobuf's own parser would report an error about it (the token
+after the field name, or after a value).
 """
 
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,19 +32,29 @@ from typing import Any
 
 from nandoctor.core.types import InputError, Location
 
+# One token per match; whitespace and comments are matched (and skipped) too, so
+# finditer walks the whole text. Anything else is a one-character symbol, as in
+# protobuf's tokenizer (the parser then rejects it).
 _TOKEN_RE = re.compile(
     r"""
-    (?P<ws>[ \t\r\n\f\v]+)
-  | (?P<comment>\#[^\n]*)
+    (?P<ws>[ \t\r\n\f\v]+|\#[^\n]*)
   | (?P<ident>[A-Za-z_][A-Za-z0-9_]*)
-  | (?P<number>0[xX][0-9A-Fa-f]+
-      | (?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?[fF]?)
-  | (?P<string>"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*')
+  | (?P<number>0[xX][0-9A-Fa-f]*
+      | (?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]*)?[fF]?)
+  | (?P<string>"(?:[^"\\\n]|\\[^\n])*"|'(?:[^'\\\n]|\\[^\n])*')
   | (?P<badstring>["'])
-  | (?P<symbol>[{}<>\[\]:,;\-])
+  | (?P<control>[\x00-\x08\x0e-\x1f])
+  | (?P<nonascii>[^\x00-\x7f])
+  | (?P<symbol>.)
     """,
-    re.VERBOSE,
+    re.VERBOSE | re.DOTALL,
 )
+_PLAIN_INT_RE = re.compile(r"[1-9][0-9]*|0")
+_PLAIN_FLOAT_RE = re.compile(
+    r"(?:[1-9][0-9]*|0)?\.[0-9]+(?:[eE][+-]?[0-9]+)?[fF]?|(?:[1-9][0-9]*|0)\.?(?:[eE][+-]?[0-9]+)?[fF]?"
+)
+_VALID_ESCAPE_RE = re.compile(r"\\(?:[abfnrtv\\?'\"0-7]|[xX][0-9A-Fa-f]|u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8})")
+_SPECIAL_COLUMN_RE = re.compile(r"[\t]|[^\x00-\x7f]")
 
 _ESCAPES = {
     "n": "\n", "t": "\t", "r": "\r", "a": "\a", "b": "\b", "f": "\f", "v": "\v",
@@ -42,11 +62,55 @@ _ESCAPES = {
 }  # fmt: skip
 
 
-@dataclass(slots=True, frozen=True)
 class Pos:
-    line: int
-    col: int
-    offset: int
+    """A place in the text: 1-based ``line``/``col`` (protobuf's counting) and 0-based ``offset``.
+
+    The parser creates positions lazily: line and column are worked out from the
+    offset the first time anyone asks, since most positions are never looked at.
+    """
+
+    __slots__ = ("_col", "_line", "_where", "offset")
+
+    def __init__(self, line: int, col: int, offset: int):
+        self._line = line
+        self._col = col
+        self.offset = offset
+        self._where = None
+
+    @classmethod
+    def _lazy(cls, offset: int, where: _Positions) -> Pos:
+        pos = cls.__new__(cls)
+        pos._line = 0
+        pos.offset = offset
+        pos._where = where
+        return pos
+
+    def _resolve(self) -> None:
+        self._line, self._col = self._where.line_col(self.offset)
+        self._where = None
+
+    @property
+    def line(self) -> int:
+        if self._where is not None:
+            self._resolve()
+        return self._line
+
+    @property
+    def col(self) -> int:
+        if self._where is not None:
+            self._resolve()
+        return self._col
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Pos):
+            return NotImplemented
+        return (self.line, self.col, self.offset) == (other.line, other.col, other.offset)
+
+    def __hash__(self) -> int:
+        return hash((self.line, self.col, self.offset))
+
+    def __repr__(self) -> str:
+        return f"Pos(line={self.line}, col={self.col}, offset={self.offset})"
 
 
 @dataclass(slots=True, frozen=True)
@@ -71,10 +135,21 @@ class Scalar:
     end: int  # offset just past the literal (adjacent strings included)
     negative: bool = False
     after: Pos | None = None  # position of the token after the literal (protobuf's error spot)
+    body: Pos | None = None  # for a negative literal: the token after the '-'
 
     @property
     def span(self) -> tuple[int, int]:
         return (self.start.offset, self.end)
+
+    @property
+    def first_token(self) -> str:
+        """The first token of the literal as protobuf's tokenizer sees it (``-`` for negatives)."""
+        if self.negative:
+            return "-"
+        if self.kind == "string":
+            m = _TOKEN_RE.match(self.text)
+            return m.group() if m else self.text
+        return self.text
 
 
 @dataclass(slots=True)
@@ -83,6 +158,8 @@ class Field:
     value: Scalar | Message
     name_pos: Pos
     after_name: Pos  # the token after the name: where protobuf reports "no field named"
+    colon: bool = False  # written with ':' after the name
+    list_pos: Pos | None = None  # the '[' when written in list form ``name: [a, b]``
 
     @property
     def is_message(self) -> bool:
@@ -94,6 +171,8 @@ class Message:
     fields: list[Field] = field(default_factory=list)
     start: Pos | None = None  # the opening brace (None for the top level)
     end: int | None = None  # offset just past the closing brace
+    # ``name: []`` sets nothing, but protobuf still checks the name: kept apart from ``fields``.
+    empty_lists: list[Field] = field(default_factory=list)
 
     def __iter__(self) -> Iterator[Field]:
         return iter(self.fields)
@@ -150,54 +229,162 @@ class ParseError(InputError):
     """Malformed text format; carries protobuf-style ``line:col`` and what was expected."""
 
 
-class _Lexer:
-    def __init__(self, text: str, path: str):
+class _Positions:
+    """Offsets -> protobuf line/column, computed on demand (most tokens never need one)."""
+
+    def __init__(self, text: str):
         self.text = text
-        self.path = path
-        self.line = 1
-        self.line_start = 0
-        self.offset = 0
+        self.starts = [0]
+        self.starts.extend(m.end() for m in re.finditer("\n", text))
+        special = {bisect_right(self.starts, m.start()) for m in _SPECIAL_COLUMN_RE.finditer(text)}
+        self.special_lines = special
 
-    def _pos(self, offset: int) -> Pos:
-        return Pos(self.line, offset - self.line_start + 1, offset)
+    def __call__(self, offset: int) -> Pos:
+        return Pos._lazy(offset, self)
 
-    def _advance_lines(self, start: int, end: int) -> None:
-        nl = self.text.count("\n", start, end)
-        if nl:
-            self.line += nl
-            self.line_start = self.text.rfind("\n", start, end) + 1
+    def line_col(self, offset: int) -> tuple[int, int]:
+        line = bisect_right(self.starts, offset)
+        start = self.starts[line - 1]
+        if line not in self.special_lines:
+            return line, offset - start + 1
+        return line, _protobuf_column(self.text[start:offset]) + 1
 
-    def tokens(self) -> Iterator[Token]:
-        text, n = self.text, len(self.text)
-        match = _TOKEN_RE.match
-        while self.offset < n:
-            m = match(text, self.offset)
+
+def _protobuf_column(segment: str) -> int:
+    """Zero-based column protobuf's tokenizer reaches after ``segment`` (tabs to 8, UTF-8 bytes)."""
+    if segment.isascii():
+        return len(segment.expandtabs(8))
+    col = 0
+    for ch in segment:
+        if ch == "\t":
+            col += 8 - col % 8
+        elif ch < "\x80":
+            col += 1
+        else:
+            col += len(ch.encode("utf-8", "replace"))
+    return col
+
+
+# A token is (kind, text, offset); a symbol's kind is the symbol itself ("{", ":"), and
+# kind "error" carries the tokenizer's message in text (always the last token).
+_Tok = tuple[str, str, int]
+
+
+def _number_error(text: str, tok: str, start: int) -> tuple[str, int] | None:
+    """The tokenizer error protobuf reports for a number token, with its offset (None: fine)."""
+    end = start + len(tok)
+    following = text[end : end + 1]
+    if _PLAIN_INT_RE.fullmatch(tok) is None and _PLAIN_FLOAT_RE.fullmatch(tok) is None:
+        low = tok.lower()
+        if low.startswith("0x"):
+            if len(tok) == 2:
+                return '"0x" must be followed by hex digits.', end
+        elif re.fullmatch(r"0[0-9]+", tok) or re.match(r"0[0-9]", tok):
+            octal = re.match(r"0[0-7]*", tok).group()
+            if octal != tok:
+                if tok[len(octal)].isdigit():
+                    return "Numbers starting with leading zero must be in octal.", start + len(octal)
+                return "Hex and octal numbers must be integers.", start + len(octal)
+        elif re.search(r"[eE][+-]?(?:[fF])?$", tok):
+            m = re.search(r"[eE][+-]?", tok)
+            return '"e" must be followed by exponent.', start + m.end()
+    if following and ((following.isalpha() and following.isascii()) or following == "_"):
+        return "Need space between number and identifier.", end
+    if following == ".":
+        is_float = any(c in tok for c in ".eEfF") and not tok.lower().startswith("0x")
+        if is_float:
+            return "Already saw decimal point or exponent; can't have another one.", end
+        if tok.lower().startswith("0x") or (len(tok) > 1 and tok[0] == "0"):
+            return "Hex and octal numbers must be integers.", end
+    return None
+
+
+def _string_error(text: str, start: int) -> tuple[str, int]:
+    """Why the string starting at ``start`` does not lex, as protobuf's tokenizer says it."""
+    quote = text[start]
+    i = start + 1
+    n = len(text)
+    while i < n:
+        ch = text[i]
+        if ch == "\n":
+            return "String literals cannot cross line boundaries.", i
+        if ch == "\\":
+            m = _VALID_ESCAPE_RE.match(text, i)
             if m is None:
-                pos = self._pos(self.offset)
-                ch = text[self.offset]
-                if ord(ch) > 127:
-                    code = ord(ch) if ord(ch) < 256 else ch.encode("utf-8")[0]
-                    raise ParseError(f"Interpreting non ascii codepoint {code}.", self.path, pos.line, pos.col)
-                raise ParseError(f"Unexpected character {ch!r}.", self.path, pos.line, pos.col)
-            kind = m.lastgroup
-            start, end = m.span()
-            if kind in ("ws", "comment"):
-                self._advance_lines(start, end)
-                self.offset = end
+                nxt = text[i + 1 : i + 2]
+                if nxt in ("x", "X"):
+                    return "Expected hex digits for escape sequence.", i + 2
+                return "Invalid escape sequence in string literal.", i + 1
+            i = m.end()
+            continue
+        if ch == quote:
+            break  # pragma: no cover - a well-formed string never reaches here
+        i += 1
+    return "Unexpected end of string.", n
+
+
+def _lex(text: str) -> list[_Tok]:
+    toks: list[_Tok] = []
+    append = toks.append
+    for m in _TOKEN_RE.finditer(text):
+        kind = m.lastgroup
+        if kind == "ws":
+            continue
+        start = m.start()
+        tok = m.group()
+        if kind == "ident":
+            append(("ident", tok, start))
+        elif kind == "symbol":
+            append((tok, tok, start))  # the kind of a symbol is the symbol itself
+        elif kind == "number":
+            if _PLAIN_INT_RE.fullmatch(tok) or re.fullmatch(r"0[xX][0-9A-Fa-f]+|0[0-7]+", tok):
+                tkind = "int"
+            else:
+                tkind = "float"
+            end = m.end()
+            nxt = text[end : end + 1]
+            if tkind == "int" and not nxt.isalnum() and nxt not in "._":
+                append(("int", tok, start))
                 continue
-            pos = self._pos(start)
-            if kind == "badstring":
-                eol = text.find("\n", start)
-                eol = n if eol < 0 else eol
-                p = self._pos(eol)
-                raise ParseError("String literals cannot cross line boundaries.", self.path, p.line, p.col)
-            tok_text = m.group()
-            if kind == "number":
-                is_int = re.fullmatch(r"0[xX][0-9A-Fa-f]+|[0-9]+", tok_text) is not None
-                kind = "int" if is_int else "float"
-            self.offset = end
-            yield Token(kind, tok_text, pos)
-        yield Token("eof", "", self._pos(n))
+            err = _number_error(text, tok, start)
+            if err is not None:
+                append(("error", err[0], err[1]))
+                return toks
+            append((tkind, tok, start))
+        elif kind == "string":
+            if "\\" in tok:
+                bad = _bad_escape(tok)
+                if bad is not None:
+                    append(("error", bad[0], start + bad[1]))
+                    return toks
+            append(("string", tok, start))
+        elif kind == "badstring":
+            msg, at = _string_error(text, start)
+            append(("error", msg, at))
+            return toks
+        elif kind == "control":
+            append(("error", "Invalid control characters encountered in text.", start))
+            return toks
+        else:  # nonascii
+            code = ord(tok) if ord(tok) < 128 else tok.encode("utf-8", "replace")[0]
+            append(("error", f"Interpreting non ascii codepoint {code}.", start))
+            return toks
+    append(("eof", "", len(text)))
+    return toks
+
+
+def _bad_escape(lit: str) -> tuple[str, int] | None:
+    i = 1
+    while True:
+        i = lit.find("\\", i)
+        if i < 0 or i >= len(lit) - 1:
+            return None
+        m = _VALID_ESCAPE_RE.match(lit, i)
+        if m is None:
+            if lit[i + 1] in "xX":
+                return "Expected hex digits for escape sequence.", i + 2
+            return "Invalid escape sequence in string literal.", i + 1
+        i = m.end()
 
 
 def _decode_string(lit: str) -> str:
@@ -216,14 +403,22 @@ def _decode_string(lit: str) -> str:
         if nxt in _ESCAPES:
             out.append(_ESCAPES[nxt])
             i += 2
-        elif nxt in "xX":
+        elif nxt in ("x", "X"):
             m = re.match(r"[0-9A-Fa-f]{1,2}", body[i + 2 :])
             out.append(chr(int(m.group(), 16)) if m else nxt)
             i += 2 + (len(m.group()) if m else 0)
-        elif nxt.isdigit():
+        elif nxt and nxt in "01234567":
             m = re.match(r"[0-7]{1,3}", body[i + 1 :])
-            out.append(chr(int(m.group(), 8)) if m else nxt)
-            i += 1 + (len(m.group()) if m else 1)
+            out.append(chr(int(m.group(), 8)))
+            i += 1 + len(m.group())
+        elif nxt in ("u", "U"):
+            width = 4 if nxt == "u" else 8
+            digits = body[i + 2 : i + 2 + width]
+            try:
+                out.append(chr(int(digits, 16)))
+            except (ValueError, OverflowError):
+                out.append("\ufffd")
+            i += 2 + width
         else:
             out.append(nxt)
             i += 2
@@ -232,132 +427,216 @@ def _decode_string(lit: str) -> str:
 
 def _number_value(text: str) -> int | float:
     t = text
-    if re.fullmatch(r"0[xX][0-9A-Fa-f]+", t):
+    if t[:2] in ("0x", "0X"):
         return int(t, 16)
-    if re.fullmatch(r"0[0-7]+", t):
+    if len(t) > 1 and t[0] == "0" and t.isdigit():
         return int(t, 8)
-    if re.fullmatch(r"[0-9]+", t):
+    if t.isdigit():
         return int(t)
     return float(t.rstrip("fF"))
 
 
+class _Types:
+    """The schema view the parser needs: is a field a message, and of which type."""
+
+    def __init__(self, root: str):
+        from nandoctor.config import schema
+
+        self.schema = schema
+        self.root = root
+
+    def lookup(self, mtype: str | None, name: str):
+        """``(spec, child type)`` for a field of ``mtype``; spec None when unknown."""
+        if mtype is None:
+            return None, None
+        s = self.schema
+        if mtype == "auto":  # a net or a solver: their top-level field names do not overlap
+            spec = s.field_spec("NetParameter", name) or s.field_spec("SolverParameter", name)
+        else:
+            spec = s.field_spec(mtype, name)
+            if spec is None:
+                ext = s.fork_field(mtype, name)
+                spec = ext[1] if ext else None
+        if spec is None:
+            return None, None
+        if not s.is_message(spec.type):
+            return spec, None
+        # A message type the schema does not describe (a fork's *_param) is followed as untyped.
+        return spec, spec.type if spec.type in s.MESSAGES else ""
+
+    def unknown_field_error(self, mtype: str | None, name: str) -> str | None:
+        s = self.schema
+        if mtype in (None, "auto") or mtype not in s.MESSAGES:
+            return None
+        if s.field_spec(mtype, name) is not None or s.fork_field(mtype, name) is not None:
+            return None
+        return f'Message type "caffe.{mtype}" has no field named "{name}".'
+
+
 class _Parser:
-    def __init__(self, text: str, path: str):
+    """Recursive descent over the token list; ``self.toks[self.i]`` is protobuf's current token.
+
+    Symbol tokens use the character itself as their kind, so ``kind == "{"`` tests a brace.
+    """
+
+    def __init__(self, text: str, path: str, root: str | None):
         self.path = path
         self.text = text
-        self._it = _Lexer(text, path).tokens()
-        self.tok = next(self._it)
+        self.toks = _lex(text)
+        self.i = 0
+        self.pos = _Positions(text)
+        self.types = _Types(root) if root is not None else None
+        self._raise_if_error()
 
-    def _next(self) -> Token:
-        tok = self.tok
-        if tok.kind != "eof":
-            self.tok = next(self._it)
+    def _raise_if_error(self) -> None:
+        kind, msg, off = self.toks[self.i]
+        if kind == "error":
+            p = self.pos(off)
+            raise ParseError(msg, self.path, p.line, p.col)
+
+    def _next(self) -> _Tok:
+        tok = self.toks[self.i]
+        if tok[0] != "eof":
+            self.i += 1
+            if self.toks[self.i][0] == "error":
+                self._raise_if_error()
         return tok
 
-    def _error(self, msg: str, tok: Token | None = None) -> ParseError:
-        tok = tok or self.tok
-        return ParseError(msg, self.path, tok.pos.line, tok.pos.col)
+    def _kind(self) -> str:
+        return self.toks[self.i][0]
 
-    def _is(self, text: str) -> bool:
-        return self.tok.kind == "symbol" and self.tok.text == text
+    def _error(self, msg: str) -> ParseError:
+        p = self.pos(self.toks[self.i][2])
+        return ParseError(msg, self.path, p.line, p.col)
 
     def parse(self) -> Message:
         root = Message()
-        self._fields(root, closer=None)
+        self._fields(root, None, self.types.root if self.types else None)
         return root
 
-    def _fields(self, msg: Message, closer: str | None) -> None:
+    def _fields(self, msg: Message, closer: str | None, mtype: str | None) -> None:
+        toks = self.toks
         while True:
-            tok = self.tok
-            if closer is None and tok.kind == "eof":
-                return
-            if closer is not None and self._is(closer):
-                return
-            if tok.kind != "ident":
-                raise self._error(f"Expected identifier, got: {tok.text}")
-            self._field(msg)
-            if self._is(",") or self._is(";"):
+            kind, text, _ = toks[self.i]
+            if kind != "ident":
+                if closer is None:
+                    if kind == "eof":
+                        return
+                elif kind in ("}", ">"):
+                    if kind == closer:
+                        return
+                    raise self._error(f'Expected "{closer}", found "{text}".')
+                raise self._error(f"Expected identifier, got: {text}")
+            self._field(msg, mtype)
+            if toks[self.i][0] in (",", ";"):
                 self._next()
 
-    def _field(self, msg: Message) -> None:
+    def _field(self, msg: Message, mtype: str | None) -> None:
         name_tok = self._next()
-        after_name = self.tok.pos
-        colon = False
-        if self._is(":"):
+        name = name_tok[1]
+        name_pos = self.pos(name_tok[2])
+        kind, text, off = self.toks[self.i]
+        after_name = self.pos(off)
+        child = self.types.lookup(mtype, name)[1] if self.types else None
+        colon = kind == ":"
+        if colon:
             self._next()
-            colon = True
-        if self._is("{") or self._is("<"):
-            msg.fields.append(Field(name_tok.text, self._message(), name_tok.pos, after_name))
+            kind, text, off = self.toks[self.i]
+        if kind == "{" or kind == "<":
+            value = self._message(child or None)
+            msg.fields.append(Field(name, value, name_pos, after_name, colon))
             return
-        if self._is("["):
-            self._list(msg, name_tok, after_name, colon)
+        if kind == "[":
+            self._list(msg, name, name_pos, after_name, colon, child)
             return
+        if child is not None:
+            # protobuf knows this is a message: the ':' is optional, the '{' is not.
+            raise self._error(f'Expected "{{", found "{text}".')
         if not colon:
-            raise self._error(f'Expected ":", found "{self.tok.text}".')
-        msg.fields.append(Field(name_tok.text, self._scalar(), name_tok.pos, after_name))
+            unknown = self.types.unknown_field_error(mtype, name) if self.types else None
+            if unknown is not None:  # protobuf stops at the name before looking for ':'
+                raise ParseError(unknown, self.path, after_name.line, after_name.col)
+            raise self._error(f'Expected ":", found "{text}".')
+        msg.fields.append(Field(name, self._scalar(), name_pos, after_name, colon))
 
-    def _list(self, msg: Message, name_tok: Token, after_name: Pos, colon: bool) -> None:
-        self._next()  # [
-        if self._is("]"):
-            self._next()
+    def _list(self, msg: Message, name: str, name_pos: Pos, after_name: Pos, colon: bool, child: str | None) -> None:
+        open_tok = self._next()  # [
+        list_pos = self.pos(open_tok[2])
+        if self._kind() == "]":
+            close = self._next()
+            after = self.pos(self.toks[self.i][2])
+            empty = Scalar("empty_list", "[]", None, list_pos, close[2] + 1, after=after)
+            msg.empty_lists.append(Field(name, empty, name_pos, after_name, colon, list_pos))
             return
         while True:
-            if self._is("{") or self._is("<"):
-                value: Scalar | Message = self._message()
+            kind = self._kind()
+            if kind == "{" or kind == "<":
+                value: Scalar | Message = self._message(child or None)
             elif not colon:
-                raise self._error(f'Expected "{{", found "{self.tok.text}".')
+                raise self._error(f'Expected "{{", found "{self.toks[self.i][1]}".')
             else:
                 value = self._scalar()
-            msg.fields.append(Field(name_tok.text, value, name_tok.pos, after_name))
-            if self._is("]"):
+            msg.fields.append(Field(name, value, name_pos, after_name, colon, list_pos))
+            kind = self._kind()
+            if kind == "]":
                 self._next()
                 return
-            if not self._is(","):
-                raise self._error(f'Expected "]", found "{self.tok.text}".')
+            if kind != ",":
+                raise self._error(f'Expected "]", found "{self.toks[self.i][1]}".')
             self._next()
 
-    def _message(self) -> Message:
+    def _message(self, mtype: str | None) -> Message:
         open_tok = self._next()
-        closer = "}" if open_tok.text == "{" else ">"
-        sub = Message(start=open_tok.pos)
-        self._fields(sub, closer)
+        closer = "}" if open_tok[0] == "{" else ">"
+        sub = Message(start=self.pos(open_tok[2]))
+        self._fields(sub, closer, mtype)
         close = self._next()
-        sub.end = close.end
+        sub.end = close[2] + 1
         return sub
 
     def _scalar(self) -> Scalar:
-        tok = self.tok
+        toks = self.toks
+        kind, text, off = toks[self.i]
+        start = self.pos(off)
         negative = False
-        start = tok.pos
-        if self._is("-"):
+        body = None
+        if kind == "-":
             negative = True
             self._next()
-            tok = self.tok
-            if tok.kind not in ("int", "float", "ident"):
-                raise self._error(f"Expected number, got: {tok.text}")
-        if tok.kind == "string":
+            kind, text, off = toks[self.i]
+            body = self.pos(off)
+            if kind not in ("int", "float", "ident"):
+                raise self._error(f"Expected number, got: {text}")
+        end = off + len(text)
+        if kind == "string":
             parts = []
-            end = tok.end
-            while self.tok.kind == "string":
+            while toks[self.i][0] == "string":
                 t = self._next()
-                parts.append(_decode_string(t.text))
-                end = t.end
-            return Scalar("string", self.text[start.offset : end], "".join(parts), start, end, after=self.tok.pos)
-        if tok.kind in ("int", "float"):
+                parts.append(_decode_string(t[1]))
+                end = t[2] + len(t[1])
+            after = self.pos(toks[self.i][2])
+            return Scalar("string", self.text[start.offset : end], "".join(parts), start, end, after=after)
+        if kind == "int" or kind == "float":
             self._next()
-            value = _number_value(tok.text)
+            value = _number_value(text)
             if negative:
                 value = -value
-            return Scalar(tok.kind, self.text[start.offset : tok.end], value, start, tok.end, negative, self.tok.pos)
-        if tok.kind == "ident":
+        elif kind == "ident":
             self._next()
-            return Scalar("ident", self.text[start.offset : tok.end], tok.text, start, tok.end, negative, self.tok.pos)
-        raise self._error(f"Expected value, got: {tok.text}")
+            value = text
+        else:
+            raise self._error(f"Expected value, got: {text}")
+        after = self.pos(toks[self.i][2])
+        return Scalar(kind, self.text[start.offset : end], value, start, end, negative, after, body)
 
 
-def parse_text(text: str, path: str = "<text>") -> Document:
-    """Parse protobuf text format; raises :class:`ParseError` with file:line:col on malformed input."""
-    return Document(path, text, _Parser(text, path).parse())
+def parse_text(text: str, path: str = "<text>", root: str | None = "auto") -> Document:
+    """Parse protobuf text format; raises :class:`ParseError` with file:line:col on malformed input.
+
+    ``root`` names the top-level message type for protobuf-exact syntax errors ("auto": a
+    net or a solver, "NetParameter", "SolverParameter", ...); ``None`` parses without schema.
+    """
+    return Document(path, text, _Parser(text, path, root).parse())
 
 
 def read_text(path: str | Path) -> str:
@@ -374,8 +653,8 @@ def read_text(path: str | Path) -> str:
     return data.decode("utf-8", errors="replace")
 
 
-def parse_file(path: str | Path) -> Document:
-    return parse_text(read_text(path), str(path))
+def parse_file(path: str | Path, root: str | None = "auto") -> Document:
+    return parse_text(read_text(path), str(path), root)
 
 
 def number(value: Any) -> float | None:
