@@ -1,0 +1,256 @@
+"""LMDB and LevelDB sources: open read-only, plan key-range shards, scan a shard.
+
+LMDB is opened ``readonly=True, lock=False``: no lock file is written and the data file is
+only mapped. A truncated data.mdb makes the mapping fault (SIGBUS), so :func:`check_lmdb_file`
+compares the file size with the last page the meta page claims before anything is mapped,
+and scans run in worker processes so that any other corruption costs a worker, not the scan.
+
+LevelDB cannot be opened without writing (a LOCK file, a LOG, recovery of the journal into a
+new table), so we never open the original: :func:`leveldb_snapshot` builds a private copy
+(hard links of the immutable table files, real copies of the small mutable ones) and reads
+that. A database locked by a running job is refused unless a snapshot is explicitly allowed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import shutil
+import struct
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from nandoctor.core.types import InputError
+
+LMDB_MAGIC = 0xBEEFC0DE
+
+
+class SourceError(InputError):
+    """A source that cannot be read at all; scanning reports it and goes on with the others."""
+
+
+@dataclass(slots=True)
+class KeyRange:
+    """A shard of a DB: ``count`` records starting at ``start_key`` (ordinal ``start_index``)."""
+
+    start_index: int
+    count: int
+    start_key: bytes | None
+
+
+def check_lmdb_file(path: str) -> int:
+    """Validate data.mdb against its meta pages; returns the number of entries."""
+    data = os.path.join(path, "data.mdb")
+    try:
+        size = os.path.getsize(data)
+        with open(data, "rb") as fh:
+            head = fh.read(2 * 65536)
+    except FileNotFoundError:
+        raise SourceError("LMDB data.mdb not found", path) from None
+    except OSError as exc:
+        raise SourceError(f"cannot read LMDB: {exc.strerror}", path) from None
+    metas = []
+    if len(head) >= 160:
+        psize = struct.unpack_from("<I", head, 40)[0] or 4096
+        for off in (0, psize):
+            if off + 160 > len(head):
+                continue
+            magic, _version = struct.unpack_from("<II", head, off + 16)
+            if magic != LMDB_MAGIC:
+                continue
+            last, txnid = struct.unpack_from("<QQ", head, off + 136)
+            entries = struct.unpack_from("<Q", head, off + 40 + 48 + 32)[0]
+            metas.append((txnid, last, entries, psize))
+    if not metas:
+        raise SourceError(f"not an LMDB file or its header is damaged ({size} bytes)", data)
+    _txnid, last, entries, psize = max(metas)
+    need = (last + 1) * psize
+    if size < need:
+        raise SourceError(
+            f"truncated LMDB: data.mdb has {size} bytes but its meta page says {need} "
+            f"(copied while being written, or the copy was cut short)",
+            data,
+        )
+    return entries
+
+
+def open_lmdb(path: str):
+    import lmdb
+
+    check_lmdb_file(path)
+    try:
+        return lmdb.open(path, readonly=True, lock=False, readahead=True, max_readers=512, subdir=True)
+    except lmdb.Error as exc:
+        raise SourceError(f"cannot open LMDB: {exc}", path) from None
+
+
+def lmdb_ranges(path: str, shards: int) -> tuple[int, list[KeyRange]]:
+    """Count entries and cut the key order into ``shards`` ranges of equal record count."""
+    import lmdb
+
+    env = open_lmdb(path)
+    try:
+        total = env.stat()["entries"]
+        with env.begin(buffers=True) as txn:
+            return total, _cut(total, shards, txn.cursor().iternext(keys=True, values=False))
+    except lmdb.Error as exc:
+        raise SourceError(f"LMDB is corrupt: {exc}", path) from None
+    finally:
+        env.close()
+
+
+def _cut(total: int, shards: int, keys: Iterator) -> list[KeyRange]:
+    shards = max(1, min(shards, total or 1))
+    bounds = [total * i // shards for i in range(shards)] + [total]
+    out = []
+    want = iter(bounds[1:-1])
+    nxt = next(want, None)
+    out.append(KeyRange(0, bounds[1], None))
+    if nxt is None:
+        return out
+    for i, key in enumerate(keys):
+        if i == nxt:
+            out.append(KeyRange(i, 0, bytes(key)))
+            nxt = next(want, None)
+            if nxt is None:
+                break
+    for a, b in zip(out, bounds[1:], strict=False):
+        a.count = b - a.start_index
+    return out
+
+
+def iter_lmdb(path: str, rng: KeyRange, chunk: int) -> Iterator[tuple[list[bytes], list[bytes]]]:
+    """Yield (keys, values) blocks of at most ``chunk`` records of one key range."""
+    import lmdb
+
+    env = open_lmdb(path)
+    try:
+        with env.begin(buffers=False) as txn:
+            cur = txn.cursor()
+            if rng.start_key is None:
+                cur.first()
+            else:
+                cur.set_range(rng.start_key)
+            yield from _blocks(cur.iternext(keys=True, values=True), rng.count, chunk)
+    except lmdb.Error as exc:
+        raise SourceError(f"LMDB is corrupt: {exc}", path) from None
+    finally:
+        env.close()
+
+
+def _blocks(items: Iterator, count: int, chunk: int) -> Iterator[tuple[list[bytes], list[bytes]]]:
+    from itertools import islice
+
+    left = count
+    while left > 0:
+        block = list(islice(items, min(chunk, left)))
+        if not block:
+            return
+        left -= len(block)
+        keys, values = zip(*block, strict=True)
+        yield list(keys), list(values)
+
+
+# --------------------------------------------------------------------------- LevelDB
+
+
+def leveldb_locked(path: str) -> bool:
+    """True if another process holds LevelDB's LOCK (a training job still writing, typically)."""
+    lock = os.path.join(path, "LOCK")
+    try:
+        fd = os.open(lock, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError as exc:
+        return exc.errno in (errno.EACCES, errno.EAGAIN)
+    else:
+        fcntl.lockf(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
+    return False
+
+
+def leveldb_snapshot(path: str, dest: str) -> None:
+    """Make a private, openable copy of a LevelDB: tables hard-linked (they never change), the rest copied."""
+    os.makedirs(dest, exist_ok=True)
+    try:
+        names = os.listdir(path)
+    except OSError as exc:
+        raise SourceError(f"cannot list LevelDB directory: {exc.strerror}", path) from None
+    if "CURRENT" not in names:
+        raise SourceError("not a LevelDB (no CURRENT file)", path)
+    for name in names:
+        if name == "LOCK" or name.startswith("LOG"):
+            continue
+        src, dst = os.path.join(path, name), os.path.join(dest, name)
+        if name.endswith((".ldb", ".sst")):
+            try:
+                os.link(src, dst)
+                continue
+            except OSError:
+                pass
+        try:
+            shutil.copyfile(src, dst)
+        except OSError as exc:
+            raise SourceError(f"cannot copy {name}: {exc.strerror}", path) from None
+
+
+@contextlib.contextmanager
+def open_leveldb(path: str, allow_locked: bool = False):
+    """Open a snapshot copy of a LevelDB; the original is never opened (opening writes)."""
+    import plyvel
+
+    if not os.path.isdir(path):
+        raise SourceError("LevelDB directory not found", path)
+    if leveldb_locked(path) and not allow_locked:
+        raise SourceError(
+            "LevelDB is locked by a running process (a training job?); rerun with --snapshot to read "
+            "a copy of it as it is now",
+            path,
+        )
+    tmp = tempfile.mkdtemp(prefix="nandoctor-leveldb-")
+    try:
+        leveldb_snapshot(path, tmp)
+        try:
+            db = plyvel.DB(tmp, create_if_missing=False, paranoid_checks=False)
+        except plyvel.Error as exc:
+            raise SourceError(f"cannot open LevelDB: {exc}", path) from None
+        try:
+            yield db
+        finally:
+            db.close()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def leveldb_ranges(path: str, shards: int, allow_locked: bool = False) -> tuple[int, list[KeyRange]]:
+    import plyvel
+
+    with open_leveldb(path, allow_locked) as db:
+        try:
+            total = sum(1 for _ in db.iterator(include_value=False))
+            return total, _cut(total, shards, db.iterator(include_value=False))
+        except plyvel.Error as exc:
+            raise SourceError(f"LevelDB is corrupt: {exc}", path) from None
+
+
+def iter_leveldb(path: str, rng: KeyRange, chunk: int, allow_locked: bool = False):
+    import plyvel
+
+    with open_leveldb(path, allow_locked) as db:
+        try:
+            it = db.iterator(start=rng.start_key) if rng.start_key is not None else db.iterator()
+            yield from _blocks(it, rng.count, chunk)
+        except plyvel.Error as exc:
+            raise SourceError(f"LevelDB is corrupt: {exc}", path) from None
+
+
+def db_size(path: str) -> int:
+    return sum(f.stat().st_size for f in Path(path).iterdir() if f.is_file())
