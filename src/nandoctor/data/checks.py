@@ -138,8 +138,14 @@ class Accumulator:
                     int(indices[j]),
                     refs[j],
                     top=top,
-                    detail={"nan": nan, "posinf": posinf, "neginf": neginf, "first_positions": first,
-                            "values": int(row.size), **(extra or {})},
+                    detail={
+                        "nan": nan,
+                        "posinf": posinf,
+                        "neginf": neginf,
+                        "first_positions": first,
+                        "values": int(row.size),
+                        **(extra or {}),
+                    },
                 )
                 if finite.any():
                     mn[j], mx[j] = row[finite].min(), row[finite].max()
@@ -160,13 +166,24 @@ class Accumulator:
                 int(indices[j]),
                 refs[j],
                 top=top,
-                detail={"count": int(over.sum()), "max_abs": peak, "first_positions": first,
-                        "threshold": OVERFLOW, **(extra or {})},
+                detail={
+                    "count": int(over.sum()),
+                    "max_abs": peak,
+                    "first_positions": first,
+                    "threshold": OVERFLOW,
+                    **(extra or {}),
+                },
             )
         const = ~bad & (mn == mx) & (x.shape[1] > 1) & constant
         for j in np.flatnonzero(const).tolist():
-            self.issue("constant", f"all {x.shape[1]} values equal {float(mn[j]):g}", int(indices[j]),
-                       refs[j], top=top, detail={"value": float(mn[j])})
+            self.issue(
+                "constant",
+                f"all {x.shape[1]} values equal {float(mn[j]):g}",
+                int(indices[j]),
+                refs[j],
+                top=top,
+                detail={"value": float(mn[j])},
+            )
         ok = ~bad
         if track and ok.any():
             self._extremes(float(mn[ok].min()), float(mx[ok].max()), float(lo[ok].min()), float(hi[ok].max()))

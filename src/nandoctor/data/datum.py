@@ -290,7 +290,7 @@ def _decode_group(values, group: np.ndarray, batches: list, leftovers: list) -> 
         if len(group) > 1:
             _decode_group(values, group[1:], batches, leftovers)
         return
-    fields, template = layout
+    fields, _template = layout
     numbers = [f.number for f in fields]
     # repeated header fields, or both packed and unpacked floats: leave to the exact decoder
     if any(numbers.count(k) > 1 for k in (1, 2, 3, 4, 5, 7)) or any(k not in (1, 2, 3, 4, 5, 6, 7) for k in numbers):

@@ -15,6 +15,7 @@ snapshot copy.
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing as mp
 import os
 import signal
@@ -106,8 +107,9 @@ def plan_source(spec: SourceSpec, pieces: int, shard: tuple[int, int] | None = N
                     rec = f"{os.path.basename(spec.path)}:{line}" if line else listed
                     issues.append(Issue(kind, msg, record=rec, index=idx, file=listed, row=line, read=read))
                 for kind, msg, line in h5plan.list_text_issues:
-                    issues.append(Issue(kind, msg, record=f"{os.path.basename(spec.path)}:{line}" if line else None,
-                                        row=line))
+                    issues.append(
+                        Issue(kind, msg, record=f"{os.path.basename(spec.path)}:{line}" if line else None, row=line)
+                    )
             units = _even_units(h5plan.total, pieces, index, count)
             return Plan(spec, h5plan.total, units, issues, h5plan)
         if spec.kind == "imagelist":
@@ -115,8 +117,17 @@ def plan_source(spec: SourceSpec, pieces: int, shard: tuple[int, int] | None = N
             if index == 0:
                 for kind, msg, listed, line, idx in found:
                     read = spec.schedule.first_read(idx) if idx is not None else None
-                    issues.append(Issue(kind, msg, record=f"{os.path.basename(spec.path)}:{line}" if line else None,
-                                        index=idx, file=listed, row=line, read=read))
+                    issues.append(
+                        Issue(
+                            kind,
+                            msg,
+                            record=f"{os.path.basename(spec.path)}:{line}" if line else None,
+                            index=idx,
+                            file=listed,
+                            row=line,
+                            read=read,
+                        )
+                    )
             return Plan(spec, total, _even_units(total, pieces, index, count), issues)
         raise InputError(f"unknown source kind {spec.kind!r}", spec.path)
     except InputError as exc:
@@ -139,7 +150,7 @@ def _even_units(total: int, pieces: int, index: int, count: int) -> list[Unit]:
     a, b = total * index // count, total * (index + 1) // count
     n = max(1, min(pieces, b - a))
     cuts = [a + (b - a) * i // n for i in range(n + 1)]
-    return [Unit(lo, hi - lo) for lo, hi in zip(cuts, cuts[1:], strict=False) if hi > lo]
+    return [Unit(lo, hi - lo) for lo, hi in itertools.pairwise(cuts) if hi > lo]
 
 
 # --------------------------------------------------------------------------- running a unit
@@ -160,15 +171,24 @@ def run_unit(plan: Plan, unit: Unit) -> SourceReport:
         return scan_list_range(spec, unit.start, unit.count, plan.total, ticker, unit.shard)
     except InputError as exc:
         rep = _empty_report(spec, plan.total)
-        rep.issues.append(Issue("unreadable_source", str(exc), index=unit.start,
-                                read=spec.schedule.first_read(unit.start)))
+        rep.issues.append(
+            Issue("unreadable_source", str(exc), index=unit.start, read=spec.schedule.first_read(unit.start))
+        )
         return rep
 
 
 def _empty_report(spec: SourceSpec, total: int | None) -> SourceReport:
-    return SourceReport(kind="hdf5" if spec.kind == "hdf5file" else spec.kind, path=spec.path, layer=spec.layer,
-                        phase=spec.phase, tops=list(spec.tops), batch_size=spec.schedule.batch_size, total=total,
-                        schedule=spec.schedule.to_dict(), transform=spec.transform_summary())
+    return SourceReport(
+        kind="hdf5" if spec.kind == "hdf5file" else spec.kind,
+        path=spec.path,
+        layer=spec.layer,
+        phase=spec.phase,
+        tops=list(spec.tops),
+        batch_size=spec.schedule.batch_size,
+        total=total,
+        schedule=spec.schedule.to_dict(),
+        transform=spec.transform_summary(),
+    )
 
 
 # --------------------------------------------------------------------------- orchestration
@@ -222,8 +242,14 @@ def _assemble(plan: Plan, parts: list, jobs, results, interrupted: bool) -> Sour
         src.issues.insert(0, Issue("unreadable_source", plan.error))
     for (p, u), r in zip(jobs, results, strict=True):
         if p is plan and not isinstance(r, SourceReport):
-            src.issues.append(Issue("unreadable_source", f"records {u.start}..{u.start + u.count - 1}: {r}",
-                                    index=u.start, read=spec.schedule.first_read(u.start)))
+            src.issues.append(
+                Issue(
+                    "unreadable_source",
+                    f"records {u.start}..{u.start + u.count - 1}: {r}",
+                    index=u.start,
+                    read=spec.schedule.first_read(u.start),
+                )
+            )
             src.complete = False
     src.issues = plan.issues + src.issues
     if src.shape_examples:
@@ -246,8 +272,9 @@ class _Runner:
         self._progress = _make_progress(progress)
 
     def _new_pool(self, n: int) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(n, mp_context=self._ctx, initializer=_init_worker,
-                                   initargs=(self._counter, self._stop))
+        return ProcessPoolExecutor(
+            n, mp_context=self._ctx, initializer=_init_worker, initargs=(self._counter, self._stop)
+        )
 
     def map(self, fn, argsets: list[tuple], what: str) -> list:
         if not argsets:
@@ -357,5 +384,12 @@ def _make_progress(enabled: bool | None):
             speed = task.speed or (task.completed / task.elapsed if task.elapsed else 0)
             return Text(f"{speed:,.0f} records/s")
 
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), Rate(),
-                    TimeRemainingColumn(), console=Console(stderr=True), transient=True)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        Rate(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )

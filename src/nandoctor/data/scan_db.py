@@ -34,8 +34,15 @@ def key_text(key: bytes) -> str:
 
 def scan_db_shard(spec: SourceSpec, rng: db.KeyRange, total: int, ticker, shard: str | None = None) -> SourceReport:
     report = SourceReport(
-        kind=spec.kind, path=spec.path, layer=spec.layer, phase=spec.phase, tops=list(spec.tops),
-        batch_size=spec.schedule.batch_size, total=total, shard=shard, schedule=spec.schedule.to_dict(),
+        kind=spec.kind,
+        path=spec.path,
+        layer=spec.layer,
+        phase=spec.phase,
+        tops=list(spec.tops),
+        batch_size=spec.schedule.batch_size,
+        total=total,
+        shard=shard,
+        schedule=spec.schedule.to_dict(),
     )
     acc = Accumulator(report, spec.schedule, spec.transform, spec.labels)
     start = time.perf_counter()
@@ -84,10 +91,13 @@ def _scan_batch(acc: Accumulator, spec: SourceSpec, b: DecodedBatch, keys: list[
             acc.issue("empty", "Datum has neither data nor float_data", int(idx[j]), refs[j])
         return ""
     for j in np.flatnonzero(~fits).tolist():
-        acc.issue("corrupt",
-                  f"Datum holds {x.shape[1]} values but channels*height*width = "
-                  f"{b.channels[j]}*{b.height[j]}*{b.width[j]} = {expect[j]}",
-                  int(idx[j]), refs[j])
+        acc.issue(
+            "corrupt",
+            f"Datum holds {x.shape[1]} values but channels*height*width = "
+            f"{b.channels[j]}*{b.height[j]}*{b.width[j]} = {expect[j]}",
+            int(idx[j]),
+            refs[j],
+        )
     if not fits.all():
         keep = np.flatnonzero(fits)
         x, idx, refs = x[keep], idx[keep], _Keys(keys, b.rows[keep])
@@ -144,8 +154,12 @@ def _scan_one(acc: Accumulator, spec: SourceSpec, datum: Datum | CorruptRecord, 
         return ""
     idx = np.array([index])
     if x.size != datum.channels * datum.height * datum.width:
-        acc.issue("corrupt", f"Datum holds {x.size} values but channels*height*width = "
-                  f"{datum.channels}*{datum.height}*{datum.width}", index, key)
+        acc.issue(
+            "corrupt",
+            f"Datum holds {x.size} values but channels*height*width = {datum.channels}*{datum.height}*{datum.width}",
+            index,
+            key,
+        )
         return kind
     acc.shape(datum.shape, idx, [key])
     acc.values(x.reshape(1, -1), idx, [key], top=spec.tops[0] if spec.tops else None)

@@ -60,8 +60,13 @@ def read_list(spec: SourceSpec) -> tuple[list[tuple[str, int]], list[tuple[str, 
     for lineno, line in enumerate(text.splitlines(), 1):
         tokens = line.split()
         if len(tokens) > 1:
-            problems.append(("list_line", f"line holds {len(tokens)} paths (Caffe splits on whitespace, so a "
-                             f"path with a space breaks)", lineno))
+            problems.append(
+                (
+                    "list_line",
+                    f"line holds {len(tokens)} paths (Caffe splits on whitespace, so a path with a space breaks)",
+                    lineno,
+                )
+            )
         out.extend((t, lineno) for t in tokens)
     if not out:
         problems.append(("unreadable_source", "HDF5 source list names no files", None))
@@ -89,8 +94,16 @@ def plan_hdf5(spec: SourceSpec) -> tuple[H5Plan, list[tuple]]:
         files.append(f)
         real = os.path.realpath(path)
         if real in seen:
-            issues.append(("duplicate", f"{name} is listed again (line {line}; first on line {seen[real]}): "
-                           "its rows are read twice per epoch", name, line, None))
+            issues.append(
+                (
+                    "duplicate",
+                    f"{name} is listed again (line {line}; first on line {seen[real]}): "
+                    "its rows are read twice per epoch",
+                    name,
+                    line,
+                    None,
+                )
+            )
         else:
             seen[real] = line or 0
         if not os.path.exists(path):
@@ -111,9 +124,16 @@ def plan_hdf5(spec: SourceSpec) -> tuple[H5Plan, list[tuple]]:
         else:
             for top, dims in f.dims.items():
                 if reference.get(top) != dims:
-                    issues.append(("shape", f"dataset {top} has rows of shape {dims}, the first file's are "
-                                   f"{reference.get(top)} (Caffe sizes the net from the first file)", name, line,
-                                   offset))
+                    issues.append(
+                        (
+                            "shape",
+                            f"dataset {top} has rows of shape {dims}, the first file's are "
+                            f"{reference.get(top)} (Caffe sizes the net from the first file)",
+                            name,
+                            line,
+                            offset,
+                        )
+                    )
                     f.kind = "shape"
         offset += f.rows
     return H5Plan(files, offset, tops, problems), issues
@@ -129,28 +149,40 @@ def _inspect(h, f: H5File, tops: tuple[str, ...]) -> None:
             f.error, f.kind = f"no dataset named {top!r} (the layer's top names the dataset)", "corrupt"
             return
         if ds.dtype.kind not in "fiub" or ds.ndim < 1:
-            f.error, f.kind = f"dataset {top} has type {ds.dtype} / {ds.ndim} dims: Caffe accepts FLOAT or INTEGER", \
-                "corrupt"
+            f.error, f.kind = (
+                f"dataset {top} has type {ds.dtype} / {ds.ndim} dims: Caffe accepts FLOAT or INTEGER",
+                "corrupt",
+            )
             return
         f.dims[top] = tuple(ds.shape[1:])
         f.dtypes[top] = ds.dtype.str
         if rows is None:
             rows = ds.shape[0]
         elif ds.shape[0] != rows:
-            f.error, f.kind = f"datasets disagree on the number of rows ({tops[0]}: {rows}, {top}: {ds.shape[0]})", \
-                "corrupt"
+            f.error, f.kind = (
+                f"datasets disagree on the number of rows ({tops[0]}: {rows}, {top}: {ds.shape[0]})",
+                "corrupt",
+            )
             return
     f.rows = rows or 0
 
 
-def scan_h5_range(spec: SourceSpec, plan: H5Plan, start: int, count: int, ticker, shard: str | None = None
-                  ) -> SourceReport:
+def scan_h5_range(
+    spec: SourceSpec, plan: H5Plan, start: int, count: int, ticker, shard: str | None = None
+) -> SourceReport:
     """Scan global rows [start, start+count) of the listed files in read order."""
     import h5py
 
     report = SourceReport(
-        kind="hdf5", path=spec.path, layer=spec.layer, phase=spec.phase, tops=list(plan.tops),
-        batch_size=spec.schedule.batch_size, total=plan.total, shard=shard, schedule=spec.schedule.to_dict(),
+        kind="hdf5",
+        path=spec.path,
+        layer=spec.layer,
+        phase=spec.phase,
+        tops=list(plan.tops),
+        batch_size=spec.schedule.batch_size,
+        total=plan.total,
+        shard=shard,
+        schedule=spec.schedule.to_dict(),
         files=[f.listed for f in plan.files],
     )
     acc = Accumulator(report, spec.schedule, spec.transform, spec.labels)
@@ -190,8 +222,13 @@ def _scan_file(acc, spec, plan, f: H5File, h, r0: int, r1: int, ticker, kinds: s
             try:
                 block = ds[a:b]
             except (OSError, ValueError) as exc:
-                acc.issue("corrupt", f"cannot read {top}[{a}:{b}]: {exc}", int(idx[0]),
-                          (f"{f.listed}:{top}[{a}]", f.listed, a), top=top)
+                acc.issue(
+                    "corrupt",
+                    f"cannot read {top}[{a}:{b}]: {exc}",
+                    int(idx[0]),
+                    (f"{f.listed}:{top}[{a}]", f.listed, a),
+                    top=top,
+                )
                 continue
             kinds.add("uint8" if block.dtype == np.uint8 else "float" if block.dtype.kind == "f" else "int")
             x = block.reshape(b - a, -1)
@@ -203,15 +240,16 @@ def _scan_file(acc, spec, plan, f: H5File, h, r0: int, r1: int, ticker, kinds: s
             if top == spec.label_top and spec.labels is not None:
                 acc.label_values(x, idx, refs, top=top)
         acc.report.records += b - a
-        acc.report.bytes += (b - a) * sum(int(np.prod(d, dtype=np.int64)) * np.dtype(f.dtypes[t]).itemsize
-                                          for t, d in f.dims.items())
+        acc.report.bytes += (b - a) * sum(
+            int(np.prod(d, dtype=np.int64)) * np.dtype(f.dtypes[t]).itemsize for t, d in f.dims.items()
+        )
         if ticker.add(b - a):
             return True
     return False
 
 
 class _Rows:
-    __slots__ = ("name", "top", "base")
+    __slots__ = ("base", "name", "top")
 
     def __init__(self, name: str, top: str, base: int):
         self.name, self.top, self.base = name, top, base

@@ -29,8 +29,11 @@ def parse_line(line: str) -> tuple[str, int, str | None]:
     pos = text.rfind(" ")
     if pos < 0:
         path, label_text = text, text
-        problem = "empty line: Caffe loads root_folder itself and fails" if not text.strip() else \
-            "no space: the whole line is taken as the path and the label becomes atoi(line)"
+        problem = (
+            "empty line: Caffe loads root_folder itself and fails"
+            if not text.strip()
+            else "no space: the whole line is taken as the path and the label becomes atoi(line)"
+        )
     else:
         path, label_text = text[:pos], text[pos + 1 :]
         problem = None
@@ -82,12 +85,21 @@ def plan_list(spec: SourceSpec) -> tuple[int, list[tuple]]:
     return len(hashes), issues
 
 
-def scan_list_range(spec: SourceSpec, start: int, count: int, total: int, ticker, shard: str | None = None
-                    ) -> SourceReport:
+def scan_list_range(
+    spec: SourceSpec, start: int, count: int, total: int, ticker, shard: str | None = None
+) -> SourceReport:
     report = SourceReport(
-        kind="imagelist", path=spec.path, layer=spec.layer, phase=spec.phase, tops=list(spec.tops),
-        batch_size=spec.schedule.batch_size, total=total, shard=shard, schedule=spec.schedule.to_dict(),
-        files=[spec.path], value_kind="image",
+        kind="imagelist",
+        path=spec.path,
+        layer=spec.layer,
+        phase=spec.phase,
+        tops=list(spec.tops),
+        batch_size=spec.schedule.batch_size,
+        total=total,
+        shard=shard,
+        schedule=spec.schedule.to_dict(),
+        files=[spec.path],
+        value_kind="image",
     )
     acc = Accumulator(report, spec.schedule, spec.transform, spec.labels)
     t0 = time.perf_counter()
@@ -140,8 +152,13 @@ def _check_image(acc: Accumulator, spec: SourceSpec, path: str, label: int, i: i
         return
     if (dec.channels_in_file == 1) == spec.is_color:
         stored = "gray" if dec.channels_in_file == 1 else "colour"
-        acc.issue("color", f"{stored} image read with is_color: {str(spec.is_color).lower()} (Caffe converts it)",
-                  i, ref, detail={"stored": stored})
+        acc.issue(
+            "color",
+            f"{stored} image read with is_color: {str(spec.is_color).lower()} (Caffe converts it)",
+            i,
+            ref,
+            detail={"stored": stored},
+        )
     pixels = dec.pixels
     idx = np.array([i])
     h, w = spec.resize
