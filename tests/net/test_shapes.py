@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import re
 
 import pytest
 
@@ -11,22 +10,7 @@ from nandoctor.config.net import load_net
 from nandoctor.config.shapes import format_shape, infer_shapes, overrides_from_top_shapes, parse_shape
 from nandoctor.config.textformat import parse_file, parse_text
 from tests.conftest import CORPUS, corpus_files, corpus_path
-
-
-def caffe_top_shapes(text: str) -> dict[str, list[tuple[int, ...]]]:
-    """``Setting up NAME`` / ``Top shape: D1 D2 (COUNT)`` pairs, as Caffe logs them."""
-    out: dict[str, list[tuple[int, ...]]] = {}
-    current = None
-    for line in text.splitlines():
-        m = re.search(r"Setting up (.+?)\s*$", line)
-        if m:
-            current = m.group(1)
-            out[current] = []
-            continue
-        m = re.search(r"Top shape: ([\d ]*)\(\d+\)", line)
-        if m and current is not None:
-            out[current].append(tuple(int(d) for d in m.group(1).split()))
-    return out
+from tests.net.logshapes import caffe_top_shapes
 
 
 @pytest.mark.parametrize(
@@ -37,7 +21,7 @@ def test_zoo_shapes_match_caffe(shapes_file):
     net = load_net(parse_file(net_file))
     layers = net.phase_layers("TEST")
     result = infer_shapes(layers, net.input_shapes())
-    caffe = caffe_top_shapes(shapes_file.read_text())
+    caffe = caffe_top_shapes(shapes_file.read_text(), first_net_only=False)
     compared = 0
     for layer in layers:
         if layer.name not in caffe:

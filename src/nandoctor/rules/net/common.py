@@ -1,0 +1,199 @@
+"""What every net rule needs: the phase variants of a net with their shapes, and edit helpers.
+
+A net file can build several nets (TRAIN, TEST, per stage); rules look at all of them
+and report a problem once, naming the phases it occurs in. Shapes use, in this order of
+precedence: ``--input-shape`` (``facts.options["input_shapes"]``), the ``Top shape:``
+lines of a log for the net's source layers (``facts.options["top_shapes"]`` as
+``{layer: [shape, ...]}``, or ``facts.trace``), then what the file itself says.
+The analysis is cached per net and override set, so a dozen rules share one pass.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass, field
+from typing import Any
+
+from nandoctor.config.net import Layer, Net
+from nandoctor.config.shapes import ShapeResult, infer_shapes, overrides_from_top_shapes
+from nandoctor.config.textformat import Document, Field, Message, Scalar, parse_text
+from nandoctor.core.types import Edit, Evidence, Location
+
+_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+@dataclass
+class Variant:
+    label: str  # "TRAIN", "TEST", "TEST stage=val"
+    layers: list[Layer]
+    shapes: ShapeResult
+    # (layer.index, bottom position) -> the layer that last wrote that blob before this layer ran
+    sources: dict[tuple[int, int], Layer] = field(default_factory=dict)
+    consumers: dict[int, list[Layer]] = field(default_factory=dict)  # layer.index -> layers reading its tops
+
+    @property
+    def phase(self) -> str:
+        return self.label.split()[0]
+
+    def source(self, layer: Layer, i: int = 0) -> Layer | None:
+        return self.sources.get((layer.index, i))
+
+    @property
+    def is_training(self) -> bool:
+        """A TRAIN variant that has a loss (deploy files build a TRAIN net too, without one)."""
+        return self.phase == "TRAIN" and any(layer.is_loss for layer in self.layers)
+
+
+def nets_of(facts) -> list[Net]:
+    net = facts.net
+    if net is None:
+        return []
+    if isinstance(net, (list, tuple)):
+        return [n for n in net if isinstance(n, Net)]
+    return [net] if isinstance(net, Net) else []
+
+
+def shape_overrides(facts, net: Net) -> dict[str, tuple]:
+    opts = facts.options or {}
+    out: dict[str, tuple] = {}
+    by_layer: dict[str, list[tuple[int, ...]]] = dict(opts.get("top_shapes") or {})
+    if not by_layer and getattr(facts, "trace", None) is not None:
+        by_layer = _trace_top_shapes(facts.trace)
+    if by_layer:
+        sources = [layer for layer in net.layers if not layer.bottoms]
+        out.update(overrides_from_top_shapes(sources, by_layer))
+    for blob, shape in (opts.get("input_shapes") or {}).items():
+        out[blob] = tuple(shape)
+    return out
+
+
+def _trace_top_shapes(trace: Any) -> dict[str, list[tuple[int, ...]]]:
+    """``{layer: [shape, ...]}`` from the first net a parsed log set up (duck-typed, never raises)."""
+    out: dict[str, list[tuple[int, ...]]] = {}
+    try:
+        for segment in trace.segments:
+            for setup in segment.layers:
+                if setup.net_index == 0 and setup.name not in out:
+                    out[setup.name] = [
+                        tuple(s[0]) if isinstance(s[0], (tuple, list)) else tuple(s) for s in setup.top_shapes
+                    ]
+    except (AttributeError, TypeError, IndexError):
+        return {}
+    return out
+
+
+def variants(facts, net: Net) -> list[Variant]:
+    overrides = shape_overrides(facts, net)
+    key = tuple(sorted(overrides.items()))
+    per_net = _CACHE.setdefault(net, {})
+    if key not in per_net:
+        per_net[key] = build_variants(net, overrides)
+    return per_net[key]
+
+
+def build_variants(net: Net, overrides: dict[str, tuple] | None = None) -> list[Variant]:
+    inputs = net.input_shapes()
+    out = []
+    for label, layers in net.variants():
+        shapes = infer_shapes(layers, inputs, overrides)
+        variant = Variant(label, layers, shapes)
+        writer: dict[str, Layer] = {}
+        for layer in layers:
+            for i, bottom in enumerate(layer.bottoms):
+                src = writer.get(bottom)
+                if src is not None:
+                    variant.sources[(layer.index, i)] = src
+                    variant.consumers.setdefault(src.index, []).append(layer)
+            for top in layer.tops:
+                writer[top] = layer
+        out.append(variant)
+    return out
+
+
+def phases_text(labels: list[str]) -> str:
+    return ", ".join(dict.fromkeys(labels))
+
+
+# --- locations, evidence and edits ---------------------------------------------------------
+
+
+def field_of(msg: Message | None, name: str) -> Field | None:
+    return msg.last(name) if msg is not None else None
+
+
+def location_of(layer: Layer, f: Field | None) -> Location:
+    return layer.field_location(f) if f is not None else layer.location()
+
+
+def field_evidence(layer: Layer, f: Field) -> Evidence:
+    value = f.value.text if isinstance(f.value, Scalar) else "{...}"
+    return Evidence(f"{layer.name}: {f.name}: {value}", layer.field_location(f), "prototxt")
+
+
+def replace_edit(path: str, scalar: Scalar, new: str) -> Edit:
+    return Edit(path, scalar.start.offset, scalar.end, scalar.text, new, scalar.start.line, scalar.start.col)
+
+
+def insert_field_edit(doc: Document, msg: Message, text: str) -> Edit | None:
+    """Insert ``text`` (e.g. ``round_mode: FLOOR``) as the last field of ``msg``, matching its layout."""
+    if not msg.fields:
+        if msg.end is None:
+            return None
+        at = msg.end - 1  # just before the closing brace
+        return Edit(doc.path, at, at, "", f" {text} ")
+    last = msg.fields[-1]
+    end = last.value.end if isinstance(last.value, (Scalar, Message)) else None
+    if end is None:
+        return None
+    src = doc.text
+    same_line = "\n" not in src[msg.fields[0].name_pos.offset : end] and (
+        msg.start is not None and "\n" not in src[msg.start.offset : msg.fields[0].name_pos.offset]
+    )
+    if same_line:
+        new = f" {text}"
+    else:
+        line_start = src.rfind("\n", 0, last.name_pos.offset) + 1
+        indent = src[line_start : last.name_pos.offset]
+        newline = "\r\n" if src[line_start - 2 : line_start] == "\r\n" else "\n"
+        new = f"{newline}{indent if not indent.strip() else ''}{text}"
+    line = src.count("\n", 0, end) + 1
+    col = end - (src.rfind("\n", 0, end) + 1) + 1
+    return Edit(doc.path, end, end, "", new, line, col)
+
+
+def apply_edits(text: str, edits: list[Edit]) -> str:
+    for e in sorted(edits, key=lambda e: e.start, reverse=True):
+        text = text[: e.start] + e.new + text[e.end :]
+    return text
+
+
+def reparse(doc: Document, edits: list[Edit]) -> Document | None:
+    """The document after the edits, or None when the result no longer parses."""
+    try:
+        return parse_text(apply_edits(doc.text, edits), doc.path)
+    except Exception:  # an edit that breaks the file is simply not offered
+        return None
+
+
+def reload_layer(doc: Document, layer: Layer) -> Layer | None:
+    """The layer at the same place in an edited document (edits inside a layer keep its start)."""
+    from nandoctor.config.net import load_net_message
+
+    offset = layer.field.name_pos.offset
+
+    def holder(msg: Message) -> Message | None:
+        for f in msg.fields:
+            if f.name_pos.offset == offset and f.name in ("layer", "layers"):
+                return msg
+            value = f.value
+            if isinstance(value, Message) and value.start is not None and value.end is not None:
+                inside = value.start.offset <= offset < value.end
+                if inside:
+                    return holder(value)
+        return None
+
+    net_msg = holder(doc.root)
+    if net_msg is None:
+        return None
+    net = load_net_message(net_msg, doc)
+    return next((x for x in net.layers if x.field.name_pos.offset == offset), None)
