@@ -37,6 +37,7 @@ class Facts:
     trace    -- nandoctor.log.trace.Trace (a parsed Caffe log)
     data     -- nandoctor.data.report.DataReport (a data scan)
     options  -- command-line knobs (e.g. {"iters": 130})
+    torch    -- nandoctor.torch.facts.TorchFacts (a PyTorch guard's first non-finite step)
     """
 
     net: Any = None
@@ -44,6 +45,7 @@ class Facts:
     trace: Any = None
     data: Any = None
     documents: list[Any] = field(default_factory=list)  # every parsed prototxt Document
+    torch: Any = None
     options: dict[str, Any] = field(default_factory=dict)
 
     def has(self, name: str) -> bool:
