@@ -1,0 +1,124 @@
+"""NAN610/NAN611: gradients that grew by orders of magnitude; a GradScaler that kept collapsing."""
+
+from __future__ import annotations
+
+from nandoctor.core.registry import Rule, register
+from nandoctor.core.types import Cause, Evidence, Fix, Severity
+from nandoctor.rules.torch.common import LR_GROWTH, exploding
+
+
+def _fmt(values) -> str:
+    return ", ".join(v if isinstance(v, str) else f"{v:.3g}" for v in values)
+
+
+@register
+class TorchGradientExplosion(Rule):
+    """
+    ## What it detects
+    The total gradient norm, kept by the guard for the preceding steps, grew by at least
+    two orders of magnitude before the first non-finite step, while the batch was
+    finite and the lr finite and not growing.
+
+    ## Why it leads to NaN
+    With too large a step the weights overshoot, the next gradient is larger, and the
+    feedback loop multiplies the norm every step until activations or the update
+    overflow float32 (3.4e38) and become inf, then NaN (inf - inf, 0 * inf).
+
+    ## How to fix
+    Clip the gradient norm (``torch.nn.utils.clip_grad_norm_(model.parameters(),
+    max_norm)`` between ``backward()`` and ``step()``; the guard suggests ``max_norm``
+    from the healthy steps) and/or lower the lr; add normalisation to the layers whose
+    parameters grew most.
+
+    ## Example
+    SGD with ``lr=0.5`` on unnormalised regression inputs: the norm goes 3, 40, 900, ...
+    and the loss is inf after ~30 steps.
+    """
+
+    code = "NAN610"
+    title = "Gradient norm grew by orders of magnitude"
+    cause = Cause.GRADIENT_EXPLOSION
+    severity = Severity.ERROR
+    needs = ("torch",)
+
+    def check(self, facts):
+        f = facts.torch
+        if not exploding(f) or f.batch or not f.lr_is_sane():
+            return
+        lr_growth = f.lr_growth() or 1.0
+        top = f.top_params[:3]
+        culprit = top[0]["name"] if top else None
+        evidence = [Evidence(f"total gradient norm over the last steps: {_fmt(f.grad_norms[-8:])}")]
+        evidence += [
+            Evidence(f"{p['name']}: gradient norm {p['baseline']:.3g} -> {p['norm']:.3g} ({p['growth']:.3g}x)")
+            for p in top
+        ]
+        if f.nonfinite_params:
+            evidence.append(Evidence(f"weights already non-finite: {', '.join(f.nonfinite_params[:5])}"))
+        clip = f.suggested_max_norm
+        fix = Fix(
+            (
+                f"clip gradients: torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm={clip:.3g}) "
+                "before optimizer.step() (from the healthy steps' norms), and/or lower the lr"
+            )
+            if clip
+            else "clip gradients with torch.nn.utils.clip_grad_norm_ before optimizer.step(), and/or lower the lr",
+            safe=False,
+        )
+        yield self.finding(
+            f"gradient norm grew {f.growth:.3g}x before step {f.step}; fastest growing: {culprit}",
+            evidence=evidence,
+            fix=fix,
+            culprit=culprit,
+            data={"confidence": 0.55 if lr_growth >= LR_GROWTH else 0.9, "growth": f.growth, "max_norm": clip},
+        )
+
+
+@register
+class TorchScaleCollapse(Rule):
+    """
+    ## What it detects
+    A mixed-precision ``GradScaler`` skipped many steps in a row (or its scale fell
+    below the guard's floor): every step produced inf/NaN gradients even after the
+    scale was cut again and again. Isolated skipped steps are normal and not reported.
+
+    ## Why it leads to NaN
+    The scaler halves its scale on each overflow; if gradients overflow at any scale
+    they are non-finite for a reason other than scaling (an op overflowing float16, an
+    exploding gradient), and training stalls or goes NaN once the scale underflows.
+
+    ## How to fix
+    Find the producer the replay names; run that op in float32 (``autocast(enabled=False)``
+    around it), clip gradients, or lower the lr.
+
+    ## Example
+    A softmax over logits of magnitude 1e5 under float16 autocast: every step overflows,
+    the scale drops from 65536 to 1e-10 in 50 steps.
+    """
+
+    code = "NAN611"
+    title = "GradScaler scale keeps collapsing"
+    cause = Cause.GRADIENT_EXPLOSION
+    severity = Severity.WARNING
+    needs = ("torch",)
+
+    def check(self, facts):
+        f = facts.torch
+        if f.trigger != "scale_collapse" or not f.scaler:
+            return
+        s = f.scaler
+        culprit = f.nonfinite_grads[0] if f.nonfinite_grads else None
+        yield self.finding(
+            f"GradScaler skipped {s.get('consecutive_skips')} steps in a row; scale is now {s.get('scale')}",
+            evidence=[
+                Evidence(f"scale over the last steps: {_fmt(s.get('scale_history', [])[-10:])}"),
+                Evidence(f"parameters with non-finite gradients: {', '.join(f.nonfinite_grads[:5]) or '-'}"),
+            ],
+            fix=Fix(
+                "run the op the replay names in float32 (torch.autocast(..., enabled=False)), clip "
+                "gradients or lower the lr",
+                safe=False,
+            ),
+            culprit=culprit,
+            data={"confidence": 0.6},
+        )

@@ -1,0 +1,86 @@
+"""NAN620: the first NaN/inf is made by the loss computation itself."""
+
+from __future__ import annotations
+
+from nandoctor.core.registry import Rule, register
+from nandoctor.core.types import Cause, Evidence, Fix, Severity
+from nandoctor.rules.torch.common import exploding, producer_evidence, sane_inputs
+
+
+def loss_fix(producer: dict) -> Fix:
+    op = producer.get("op", "")
+    if producer.get("zero_divisor") or "div" in op:
+        text = f"guard the division ({op}): divide by count.clamp_min(1) (or add eps) so an empty class/mask gives 0"
+    elif "log" in op:
+        text = f"keep the argument of {op} positive: log(p.clamp_min(eps)), or use log_softmax/cross_entropy"
+    elif "sqrt" in op or "pow" in op:
+        text = f"keep {op}'s argument away from 0/negatives (add eps inside the root)"
+    else:
+        text = f"make {op} in the loss numerically safe (clamp its inputs, use the fused stable loss)"
+    return Fix(text, safe=False)
+
+
+@register
+class TorchLossProducer(Rule):
+    """
+    ## What it detects
+    Replaying the poisoned step, the first operation that turned finite values into
+    NaN/inf ran after the model returned its output, in the loss computation (a loss
+    module or the functional ops of a hand-written loss), and its inputs were of a sane
+    magnitude. Also: the forward stayed finite but the backward of a loss op was the
+    first to produce a non-finite gradient.
+
+    ## Why it leads to NaN
+    Losses written by hand often contain ``log(p)`` with p reaching 0, a division by a
+    count that can be 0 (per-class frequency normalisation of labels absent from the
+    batch), or ``sqrt`` at 0 whose gradient is inf. One such value makes the loss and
+    then every gradient NaN.
+
+    ## How to fix
+    Guard the op: clamp the log argument with an epsilon or use ``log_softmax``/
+    ``cross_entropy``; divide by ``count.clamp_min(1)``; add eps inside roots.
+
+    ## Example
+    ``w = 1 / torch.bincount(y, minlength=C)`` gives inf for a class missing from the
+    batch, and ``(w[y] * nll).sum() / w.sum()`` is NaN.
+    """
+
+    code = "NAN620"
+    title = "The loss computation produced the first NaN"
+    cause = Cause.LOSS_FUNCTION
+    severity = Severity.ERROR
+    needs = ("torch",)
+
+    def check(self, facts):
+        f = facts.torch
+        if f.batch:
+            return
+        fwd, bwd = f.forward, f.backward
+        if fwd and fwd.get("where") == "loss":
+            sane = sane_inputs(fwd)
+            culprit = fwd.get("module") if fwd.get("module") else f"{fwd.get('op')} (loss)"
+            evidence = producer_evidence(fwd)
+            if not sane:
+                evidence.append(
+                    Evidence("its inputs were already huge: the loss may only be where an explosion surfaced")
+                )
+            yield self.finding(
+                f"step {f.step}: {fwd.get('op')} in the loss computation made the first NaN/inf",
+                evidence=evidence,
+                fix=loss_fix(fwd),
+                culprit=culprit,
+                data={"confidence": 0.92 if sane and not exploding(f) else 0.35, "op": fwd.get("op")},
+            )
+        elif not fwd and bwd and bwd.get("where") == "loss":
+            yield self.finding(
+                f"step {f.step}: the gradient of {bwd.get('op', bwd.get('node'))} in the loss is non-finite",
+                evidence=[
+                    Evidence(
+                        f"backward replay: {bwd.get('node')} (from {bwd.get('op', '?')}) turned finite "
+                        "gradients into NaN/inf; the forward pass was finite"
+                    )
+                ],
+                fix=loss_fix(bwd),
+                culprit=f"{bwd.get('op', bwd.get('node'))} (loss)",
+                data={"confidence": 0.85, "op": bwd.get("op")},
+            )

@@ -1,0 +1,89 @@
+"""Walking a batch: its tensors, which rows hold NaN/inf, and which data set items they were."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+
+INDEX_KEYS = ("index", "indices", "idx", "dataset_index")
+
+
+def tensors(obj: Any, path: str = "batch") -> Iterator[tuple[str, torch.Tensor]]:
+    """Every tensor in a nested batch (tensor, list, tuple, namedtuple, dict), with its path."""
+    if isinstance(obj, torch.Tensor):
+        yield path, obj
+    elif isinstance(obj, dict):
+        for key, item in obj.items():
+            yield from tensors(item, f"{path}[{key!r}]")
+    elif isinstance(obj, list | tuple):
+        for i, item in enumerate(obj):
+            yield from tensors(item, f"{path}[{i}]")
+
+
+def is_finite(t: torch.Tensor) -> bool:
+    if not (t.is_floating_point() or t.is_complex()):
+        return True
+    return bool(torch.isfinite(t).all())
+
+
+def dataset_indices(batch: Any, indices: Any = None) -> list[int] | None:
+    """Data set indices of the batch rows: given explicitly, or as an index field of a dict batch."""
+    if indices is None and isinstance(batch, dict):
+        for key in INDEX_KEYS:
+            if key in batch:
+                indices = batch[key]
+                break
+    if indices is None:
+        return None
+    if isinstance(indices, torch.Tensor):
+        return [int(i) for i in indices.reshape(-1).tolist()]
+    return [int(i) for i in indices]
+
+
+def scan(batch: Any, indices: Any = None, limit: int = 20) -> list[dict[str, Any]]:
+    """Non-finite tensors in the batch: their path, how many values, and which rows (dim 0)."""
+    rows_to_items = dataset_indices(batch, indices)
+    found = []
+    for path, t in tensors(batch):
+        if is_finite(t):
+            continue
+        bad = ~torch.isfinite(t.detach())
+        entry: dict[str, Any] = {
+            "path": path,
+            "shape": list(t.shape),
+            "nan": int(torch.isnan(t.detach()).sum()),
+            "inf": int(torch.isinf(t.detach()).sum()),
+        }
+        if t.dim() >= 1:
+            rows = bad.reshape(t.shape[0], -1).any(dim=1).nonzero().reshape(-1).tolist()
+            entry["batch_indices"] = rows[:limit]
+            entry["rows"] = len(rows)
+            if rows_to_items is not None and len(rows_to_items) == t.shape[0]:
+                entry["dataset_indices"] = [rows_to_items[r] for r in rows[:limit]]
+        found.append(entry)
+    return found
+
+
+def detach_copy(batch: Any) -> Any:
+    """A CPU copy of the batch for a bundle (tensors detached; other leaves kept as they are)."""
+    if isinstance(batch, torch.Tensor):
+        return batch.detach().cpu().clone()
+    if isinstance(batch, dict):
+        return {k: detach_copy(v) for k, v in batch.items()}
+    if isinstance(batch, tuple) and hasattr(batch, "_fields"):
+        return tuple(detach_copy(v) for v in batch)
+    if isinstance(batch, list | tuple):
+        return type(batch)(detach_copy(v) for v in batch)
+    return batch
+
+
+def to_device(batch: Any, device: torch.device) -> Any:
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device)
+    if isinstance(batch, dict):
+        return {k: to_device(v, device) for k, v in batch.items()}
+    if isinstance(batch, list | tuple):
+        return type(batch)(to_device(v, device) for v in batch)
+    return batch

@@ -1,0 +1,97 @@
+"""What the PyTorch guard learned about one poisoned step, as plain JSON-able data.
+
+The guard (which needs torch) fills a :class:`TorchFacts`; the NAN6xx rules and the
+diagnosis read it without torch, so ``nandoctor diagnose BUNDLE`` works on any machine
+that has the bundle's ``findings.json``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+# Trigger kinds: what the always-on check saw first.
+TRIGGER_LOSS = "loss"  # the loss was NaN/inf
+TRIGGER_GRAD = "grad"  # the loss was finite but a gradient was not
+TRIGGER_LR = "lr"  # a param group's lr was NaN, inf or negative
+TRIGGER_SCALE = "scale_collapse"  # a GradScaler kept skipping steps / its scale collapsed
+
+
+@dataclass
+class TorchFacts:
+    """Facts about the first non-finite step of a PyTorch training loop.
+
+    Numbers that may be non-finite are stored through :func:`num` ("nan", "inf", "-inf"
+    as strings) so the JSON stays standard.
+    """
+
+    step: int
+    trigger: str
+    loss: float | str | None = None
+    model: str = ""
+    lrs: list[float | str] = field(default_factory=list)  # current lr per param group
+    lr_history: list[list[float | str]] = field(default_factory=list)  # oldest first, current last
+    scheduler: str | None = None
+    grad_norms: list[float | str] = field(default_factory=list)  # total norm, previous steps, oldest first
+    growth: float | None = None  # latest finite total norm / healthy baseline
+    top_params: list[dict[str, Any]] = field(default_factory=list)  # name, growth, norm, baseline
+    suggested_max_norm: float | None = None
+    nonfinite_grads: list[str] = field(default_factory=list)
+    nonfinite_params: list[str] = field(default_factory=list)
+    batch: list[dict[str, Any]] = field(default_factory=list)  # path, count, batch_indices, dataset_indices
+    forward: dict[str, Any] | None = None  # first producer in the replayed forward pass
+    backward: dict[str, Any] | None = None  # first producer in the replayed backward pass
+    scaler: dict[str, Any] | None = None  # scale, consecutive_skips, scale_history
+    replay: dict[str, Any] = field(default_factory=dict)  # ran, reproduced, reason
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TorchFacts:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    @property
+    def lr_values(self) -> list[float]:
+        return [value(x) for x in self.lrs]
+
+    @property
+    def batch_is_finite(self) -> bool:
+        return not self.batch
+
+    def lr_is_sane(self) -> bool:
+        return all(math.isfinite(v) and v >= 0 for v in self.lr_values)
+
+    def lr_growth(self) -> float | None:
+        """Largest ratio of a group's current lr to its smallest positive lr in the history."""
+        best: float | None = None
+        for group, now in enumerate(self.lr_values):
+            past = [value(row[group]) for row in self.lr_history[:-1] if group < len(row)]
+            past = [p for p in past if math.isfinite(p) and p > 0]
+            if not past or not math.isfinite(now) or now <= 0:
+                continue
+            ratio = now / min(past)
+            best = ratio if best is None else max(best, ratio)
+        return best
+
+
+def num(x: float | None) -> float | str | None:
+    """A float for JSON: non-finite values become the strings "nan", "inf", "-inf"."""
+    if x is None:
+        return None
+    x = float(x)
+    if math.isnan(x):
+        return "nan"
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    return x
+
+
+def value(x: float | str | None) -> float:
+    """Inverse of :func:`num` (None reads as NaN)."""
+    if x is None:
+        return math.nan
+    return float(x)

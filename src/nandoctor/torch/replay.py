@@ -1,0 +1,295 @@
+"""Replay one poisoned step with hooks to find where the first non-finite value was *made*.
+
+The always-on check only sees that the loss or a gradient is NaN. To name the cause
+we run the same batch again from the pre-step state (RNG and buffers as they were
+before the step's forward) and watch every module and every torch function call:
+the producer is the first one whose output holds NaN/inf while all of its inputs
+were finite; everything after it merely propagates. If the forward pass stays finite
+we run the backward pass with a hook on every autograd node and name the first node
+that turns finite incoming gradients into non-finite ones. Afterwards the model's
+buffers, gradients and the RNG are put back, so the replay leaves no trace.
+"""
+
+from __future__ import annotations
+
+import math
+from contextlib import ExitStack
+from typing import Any
+
+from torch.overrides import TorchFunctionMode
+
+import torch
+from nandoctor.torch.batch import tensors
+
+POOL_ATTRS = ("kernel_size", "stride", "padding", "dilation", "ceil_mode", "count_include_pad", "output_size")
+DIVISIONS = {"div", "div_", "true_divide", "__truediv__", "__rtruediv__", "__itruediv__", "reciprocal"}
+
+
+def capture_rng() -> dict[str, Any]:
+    state: dict[str, Any] = {"cpu": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["cpu"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+class BufferSnapshot:
+    """Copies of a model's buffers (BatchNorm statistics and the like), refreshed in place."""
+
+    def __init__(self, model: torch.nn.Module):
+        self.model = model
+        self.names: list[str] = []
+        self.copies: list[torch.Tensor] = []
+
+    def take(self) -> None:
+        named = list(self.model.named_buffers())
+        buffers = [b for _, b in named]
+        if len(buffers) != len(self.copies) or any(
+            c.shape != b.shape or c.dtype != b.dtype or c.device != b.device
+            for c, b in zip(self.copies, buffers, strict=True)
+        ):
+            self.names = [n for n, _ in named]
+            self.copies = [b.detach().clone() for b in buffers]
+        elif buffers:
+            with torch.no_grad():
+                torch._foreach_copy_(self.copies, [b.detach() for b in buffers])
+
+    def restore(self) -> None:
+        named = dict(self.model.named_buffers())
+        with torch.no_grad():
+            for name, copy in zip(self.names, self.copies, strict=True):
+                if name in named and named[name].shape == copy.shape:
+                    named[name].copy_(copy)
+
+    def as_dict(self) -> dict[str, torch.Tensor]:
+        return dict(zip(self.names, self.copies, strict=True))
+
+
+def _nonfinite_count(objs) -> tuple[int, int]:
+    nan = inf = 0
+    for _, t in tensors(objs):
+        if t.is_floating_point() or t.is_complex():
+            d = t.detach()
+            nan += int(torch.isnan(d).sum())
+            inf += int(torch.isinf(d).sum())
+    return nan, inf
+
+
+def _all_finite(objs) -> bool:
+    for _, t in tensors(objs):
+        if (t.is_floating_point() or t.is_complex()) and not bool(torch.isfinite(t.detach()).all()):
+            return False
+    return True
+
+
+def _absmax(objs) -> float:
+    best = 0.0
+    for _, t in tensors(objs):
+        if (t.is_floating_point() or t.is_complex()) and t.numel():
+            best = max(best, float(t.detach().abs().max()))
+    return best
+
+
+def _shapes(objs) -> list[list[int]]:
+    return [list(t.shape) for _, t in tensors(objs)][:4]
+
+
+def op_name(func) -> str:
+    name = getattr(func, "__name__", repr(func))
+    module = getattr(func, "__module__", None)
+    if module in ("torch._C._nn", "torch.nn.functional"):
+        return f"F.{name}"
+    if module == "torch._C._linalg":
+        return f"torch.linalg.{name}"
+    if module is None or module.startswith("torch._C"):
+        return f"Tensor.{name}"
+    if module == "torch":
+        return f"torch.{name}"
+    return f"{module}.{name}"
+
+
+class _Watch:
+    """Bookkeeping shared by the module hooks and the function mode during one replay."""
+
+    def __init__(self, model: torch.nn.Module):
+        self.model = model
+        self.names = {m: n for n, m in model.named_modules()}
+        self.stack: list[torch.nn.Module] = []
+        self.model_done = False
+        self.forward: dict[str, Any] | None = None
+        self.module: dict[str, Any] | None = None
+        self.origin: dict[Any, dict[str, Any]] = {}
+
+    def label(self, module: torch.nn.Module) -> str:
+        name = self.names.get(module)
+        if name is None:
+            return f"<{type(module).__name__}>"
+        return name or "<model>"
+
+    def where(self) -> str:
+        if any(m in self.names for m in self.stack):
+            return "model"
+        return "loss" if self.model_done else "input"
+
+    def context(self) -> dict[str, Any]:
+        return {
+            "where": self.where(),
+            "module": self.label(self.stack[-1]) if self.stack else None,
+            "module_type": type(self.stack[-1]).__name__ if self.stack else None,
+            "stack": [[self.label(m), type(m).__name__] for m in self.stack],
+        }
+
+    # module hooks -------------------------------------------------------------
+    def pre(self, module, args):
+        self.stack.append(module)
+
+    def post(self, module, args, output):
+        if self.stack and self.stack[-1] is module:
+            self.stack.pop()
+        if self.module is None and not _all_finite(output) and _all_finite(args):
+            entry = {
+                "module": self.label(module),
+                "module_type": type(module).__name__,
+                "in_model": module in self.names,
+                "input_shape": _shapes(args)[0] if _shapes(args) else [],
+                "input_absmax": _absmax(args),
+                "params_finite": _all_finite(list(module.parameters(recurse=False))),
+                "attrs": {a: _plain(getattr(module, a)) for a in POOL_ATTRS if hasattr(module, a)},
+            }
+            entry["output_nan"], entry["output_inf"] = _nonfinite_count(output)
+            self.module = entry
+        if module is self.model:
+            self.model_done = True
+
+    # function mode ------------------------------------------------------------
+    def after_op(self, func, args, kwargs, out) -> None:
+        if not isinstance(out, torch.Tensor | list | tuple):
+            return
+        for _, t in tensors(out):
+            if t.grad_fn is not None and t.grad_fn not in self.origin:
+                self.origin[t.grad_fn] = {"op": op_name(func), **self.context()}
+        if self.forward is not None or _all_finite(out) or not _all_finite((args, kwargs)):
+            return
+        name = getattr(func, "__name__", "")
+        entry = {"op": op_name(func), **self.context(), "input_absmax": _absmax((args, kwargs))}
+        entry["input_shapes"] = _shapes((args, kwargs))
+        entry["output_nan"], entry["output_inf"] = _nonfinite_count(out)
+        if name in DIVISIONS and len(args) >= 2 and isinstance(args[1], torch.Tensor | int | float):
+            divisor = args[1]
+            entry["zero_divisor"] = bool((torch.as_tensor(divisor) == 0).any())
+        if name in ("log", "log_", "log2", "log10", "log1p") and args and isinstance(args[0], torch.Tensor):
+            entry["zero_argument"] = bool((args[0] == 0).any())
+        self.forward = entry
+
+
+class _OpMode(TorchFunctionMode):
+    def __init__(self, watch: _Watch):
+        super().__init__()
+        self.watch = watch
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        self.watch.after_op(func, args, kwargs, out)
+        return out
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, tuple | list):
+        return [_plain(x) for x in v]
+    if isinstance(v, bool | int | float | str) or v is None:
+        return v
+    return str(v)
+
+
+def _graph_nodes(root) -> list[Any]:
+    seen, order, todo = set(), [], [root]
+    while todo:
+        node = todo.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        order.append(node)
+        todo.extend(n for n, _ in node.next_functions)
+    return order
+
+
+def _backward_producer(loss: torch.Tensor, watch: _Watch, param_names: dict[Any, str]) -> dict[str, Any] | None:
+    """Run backward with a hook on every autograd node; return the first that makes NaN/inf."""
+    found: dict[str, Any] = {}
+
+    def hook_for(node):
+        def hook(grad_inputs, grad_outputs):
+            if found or _all_finite(grad_inputs) or not _all_finite(grad_outputs):
+                return
+            entry = {"node": node.name(), **watch.origin.get(node, {})}
+            variable = getattr(node, "variable", None)
+            if variable is not None:
+                entry["parameter"] = param_names.get(variable)
+            entry["grad_absmax"] = _absmax(grad_outputs)
+            found.update(entry)
+
+        return hook
+
+    handles = [n.register_hook(hook_for(n)) for n in _graph_nodes(loss.grad_fn)]
+    try:
+        loss.backward()
+    finally:
+        for h in handles:
+            h.remove()
+    return found or None
+
+
+def replay_step(
+    model: torch.nn.Module,
+    closure,
+    batch: Any,
+    rng: dict[str, Any] | None,
+    buffers: BufferSnapshot | None,
+    backward: bool = True,
+) -> dict[str, Any]:
+    """Re-run ``closure(model, batch)`` (and its backward) with hooks; leave the model as it was."""
+    params = [p for p in model.parameters()]
+    saved_grads = [p.grad for p in params]
+    current_rng = capture_rng()
+    current_buffers = BufferSnapshot(model)
+    current_buffers.take()
+    watch = _Watch(model)
+    result: dict[str, Any] = {"ran": True}
+    try:
+        for p in params:
+            p.grad = None
+        if buffers is not None:
+            buffers.restore()
+        if rng is not None:
+            restore_rng(rng)
+        with ExitStack() as stack:
+            hooks = torch.nn.modules.module
+            stack.callback(hooks.register_module_forward_pre_hook(watch.pre).remove)
+            stack.callback(hooks.register_module_forward_hook(watch.post).remove)
+            with torch.enable_grad(), _OpMode(watch):
+                loss = closure(model, batch)
+        loss_value = float(loss.detach().reshape(-1)[0]) if isinstance(loss, torch.Tensor) else math.nan
+        result["loss"] = loss_value
+        result["forward"] = watch.forward
+        result["module"] = watch.module
+        result["backward"] = None
+        if backward and math.isfinite(loss_value) and isinstance(loss, torch.Tensor) and loss.requires_grad:
+            names = {p: n for n, p in model.named_parameters()}
+            result["backward"] = _backward_producer(loss, watch, names)
+            bad = [n for n, p in model.named_parameters() if p.grad is not None and not _all_finite(p.grad)]
+            result["nonfinite_grads"] = bad
+        result["reproduced"] = (not math.isfinite(loss_value)) or bool(result.get("nonfinite_grads"))
+    except Exception as exc:  # a replay that fails must not hide the original NaN
+        result.update(ran=False, error=f"{type(exc).__name__}: {exc}")
+    finally:
+        for p, g in zip(params, saved_grads, strict=True):
+            p.grad = g
+        current_buffers.restore()
+        restore_rng(current_rng)
+    return result
