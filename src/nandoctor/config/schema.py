@@ -796,7 +796,6 @@ FORK_EXTENSIONS: dict[str, ForkExtension] = {
             "Permute": "permute_param",
             "AnnotatedData": "annotated_data_param",
             "VideoData": "video_data_param",
-            "SmoothL1Loss": None,
         },
         _ext_fields(
             {
@@ -821,7 +820,7 @@ FORK_EXTENSIONS: dict[str, ForkExtension] = {
                 emit_constraint ? EmitConstraint""",
             }
         ),
-        frozenset(("MultiBoxLoss", "SmoothL1Loss")),
+        frozenset(("MultiBoxLoss",)),
     ),
     "py-faster-rcnn (rbgirshick/caffe-fast-rcnn)": ForkExtension(
         "py-faster-rcnn (rbgirshick/caffe-fast-rcnn)",
@@ -831,6 +830,7 @@ FORK_EXTENSIONS: dict[str, ForkExtension] = {
                 "LayerParameter": """
                 roi_pooling_param 8266711 ROIPoolingParameter
                 smooth_l1_loss_param 8266712 SmoothL1LossParameter""",
+                "DropoutParameter": "scale_train ? bool = true",
             }
         ),
         frozenset(("SmoothL1Loss",)),

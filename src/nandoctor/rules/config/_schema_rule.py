@@ -1,0 +1,22 @@
+"""The shared body of the schema rules: validate each document once, keep one rule's findings."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from nandoctor.config.validate import validate_cached
+from nandoctor.core.registry import Facts, Rule
+from nandoctor.core.types import Cause, Finding
+
+
+class SchemaRule(Rule):
+    """Base class (not registered): subclasses set ``code`` to one of ``config.validate``'s codes."""
+
+    cause = Cause.UNKNOWN
+    needs = ("documents",)
+
+    def check(self, facts: Facts) -> Iterator[Finding]:
+        for doc, root in facts.documents:
+            for finding in validate_cached(doc, root):
+                if finding.code == self.code:
+                    yield finding
