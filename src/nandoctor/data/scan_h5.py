@@ -230,7 +230,8 @@ def _scan_file(acc, spec, plan, f: H5File, h, r0: int, r1: int, ticker, kinds: s
                     top=top,
                 )
                 continue
-            kinds.add("uint8" if block.dtype == np.uint8 else "float" if block.dtype.kind == "f" else "int")
+            if top == data_top:
+                kinds.add("uint8" if block.dtype == np.uint8 else "float" if block.dtype.kind == "f" else "int")
             x = block.reshape(b - a, -1)
             if x.dtype != np.float32 and x.dtype.kind == "f":
                 with np.errstate(over="ignore"):

@@ -40,6 +40,8 @@ class SourceSpec:
         out: dict = {"scale": t.scale}
         if t.mean_source:
             out["mean"] = t.mean_source
+            if t.mean_source.startswith("mean_file") and t.mean is not None:
+                out["mean_size"] = int(t.mean.size)
         if self.rescaled_by:
             out["rescaled_by"] = self.rescaled_by
         return out
