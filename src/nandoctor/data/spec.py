@@ -69,7 +69,8 @@ def detect_kind(path: str | Path) -> str:
         raise InputError(f"cannot read: {exc.strerror}", str(path)) from None
     if head.startswith(b"\x89HDF"):
         return "hdf5file"
-    if lines and all(ln.split()[0].lower().endswith(H5_SUFFIXES) for ln in lines if ln.split()):
+    suffixes = tuple(x.encode() for x in H5_SUFFIXES)
+    if lines and all(ln.split()[0].lower().endswith(suffixes) for ln in lines if ln.split()):
         return "hdf5"
     if lines and b"\0" in b"".join(lines):
         raise InputError("binary file: not an LMDB/LevelDB directory, HDF5 file or list file", str(path))
