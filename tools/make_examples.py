@@ -141,7 +141,7 @@ class Example:
         log.info("solver.cpp:289", f"Solving {self.name}")
         log.info("solver.cpp:290", f"Learning Rate Policy: {p('lr_policy')}")
         history = {k: np.zeros_like(v) for k, v in self.params.items()}
-        smoothed = F(0)
+        smoothed = prev = F(0)
         for it in range(max_iter):
             outputs, grads = self.step(it)
             loss = F(sum(w * v for v, w in outputs.values()))
