@@ -28,7 +28,7 @@ def read_text(issue: Issue, src: SourceReport) -> str:
     if src.phase == "TEST":
         text += f" (TEST batch {read.batch}, slot {read.slot})"
     else:
-        text += f" (batch {read.batch} of {src.batch_size}, slot {read.slot})"
+        text += f" (batch {read.batch} of batch_size {src.batch_size}, slot {read.slot})"
     if read.note:
         text += f"; {read.note}"
     return text
@@ -37,7 +37,7 @@ def read_text(issue: Issue, src: SourceReport) -> str:
 def clean_fix(src: SourceReport, what: str = "these records") -> Fix:
     out = f"{source_name(src)}_clean"
     command = f"nandoctor scan-data {src.path} --clean {out}"
-    where = f" and point {src.layer}'s source at it" if src.layer else ""
+    where = f", then point layer {src.layer}'s source at it" if src.layer else ""
     return Fix(f"Rebuild the data set without {what}: `{command}` writes a copy without them{where}.")
 
 
