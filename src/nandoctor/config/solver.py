@@ -50,7 +50,7 @@ class NetSource:
     location: Location | None = None
 
 
-@dataclass
+@dataclass(eq=False)  # identity semantics: rules cache analyses per solver
 class Solver:
     doc: Document
     msg: Message  # the SolverParameter message (the document root)
