@@ -60,8 +60,8 @@ class StepvaluesOutOfOrder(Rule):
             yield self.finding(
                 f"multistep stepvalues {values} are not strictly increasing: Caffe steps at iterations "
                 f"{actual}, not at {wanted}",
-                location(s, "stepvalue"),
-                evidence=field_evidence(s, "stepvalue"),
+                s.doc.field_location(fields[0]),
+                evidence=[Evidence(f"stepvalue: {f.value.value}", s.doc.field_location(f), "prototxt") for f in fields],
                 fix=Fix(f"order the stepvalues: {', '.join(map(str, wanted))}", tuple(edits)),
                 culprit="stepvalue",
                 data={"steps_at": actual},
