@@ -107,7 +107,10 @@ def build_variants(net: Net, overrides: dict[str, tuple] | None = None) -> list[
             for top in layer.tops:
                 writer[top] = layer
         out.append(variant)
-    return out
+    # A variant with inputs nobody produces cannot be built by Caffe ("Unknown bottom blob"); it is
+    # usually a TEST phase of a train-only file. Keep such variants only when nothing else builds.
+    buildable = [v for v in out if not any(p.kind == "missing_bottom" for p in v.shapes.problems)]
+    return buildable or out
 
 
 def phases_text(labels: list[str]) -> str:
@@ -197,3 +200,23 @@ def reload_layer(doc: Document, layer: Layer) -> Layer | None:
         return None
     net = load_net_message(net_msg, doc)
     return next((x for x in net.layers if x.field.name_pos.offset == offset), None)
+
+
+def param_value(layer: Layer, param_field: str, name: str):
+    """A ``*_param`` field's value as written, else caffe.proto's default for it (None if neither)."""
+    from nandoctor.config import schema
+
+    msg = layer.param(param_field)
+    if msg is not None and msg.has(name):
+        return msg.get(name)
+    message_type = schema.message_type_of("LayerParameter", param_field) or schema.message_type_of(
+        "V1LayerParameter", param_field
+    )
+    return schema.default(message_type, name) if message_type else None
+
+
+def param_number(layer: Layer, param_field: str, name: str, fallback: float) -> float:
+    from nandoctor.config.textformat import number
+
+    value = number(param_value(layer, param_field, name))
+    return fallback if value is None else value
