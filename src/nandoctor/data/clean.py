@@ -34,18 +34,21 @@ class CleanResult:
     kept: int = 0
     removed: list[dict] = field(default_factory=list)
     repaired: list[dict] = field(default_factory=list)
+    removed_files: list[dict] = field(default_factory=list)  # HDF5 files left out of the new list
     report_path: str = ""
 
     def to_dict(self) -> dict:
-        return {"source": self.source, "output": self.output, "kept": self.kept,
-                "removed": self.removed, "repaired": self.repaired}  # fmt: skip
+        return {"source": self.source, "output": self.output, "kept": self.kept, "removed": self.removed,
+                "repaired": self.repaired, "removed_files": self.removed_files}  # fmt: skip
 
 
 def _decide(src: SourceReport, replace: float | None) -> tuple[dict[int, list[str]], dict[int, list[str]]]:
     """index -> issue kinds, for records to drop and records to repair."""
     kinds: dict[int, list[str]] = {}
     for issue in src.issues:
-        if issue.index is not None and issue.kind in BAD_KINDS:
+        if issue.index is None or issue.detail.get("scope") == "file":
+            continue  # whole HDF5 files are judged by _copy_hdf5
+        if issue.kind in BAD_KINDS or issue.kind == "duplicate":  # a repeated list line: keep the first
             kinds.setdefault(issue.index, []).append(issue.kind)
     drop, repair = {}, {}
     for index, ks in kinds.items():
@@ -185,13 +188,14 @@ def _copy_hdf5(spec, src, out, drop, repair, replace, result) -> None:
     os.makedirs(out, exist_ok=True)
     listed = []
     used: set[str] = set()
+    copied: set[str] = set()
     for n, f in enumerate(plan.files):
-        if f.error or f.kind == "shape":
-            for r in range(f.rows):
-                drop.setdefault(f.offset + r, [f.kind or "corrupt"])
-            if f.error:
-                drop.setdefault(f.offset, [f.kind or "missing_file"])
+        real = os.path.realpath(f.path)
+        if f.error or f.kind == "shape" or real in copied:
+            why = f.kind if f.error or f.kind == "shape" else "duplicate"
+            result.removed_files.append({"file": f.listed, "rows": f.rows, "why": why})
             continue
+        copied.add(real)
         name = os.path.basename(f.path)
         if name in used:
             name = f"{n}_{name}"

@@ -105,7 +105,11 @@ def plan_source(spec: SourceSpec, pieces: int, shard: tuple[int, int] | None = N
                 for kind, msg, listed, line, idx in found:
                     read = spec.schedule.first_read(idx) if idx is not None else None
                     rec = f"{os.path.basename(spec.path)}:{line}" if line else listed
-                    issues.append(Issue(kind, msg, record=rec, index=idx, file=listed, row=line, read=read))
+                    issues.append(
+                        Issue(
+                            kind, msg, record=rec, index=idx, file=listed, row=line, read=read, detail={"scope": "file"}
+                        )
+                    )
                 for kind, msg, line in h5plan.list_text_issues:
                     issues.append(
                         Issue(kind, msg, record=f"{os.path.basename(spec.path)}:{line}" if line else None, row=line)
