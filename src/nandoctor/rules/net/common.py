@@ -38,10 +38,25 @@ class Variant:
     def source(self, layer: Layer, i: int = 0) -> Layer | None:
         return self.sources.get((layer.index, i))
 
+    _by_type: dict[str, list[Layer]] | None = field(default=None, repr=False)
+    _training: bool | None = field(default=None, repr=False)
+
     @property
     def is_training(self) -> bool:
         """A TRAIN variant that has a loss (deploy files build a TRAIN net too, without one)."""
-        return self.phase == "TRAIN" and any(layer.is_loss for layer in self.layers)
+        if self._training is None:
+            self._training = self.phase == "TRAIN" and any(layer.is_loss for layer in self.layers)
+        return self._training
+
+    def of_type(self, *types: str) -> list[Layer]:
+        """Layers of the given types in file order (indexed once per variant)."""
+        if self._by_type is None:
+            self._by_type = {}
+            for layer in self.layers:
+                self._by_type.setdefault(layer.type, []).append(layer)
+        if len(types) == 1:
+            return self._by_type.get(types[0], [])
+        return sorted((x for t in types for x in self._by_type.get(t, [])), key=lambda x: x.index)
 
 
 def nets_of(facts) -> list[Net]:

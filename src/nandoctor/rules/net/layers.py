@@ -31,9 +31,8 @@ def _layers_of_type(
     for variant in variants(facts, net):
         if training_only and not variant.is_training:
             continue
-        for layer in variant.layers:
-            if layer.type in types:
-                found.setdefault(layer.index, (layer, []))[1].append(variant.label)
+        for layer in variant.of_type(*types):
+            found.setdefault(layer.index, (layer, []))[1].append(variant.label)
     yield from found.values()
 
 
@@ -329,9 +328,8 @@ def _training_learnables(facts, net: Net) -> Iterator[tuple[Layer, list[str], Va
     for variant in variants(facts, net):
         if not variant.is_training:
             continue
-        for layer in variant.layers:
-            if layer.type in _LEARNABLE:
-                found.setdefault(layer.index, (layer, [], variant))[1].append(variant.label)
+        for layer in variant.of_type(*_LEARNABLE):
+            found.setdefault(layer.index, (layer, [], variant))[1].append(variant.label)
     yield from found.values()
 
 

@@ -41,8 +41,8 @@ def pooling_cases(facts, net: Net) -> Iterator[PoolingCase]:
     """Every (pooling layer, input size) pair over the net's phase variants."""
     cases: dict[tuple, PoolingCase] = {}
     for variant in variants(facts, net):
-        for layer in variant.layers:
-            if layer.type != "Pooling" or not layer.bottoms:
+        for layer in variant.of_type("Pooling"):
+            if not layer.bottoms:
                 continue
             shape = variant.shapes.bottom_shapes(layer)[0]
             h = w = None

@@ -314,8 +314,8 @@ class PythonLoss(Rule):
         for net in nets_of(facts):
             seen: set[int] = set()
             for variant in variants(facts, net):
-                for layer in variant.layers:
-                    if layer.type != "Python" or layer.index in seen:
+                for layer in variant.of_type("Python"):
+                    if layer.index in seen:
                         continue
                     seen.add(layer.index)
                     p = layer.param("python_param")
