@@ -43,23 +43,23 @@ def _growth(p: lr.LrParams):
 
 
 def _when_exceeds(p: lr.LrParams, limit: int) -> int | None:
-    """First iteration (searched up to ``limit``) where the rate exceeds base_lr x 10."""
+    """First iteration (searched up to ``limit``) where the rate reaches base_lr x 10."""
     base = float(p.base_lr)
     if base <= 0 or not math.isfinite(base):
         return None
     gm = float(p.gamma)
     if p.policy in ("exp", "step") and gm > 1:
-        n = math.ceil(math.log(GROWTH_ALARM) / math.log(gm) + 1e-12)
+        n = max(1, math.ceil(math.log(GROWTH_ALARM) / math.log(gm) - 1e-9))
         return n if p.policy == "exp" else n * p.stepsize
     if p.policy == "multistep" and gm > 1:
-        n = math.ceil(math.log(GROWTH_ALARM) / math.log(gm) + 1e-12)
+        n = max(1, math.ceil(math.log(GROWTH_ALARM) / math.log(gm) - 1e-9))
         adv = lr.multistep_advances(p.stepvalues)
         return adv[n - 1] if n <= len(adv) else None
     # inv / poly: search the schedule in chunks
     step = 1_000_000
     for start in range(0, limit, step):
         r = lr.schedule(p, range(start, min(limit, start + step)))
-        idx = np.flatnonzero(~(r <= np.float32(base * GROWTH_ALARM)))
+        idx = np.flatnonzero(~(r < np.float32(base * GROWTH_ALARM)))
         if idx.size:
             return start + int(idx[0])
     return None
@@ -108,7 +108,7 @@ class LrGrows(Rule):
         if when is None:
             when_text = "it stays below 10 x base_lr" + (" in the run" if a.horizon.stop > 0 else "")
         else:
-            when_text = f"it exceeds 10 x base_lr at iteration {when}" + (
+            when_text = f"it reaches 10 x base_lr at iteration {when}" + (
                 "" if within else " (after the run ends)" if a.horizon.stop > 0 else ""
             )
         evidence = field_evidence(s, "lr_policy", culprit)
@@ -121,7 +121,7 @@ class LrGrows(Rule):
             evidence=evidence,
             fix=set_fix(s, {culprit: new}, f"{change_text(s, culprit, new)} (the rate then decays)"),
             culprit=culprit,
-            data={"exceeds_10x_at": when},
+            data={"reaches_10x_at": when},
         )
 
 
