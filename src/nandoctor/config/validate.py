@@ -19,7 +19,7 @@ messages (``bn_param { ... }``) is unknown to us and left alone.
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from nandoctor.config import schema
@@ -50,6 +50,10 @@ REJECTING_CODES = frozenset(
      V2_TYPE_IN_V1_LAYER, MIXED_LAYER_FORMATS, MISSING_REQUIRED, UNQUOTED_STRING, QUOTED_ENUM)
 )  # fmt: skip
 
+# When Caffe meets each problem: protobuf stops at the first parse error (by position), checks
+# required fields after parsing, then Caffe upgrades old formats, then builds the net.
+_STAGE_PARSE, _STAGE_PARSE_END, _STAGE_UPGRADE, _STAGE_NET = range(4)
+
 _INT_TYPES = frozenset(schema.INT_RANGES)
 _UNSIGNED = frozenset(("uint32", "uint64", "fixed32", "fixed64"))
 _TRUE = ("true", "True", "t")
@@ -77,6 +81,7 @@ class _Walk:
     findings: list[Finding]
     forks_seen: dict[tuple[str, str], Finding]  # one info finding per fork field ...
     fork_types_seen: dict[str, Finding]  # ... and per fork layer type, counting occurrences
+    missing: list[str] = field(default_factory=list)  # protobuf paths of unset required fields
 
     # -- reporting --------------------------------------------------------------------------
     def report(
@@ -239,8 +244,9 @@ class _Walk:
         elif schema.is_enum(t):
             self.enum(f, v, t, mtype)
 
-    def wrong(self, f: Field, v: Scalar, word: str, what: str, fix: Fix | None = None) -> None:
-        pos, token = _value_token(v)
+    def wrong(self, f: Field, v: Scalar, word: str, what: str, fix: Fix | None = None, signed: bool = True) -> None:
+        # Numeric and enum readers consume a leading '-' before complaining; the others do not.
+        pos, token = _value_token(v) if signed else (v.start, v.first_token)
         self.report(WRONG_LITERAL, f"`{f.name}` expects {what}, got `{v.text}`", pos,
                     f"Expected {word}, got: {token}", fix=fix, culprit=f.name)  # fmt: skip
 
@@ -314,7 +320,7 @@ class _Walk:
                         culprit=f.name)  # fmt: skip
             return
         edit = self.edit(v.start.offset, v.end, quoted, v.start)
-        self.wrong(f, v, "string", "a quoted string", Fix(f"Write {quoted}.", (edit,), safe=False))
+        self.wrong(f, v, "string", "a quoted string", Fix(f"Write {quoted}.", (edit,), safe=False), signed=False)
 
     def boolean(self, f: Field, v: Scalar) -> None:
         if v.kind == "int" and not v.negative:
@@ -404,14 +410,26 @@ class _Walk:
         for fspec in spec.fields.values():
             if fspec.required and not msg.has(fspec.name):
                 pos = msg.start or Pos(1, 1, 0)
-                missing = f"{path}{fspec.name}"
                 self.report(
                     MISSING_REQUIRED,
                     f"{spec.name} requires `{fspec.name}`, which is not set",
                     pos,
                     None,
-                    evidence=[Evidence(f"Message missing required fields: {missing}", None, "computed")],
                     culprit=fspec.name,
+                    data={"caffe_stage": _STAGE_PARSE_END},
+                )
+                self.missing.append(f"{path}{fspec.name}")
+
+    def missing_required_evidence(self) -> None:
+        """protobuf checks required fields after parsing and names them all in one line, without a position."""
+        if not self.missing:
+            return
+        words = "Message missing required fields: " + ", ".join(self.missing)
+        line = Evidence(f"Error parsing text-format caffe.{self.root}: {words}", None, "prototxt")
+        for index, f in enumerate(self.findings):
+            if f.code == MISSING_REQUIRED:
+                self.findings[index] = replace(
+                    f, evidence=(line, *f.evidence), data={**f.data, "protobuf_message": words}
                 )
 
     def layer_type(self, layer: Message) -> None:
@@ -438,7 +456,7 @@ class _Walk:
                 severity=Severity.INFO,
                 evidence=evidence,
                 culprit=name,
-                data={"fork": fork, "occurrences": 1},
+                data={"fork": fork, "occurrences": 1, "caffe_stage": _STAGE_NET},
             )
             return
         suggestion = _nearest(name, sorted(schema.V2_LAYER_TYPES))
@@ -449,7 +467,7 @@ class _Walk:
             edit = self.edit(v.start.offset, v.end, f'"{suggestion}"', v.start)
             fix = Fix(f'Write type: "{suggestion}".', (edit,), safe=suggestion.lower() == name.lower())
         self.report(UNKNOWN_LAYER_TYPE, message, v.start, None, severity=Severity.WARNING, evidence=evidence,
-                    fix=fix, culprit=name)  # fmt: skip
+                    fix=fix, culprit=name, data={"caffe_stage": _STAGE_NET})  # fmt: skip
 
     def layer_formats(self, net: Message) -> None:
         v2 = net.first("layer")
@@ -465,6 +483,7 @@ class _Walk:
             evidence=[Evidence("Refusing to upgrade inconsistent NetParameter input", None, "computed")],
             fix=Fix('Write every layer in one format (V2 `layer { type: "..." }`).'),
             culprit=later.name,
+            data={"caffe_stage": _STAGE_UPGRADE},
         )
 
 
@@ -491,8 +510,10 @@ def _nearest(name: str, candidates: list[str]) -> str | None:
     lowered = {c.lower(): c for c in candidates}
     if name.lower() in lowered:
         return lowered[name.lower()]
-    for c in candidates:  # `kernel` -> `kernel_size`: a prefix that Caffe users drop
-        if c.startswith(name + "_") or name.startswith(c + "_"):
+    low = name.lower()
+    for c in candidates:  # `kernel` -> `kernel_size`, `AVERAGE` -> `AVE`: a word cut short or spelled out
+        cl = c.lower()
+        if min(len(cl), len(low)) >= 3 and (cl.startswith(low) or low.startswith(cl)):
             return c
     close = difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.75)
     return lowered[close[0]] if close else None
@@ -508,14 +529,14 @@ def validate(doc: Document, root: str) -> list[Finding]:
         raise ValueError(f"unknown root message type {root!r}")
     walk = _Walk(doc, root, [], {}, {})
     walk.message(doc.root, root, "")
+    walk.missing_required_evidence()
     _dedupe_lists(walk.findings)
     return sorted(walk.findings, key=_caffe_order)
 
 
-def _caffe_order(f: Finding) -> tuple[bool, int, int]:
-    # Parse errors first (protobuf stops at the first), then what Caffe finds after parsing.
+def _caffe_order(f: Finding) -> tuple[int, int, int]:
     loc = f.location
-    return ("protobuf_message" not in f.data, loc.line or 0 if loc else 0, loc.col or 0 if loc else 0)
+    return (f.data.get("caffe_stage", _STAGE_PARSE), loc.line or 0 if loc else 0, loc.col or 0 if loc else 0)
 
 
 def _dedupe_lists(findings: list[Finding]) -> None:
