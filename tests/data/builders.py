@@ -62,11 +62,14 @@ def float_records(n: int = 100, shape=(1, 4, 4), seed: int = 0) -> list[tuple[by
     ]
 
 
-def uint8_records(n: int = 100, shape=(1, 4, 4), seed: int = 0) -> list[tuple[bytes, bytes]]:
+def uint8_records(n: int = 100, shape=(1, 4, 4), seed: int = 0, classes: int = 10) -> list[tuple[bytes, bytes]]:
     rng = np.random.default_rng(seed)
     c, h, w = shape
     return [
-        (key(i), encode_datum(c, h, w, data=rng.integers(0, 256, c * h * w, dtype=np.uint8).tobytes(), label=i % 10))
+        (
+            key(i),
+            encode_datum(c, h, w, data=rng.integers(0, 256, c * h * w, dtype=np.uint8).tobytes(), label=i % classes),
+        )
         for i in range(n)
     ]
 
