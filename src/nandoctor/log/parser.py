@@ -25,12 +25,12 @@ from typing import BinaryIO
 
 import numpy as np
 
-from nandoctor.config.textformat import ParseError, parse_text
 from nandoctor.core.types import InputError
 from nandoctor.log import patterns as P
 from nandoctor.log.trace import (
     ClipEvent,
     Crash,
+    DebugTable,
     LayerSetup,
     LogDocument,
     LrPoint,
@@ -162,8 +162,11 @@ class _Parser:
         self.pending_net_source: tuple[str | None, str, int | None] | None = None
         self.last_iter: int | None = None
         self.seen_speed = False
-        # debug interning
+        # debug_info names are interned once for the whole file (shared by every segment's table)
         self.name_ids: dict[bytes, int] = {}
+        self.names: list[str] = self.seg.debug.names
+        self.chunk_debug = DebugTable()
+        self._unsorted_debug = False
 
     # ------------------------------------------------------------------ reading
     def feed(self, stream: BinaryIO) -> None:
@@ -275,11 +278,41 @@ class _Parser:
             line += count(b"\n", prev, pos)
             prev = pos
             events.append((line, _OUT, buf[pos - 2 : pos - 1] == b"n", *m.groups()))
+        self.chunk_debug = DebugTable()
+        self.chunk_debug.names = self.names
         self._debug(buf, end, base)
+        first_seg = len(self.segments) - 1
         events.sort(key=lambda e: (e[0], e[1]))
         self.stats["events"] += len(events)
         self._handle(events)
+        self._distribute_debug(first_seg)
         return end
+
+    def _distribute_debug(self, first_seg: int) -> None:
+        """Hand this chunk's debug values to the segment(s) they were read in."""
+        cd = self.chunk_debug
+        if not len(cd.line):
+            return
+        if self._unsorted_debug:
+            order = sorted(range(len(cd.line)), key=cd.line.__getitem__)
+            cd.line = array("q", (cd.line[i] for i in order))
+            cd.code = bytearray(cd.code[i] for i in order)
+            cd.layer = array("l", (cd.layer[i] for i in order))
+            cd.blob = array("l", (cd.blob[i] for i in order))
+            cd.value = array("d", (cd.value[i] for i in order))
+            self._unsorted_debug = False
+        segs = self.segments[first_seg:]
+        lo = 0
+        for k, seg in enumerate(segs):
+            hi = bisect.bisect_left(cd.line, segs[k + 1].start_line, lo) if k + 1 < len(segs) else len(cd.line)
+            if hi > lo:
+                t = seg.debug
+                t.line.extend(cd.line[lo:hi])
+                t.code.extend(cd.code[lo:hi])
+                t.layer.extend(cd.layer[lo:hi])
+                t.blob.extend(cd.blob[lo:hi])
+                t.value.extend(cd.value[lo:hi])
+            lo = hi
 
     def _dump_end(self, buf: bytes, start: int, end: int) -> int | None:
         m = P.BLOCK_END_RE.search(buf, start, end)
@@ -288,7 +321,7 @@ class _Parser:
         return m.start() + 1
 
     def _debug(self, buf: bytes, end: int, base: int) -> None:
-        table = self.seg.debug
+        table = self.chunk_debug
         ids = self.name_ids
         names = table.names
         lines_a, code_a, layer_a, blob_a, val_a = table.line, table.code, table.layer, table.blob, table.value
@@ -342,8 +375,7 @@ class _Parser:
     def _new_segment(self, line: int) -> Segment:
         seg = Segment(index=len(self.segments), start_line=line)
         if self.segments:
-            # debug names are per table; the interning dict must start afresh too
-            self.name_ids = {}
+            seg.debug.names = self.segments[0].debug.names
         self.segments.append(seg)
         self.cur_train = None
         self.cur_test = None
@@ -354,31 +386,16 @@ class _Parser:
         return seg
 
     def _split(self, line: int) -> None:
-        """Start a new segment at ``line`` (the debug values already read stay with the old one)."""
-        old = self.seg
-        old.end_line = line - 1
+        """Start a new segment (run) at ``line``."""
+        self.seg.end_line = line - 1
         self.seg = self._new_segment(line)
-        # debug values read in this chunk after the split line belong to the new segment
-        table = old.debug
-        k = bisect.bisect_left(table.line, line)
-        if k < len(table.line):
-            new = self.seg.debug
-            for i in range(k, len(table.line)):
-                name_l = table.names[table.layer[i]]
-                name_b = table.names[table.blob[i]]
-                new.line.append(table.line[i])
-                new.code.append(table.code[i])
-                new.layer.append(self._intern(new, name_l))
-                new.blob.append(self._intern(new, name_b))
-                new.value.append(table.value[i])
-            del table.line[k:], table.code[k:], table.layer[k:], table.blob[k:], table.value[k:]
 
-    def _intern(self, table, name: str) -> int:
+    def _intern(self, name: str) -> int:
         key = name.encode("utf-8")
         i = self.name_ids.get(key)
         if i is None:
-            i = self.name_ids[key] = len(table.names)
-            table.names.append(name)
+            i = self.name_ids[key] = len(self.names)
+            self.names.append(name)
         return i
 
     def _handle(self, events: list[tuple]) -> None:
@@ -573,11 +590,12 @@ class _Parser:
         elif key.startswith(b"[Forward] Input"):
             parts = rest.split()
             if len(parts) >= 3 and parts[1] == b"data:":
-                t = seg.debug
+                t = self.chunk_debug
+                self._unsorted_debug = True
                 t.line.append(line)
                 t.code.append(4)
                 name = _text(parts[0])
-                i = self._intern(t, name)
+                i = self._intern(name)
                 t.layer.append(i)
                 t.blob.append(i)
                 v = _num(parts[2])
@@ -609,13 +627,7 @@ class _Parser:
         if seg.has_training or (is_solver and seg.solver is not None):
             self._split(line)
             seg = self.seg
-        doc = LogDocument("solver" if is_solver else "net", text, line + 1, line)
-        try:
-            doc.document = parse_text(text, f"{self.path}:{line + 1}")
-        except ParseError as exc:
-            doc.error = f"line {line + (exc.line or 1)}: {exc.message}"
-        except RecursionError:
-            doc.error = "dump nested too deeply"
+        doc = LogDocument("solver" if is_solver else "net", text, line + 1, line, path=self.path)
         if is_solver:
             seg.solver = doc
         else:
@@ -624,14 +636,12 @@ class _Parser:
                 doc.source, doc.role, doc.test_index = src
             else:
                 doc.role = "train" if not seg.nets else "test"
-            root = doc.root
-            if root is not None:
-                state = root.get("state")
-                phase = state.get("phase") if state is not None and hasattr(state, "get") else None
-                if phase == "TEST":
-                    doc.role = "test"
-                elif phase == "TRAIN":
-                    doc.role = "train"
+            # the dump's own "state { phase: TEST }" decides, without parsing the whole dump
+            head = text[:400]
+            if "phase: TEST" in head.split("layer", 1)[0]:
+                doc.role = "test"
+            elif "phase: TRAIN" in head.split("layer", 1)[0]:
+                doc.role = "train"
             self.pending_net_source = None
             seg.nets.append(doc)
             self.net_count += 1

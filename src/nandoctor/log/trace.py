@@ -36,7 +36,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from nandoctor.config.textformat import Document, Pos
+from nandoctor.config.textformat import Document, ParseError, Pos, parse_text
 
 
 @dataclass(slots=True)
@@ -132,24 +132,53 @@ class Crash:
 
 @dataclass(slots=True)
 class LogDocument:
-    """A protobuf dump found in the log (solver or net), parsed when possible."""
+    """A protobuf dump found in the log (solver or net); parsed on first use.
+
+    ``document`` is the ``textformat.Document`` (None when the dump is malformed,
+    then ``error`` says why); its positions are relative to ``text``, and
+    ``log_line(pos)`` turns them into log line numbers.
+    """
 
     kind: str  # solver | net
     text: str
     start_line: int  # log line of the first text line (the one after the header)
     header_line: int
-    document: Document | None = None
-    error: str | None = None
     role: str | None = None  # for nets: train | test
     test_index: int | None = None
     source: str | None = None  # net file named by "Creating ... net from net file: X"
+    path: str = "<log>"
+    _document: Document | None = None
+    _error: str | None = None
+    _parsed: bool = False
+
+    def _parse(self) -> None:
+        if self._parsed:
+            return
+        self._parsed = True
+        try:
+            self._document = parse_text(self.text, f"{self.path}:{self.start_line}")
+        except ParseError as exc:
+            self._error = f"log line {self.start_line + (exc.line or 1) - 1}: {exc.message}"
+        except RecursionError:
+            self._error = "dump nested too deeply"
+
+    @property
+    def document(self) -> Document | None:
+        self._parse()
+        return self._document
+
+    @property
+    def error(self) -> str | None:
+        self._parse()
+        return self._error
 
     def log_line(self, pos: Pos) -> int:
         return self.start_line + pos.line - 1
 
     @property
     def root(self):
-        return self.document.root if self.document is not None else None
+        doc = self.document
+        return doc.root if doc is not None else None
 
 
 class DebugRecord(NamedTuple):

@@ -1,0 +1,596 @@
+"""Symptoms: what a Caffe trace shows about how (and where) it went non-finite.
+
+``symptoms(trace) -> list[Symptom]`` runs every detector over every segment (run)
+of the trace. A ``Symptom`` is a plain observation with numbers: ``kind`` (a stable
+name such as ``loss_nonfinite``), the cause class it hints at (``cause``; UNKNOWN
+with ``data["candidates"]`` when the log alone cannot decide), the run
+(``segment``), the ``iteration``, ``culprit`` (layer, output or solver field),
+``evidence`` (log lines as ``(line, text)``) and ``data`` for the diagnosis engine
+(``first_nonfinite_iteration``, ``growth_factor``, ``output``, ``layer``, ``phase``...).
+The rules in ``nandoctor.rules.log`` turn each kind into a Finding.
+
+Detectors (one function each, ``detect_<kind>(trace, seg) -> list[Symptom]``):
+loss_nonfinite, nan_at_start, loss_trend (rising / flat_then_jump / flat_or_falling),
+softmax_plateau, output_first, smoothed_only, dominant_output, lr_nonfinite,
+lr_negative, lr_increasing, clip_rising, test_nonfinite, check_failed, crash, and for
+debug_info logs debug_forward_origin, debug_backward_origin, debug_param_update,
+debug_growth.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from nandoctor.core.types import Cause
+from nandoctor.log.trace import DebugRecord, Segment, Trace, TrainPoint
+
+# -log(FLT_MIN): SoftmaxWithLoss clamps the probability at FLT_MIN, so a saturated sample costs this.
+SOFTMAX_PLATEAU = 87.3365
+# -log(1e-20): MultinomialLogisticLoss / InfogainLoss clamp.
+MULTINOMIAL_PLATEAU = 46.0517
+WINDOW = 10
+ORDERS_OF_MAGNITUDE = 1e3  # growth between two displays that counts as "explodes"
+
+INPUT_TYPES = {"Data", "HDF5Data", "ImageData", "Input", "MemoryData", "WindowData", "DummyData", "AnnotatedData"}
+INPUT_TYPES_V1 = {"DATA", "HDF5_DATA", "IMAGE_DATA", "MEMORY_DATA", "WINDOW_DATA", "DUMMY_DATA"}
+MATH_TYPES = {"Log", "Power", "Exp", "Reduction", "Sqrt", "BNLL", "Divide", "LOG", "POWER", "EXP"}
+
+
+@dataclass(slots=True)
+class Symptom:
+    kind: str
+    message: str
+    cause: Cause
+    segment: int
+    iteration: int | None = None
+    culprit: str | None = None
+    evidence: list[tuple[int, str]] = field(default_factory=list)
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+def _bad(v: float | None) -> bool:
+    return v is not None and not math.isfinite(v)
+
+
+def _fmt(v: float | None) -> str:
+    return "?" if v is None else f"{v:g}"
+
+
+def _loss_line(p: TrainPoint) -> tuple[int, str]:
+    return (p.line, f"Iteration {p.iteration}, loss = {p.loss_text}")
+
+
+def _output_line(o) -> tuple[int, str]:
+    text = f"Train net output #{o.index}: {o.name} = {o.text}"
+    if o.weight is not None:
+        text += f" (* {_fmt(o.weight)} = {_fmt(o.contribution)} loss)"
+    return (o.line, text)
+
+
+def _base(seg: Segment, kind: str, message: str, cause: Cause, **kw) -> Symptom:
+    return Symptom(kind, message, cause, seg.index, **kw)
+
+
+# ---------------------------------------------------------------- training loss
+def first_nonfinite_point(seg: Segment) -> tuple[int, TrainPoint] | None:
+    """Index and point of the first displayed iteration whose loss or any train output is nan/inf."""
+    for i, p in enumerate(seg.train):
+        if _bad(p.loss) or any(_bad(o.value) for o in p.outputs):
+            return i, p
+    return None
+
+
+def detect_loss_nonfinite(trace: Trace, seg: Segment) -> list[Symptom]:
+    found = first_nonfinite_point(seg)
+    if found is None:
+        return []
+    i, p = found
+    ev = [_loss_line(p)] + [_output_line(o) for o in p.outputs if _bad(o.value)]
+    outs = [o.name for o in p.outputs if _bad(o.value)]
+    what = "the displayed loss" if _bad(p.loss) else f"train output {', '.join(outs)}"
+    data = {
+        "first_nonfinite_iteration": p.iteration,
+        "value": p.loss_text if _bad(p.loss) else next(o.text for o in p.outputs if _bad(o.value)),
+        "loss_nonfinite": _bad(p.loss),
+        "outputs_nonfinite": outs,
+        "lr": p.lr,
+        "previous_iteration": seg.train[i - 1].iteration if i > 0 else None,
+        "trend": classify_trend(seg.train[:i])["trend"],
+    }
+    return [
+        _base(seg, "loss_nonfinite", f"{what} is {data['value']} from iteration {p.iteration}", Cause.UNKNOWN,
+              iteration=p.iteration, evidence=ev, data=data)
+    ]  # fmt: skip
+
+
+def classify_trend(history: list[TrainPoint]) -> dict[str, Any]:
+    """How the finite displayed loss behaved before the first non-finite display."""
+    vals = [abs(p.loss) for p in history if p.loss is not None and math.isfinite(p.loss)]
+    if not vals:
+        return {"trend": "no_history", "growth_factor": None, "points": 0}
+    window = vals[-WINDOW:]
+    # growth = the latest peak against the lowest value before it (a falling loss has growth 1)
+    peak = max(range(max(0, len(window) - 3), len(window)), key=window.__getitem__)
+    growth = window[peak] / max(min(window[: peak + 1]), 1e-12)
+    steps = list(itertools.pairwise(window))
+    rises = sum(1 for a, b in steps if b > a)
+    rise_fraction = rises / len(steps) if steps else 0.0
+    last_step = window[-1] / max(window[-2], 1e-12) if len(window) >= 2 else None
+    prior = window[:-1]
+    prior_spread = max(prior) / max(min(prior), 1e-12) if len(prior) >= 2 else None
+    if len(vals) == 1 and vals[0] >= 1e3:
+        trend = "large_loss"
+    elif growth < 2:
+        trend = "flat_or_falling"
+    elif last_step is not None and last_step >= 2 and prior_spread is not None and prior_spread < 1.5:
+        trend = "flat_then_jump"
+    else:
+        trend = "rising"
+    return {
+        "trend": trend,
+        "growth_factor": round(growth, 4),
+        "rise_fraction": round(rise_fraction, 3),
+        "monotonic": bool(steps) and rises == len(steps),
+        "last_step_factor": None if last_step is None else round(last_step, 4),
+        "points": len(vals),
+        "last_finite_loss": window[-1],
+    }
+
+
+def detect_loss_trend(trace: Trace, seg: Segment) -> list[Symptom]:
+    found = first_nonfinite_point(seg)
+    if found is None:
+        return []
+    i, p = found
+    if i == 0:
+        return []  # nan_at_start covers it
+    info = classify_trend(seg.train[:i])
+    trend = info["trend"]
+    window = seg.train[max(0, i - 4) : i + 1]
+    ev = [_loss_line(q) for q in window]
+    data = {"first_nonfinite_iteration": p.iteration, **info}
+    if trend in ("rising", "large_loss"):
+        msg = (f"the loss grew {info['growth_factor']:g}x before turning non-finite at iteration {p.iteration}"
+               if trend == "rising" else
+               f"the loss was already {info['last_finite_loss']:g} before turning non-finite at iteration {p.iteration}")  # fmt: skip
+        return [_base(seg, "loss_rising", msg, Cause.GRADIENT_EXPLOSION, iteration=p.iteration, evidence=ev, data=data)]
+    if trend == "flat_then_jump":
+        data["candidates"] = [Cause.BAD_INPUT.value, Cause.LOSS_FUNCTION.value]
+        msg = (f"the loss was flat, jumped {info['last_step_factor']:g}x in one display and was non-finite "
+               f"at iteration {p.iteration}")  # fmt: skip
+        return [_base(seg, "loss_jump", msg, Cause.UNKNOWN, iteration=p.iteration, evidence=ev, data=data)]
+    data["candidates"] = [Cause.LOSS_FUNCTION.value, Cause.BAD_INPUT.value]
+    msg = (
+        f"the loss was flat or falling ({info['growth_factor']:g}x) and suddenly non-finite at iteration {p.iteration}"
+    )
+    return [_base(seg, "loss_sudden", msg, Cause.UNKNOWN, iteration=p.iteration, evidence=ev, data=data)]
+
+
+def detect_nan_at_start(trace: Trace, seg: Segment) -> list[Symptom]:
+    found = first_nonfinite_point(seg)
+    if found is None or found[0] != 0:
+        return []
+    p = found[1]
+    lr = p.lr
+    if _bad(lr):
+        return []  # lr_nonfinite explains it
+    ev = [_loss_line(p)] + [_output_line(o) for o in p.outputs]
+    if p.lr_line is not None:
+        ev.append((p.lr_line, f"Iteration {p.iteration}, lr = {_fmt(lr)}"))
+    data = {
+        "first_nonfinite_iteration": p.iteration,
+        "lr": lr,
+        "candidates": [Cause.POOLING.value, Cause.BAD_INPUT.value, Cause.LOSS_FUNCTION.value],
+    }
+    msg = (f"non-finite at the first displayed iteration ({p.iteration}) with a finite lr: "
+           "the forward pass itself produces it (pooling, input data or the loss), not training")  # fmt: skip
+    return [_base(seg, "nan_at_start", msg, Cause.UNKNOWN, iteration=p.iteration, evidence=ev, data=data)]
+
+
+def detect_softmax_plateau(trace: Trace, seg: Segment) -> list[Symptom]:
+    out = []
+    for p in seg.train:
+        for o in p.outputs:
+            v = o.value
+            if v is None or not math.isfinite(v):
+                continue
+            for plateau, name in ((SOFTMAX_PLATEAU, "softmax"), (MULTINOMIAL_PLATEAU, "multinomial")):
+                if abs(v - plateau) < 5e-4 or (
+                    v > plateau * 0.999 and abs(v / plateau - round(v / plateau)) < 1e-4 and v < plateau * 64
+                ):
+                    data = {"iteration": p.iteration, "output": o.name, "value": v, "plateau": plateau, "kind": name}
+                    msg = (f"train output {o.name} = {o.text} at iteration {p.iteration} is the {name} clamp "
+                           f"(-log of the smallest probability): the predictions have saturated")  # fmt: skip
+                    out.append(_base(seg, "softmax_plateau", msg, Cause.GRADIENT_EXPLOSION, iteration=p.iteration,
+                                     culprit=o.name, evidence=[_output_line(o)], data=data))  # fmt: skip
+                    return out
+    return out
+
+
+def detect_output_first(trace: Trace, seg: Segment) -> list[Symptom]:
+    """With several train outputs: which one went non-finite first (or alone)."""
+    names = seg.output_names()
+    if len(names) < 2:
+        return []
+    first: dict[str, tuple[int, Any]] = {}
+    for p in seg.train:
+        for o in p.outputs:
+            if o.name not in first and _bad(o.value):
+                first[o.name] = (p.iteration, o)
+    if not first:
+        return []
+    earliest = min(it for it, _ in first.values())
+    leaders = [n for n in names if n in first and first[n][0] == earliest]
+    if len(leaders) == len(names):
+        return []  # all together: no output stands out
+    name = leaders[0]
+    data = {
+        "output": name,
+        "outputs": leaders,
+        "first_nonfinite_iteration": earliest,
+        "per_output": {n: first[n][0] if n in first else None for n in names},
+    }
+    msg = (
+        f"train output {', '.join(leaders)} went non-finite first (iteration {earliest}) while the others stayed finite"
+    )
+    ev = [_output_line(first[n][1]) for n in leaders]
+    return [_base(seg, "output_first", msg, Cause.UNKNOWN, iteration=earliest, culprit=name, evidence=ev, data=data)]
+
+
+def detect_smoothed_only(trace: Trace, seg: Segment) -> list[Symptom]:
+    """Smoothed loss non-finite while every raw output is finite: one bad iteration poisoned the average."""
+    found = first_nonfinite_point(seg)
+    if found is None:
+        return []
+    p = found[1]
+    if not _bad(p.loss) or not p.outputs or any(_bad(o.value) for o in p.outputs):
+        return []
+    later = [q for q in seg.train[found[0] :] if q.outputs]
+    recovered = all(not any(_bad(o.value) for o in q.outputs) for q in later)
+    data = {
+        "first_nonfinite_iteration": p.iteration,
+        "outputs_recovered": recovered,
+        "candidates": [Cause.LOSS_FUNCTION.value, Cause.BAD_INPUT.value],
+    }
+    msg = (f"the displayed (smoothed) loss is {p.loss_text} from iteration {p.iteration} but every train output is "
+           "finite: a single iteration between displays produced the non-finite loss, and Caffe's running "
+           "average never forgets it")  # fmt: skip
+    ev = [_loss_line(p)] + [_output_line(o) for o in p.outputs]
+    return [_base(seg, "smoothed_only", msg, Cause.UNKNOWN, iteration=p.iteration, evidence=ev, data=data)]
+
+
+def detect_dominant_output(trace: Trace, seg: Segment) -> list[Symptom]:
+    """One weighted output contributes orders of magnitude more loss than the rest."""
+    for p in seg.train[:3]:
+        contribs = [
+            (o, o.contribution) for o in p.outputs if o.contribution is not None and math.isfinite(o.contribution)
+        ]
+        if len(contribs) < 2:
+            continue
+        contribs.sort(key=lambda t: abs(t[1]), reverse=True)
+        top, rest = contribs[0], contribs[1:]
+        other = max(abs(c) for _, c in rest)
+        if abs(top[1]) >= 100 and abs(top[1]) >= 100 * max(other, 1e-12):
+            o = top[0]
+            data = {"output": o.name, "contribution": top[1], "weight": o.weight, "value": o.value,
+                    "ratio": abs(top[1]) / max(other, 1e-12), "iteration": p.iteration}  # fmt: skip
+            msg = (f"train output {o.name} contributes {top[1]:g} (weight {_fmt(o.weight)}) to the loss, "
+                   f"{data['ratio']:.0f}x the other outputs: its gradient dominates and can blow up the weights")  # fmt: skip
+            return [_base(seg, "dominant_output", msg, Cause.GRADIENT_EXPLOSION, iteration=p.iteration,
+                          culprit=o.name, evidence=[_output_line(x) for x, _ in contribs], data=data)]  # fmt: skip
+    return []
+
+
+# ---------------------------------------------------------------- learning rate
+def detect_lr(trace: Trace, seg: Segment) -> list[Symptom]:
+    out: list[Symptom] = []
+    pts = seg.lr
+    if not pts:
+        return out
+    bad = next((p for p in pts if _bad(p.value)), None)
+    if bad is not None:
+        prev = [p for p in pts if p.line < bad.line][-3:]
+        ev = [(p.line, f"Iteration {p.iteration}, lr = {p.text}") for p in [*prev, bad]]
+        data = {"first_nonfinite_lr_iteration": bad.iteration, "value": bad.text,
+                "policy": seg.info.get("lr_policy") or _solver_field(seg, "lr_policy")}  # fmt: skip
+        out.append(_base(seg, "lr_nonfinite", f"the learning rate is {bad.text} from iteration {bad.iteration}",
+                         Cause.LR_POLICY, iteration=bad.iteration, culprit="lr_policy", evidence=ev, data=data))  # fmt: skip
+    neg = next((p for p in pts if p.value is not None and p.value < 0), None)
+    if neg is not None:
+        data = {"iteration": neg.iteration, "value": neg.value}
+        out.append(_base(seg, "lr_negative", f"the learning rate is negative ({neg.text}) at iteration {neg.iteration}: "
+                         "gradient ascent", Cause.LR_POLICY, iteration=neg.iteration, culprit="lr_policy",
+                         evidence=[(neg.line, f"Iteration {neg.iteration}, lr = {neg.text}")], data=data))  # fmt: skip
+    found = first_nonfinite_point(seg)
+    limit = found[1].iteration if found else None
+    # the lr that matters is the one before the loss broke
+    finite = [p for p in pts if p.value is not None and math.isfinite(p.value) and p.value > 0
+              and (limit is None or p.iteration <= limit)]  # fmt: skip
+    if len(finite) >= 2:
+        first = finite[0]
+        peak = max(finite, key=lambda p: p.value)
+        factor = peak.value / first.value
+        ups = sum(1 for a, b in itertools.pairwise(finite) if b.value > a.value * (1 + 1e-6))
+        if factor >= 10 and peak.iteration > first.iteration:
+            data = {"first_lr": first.value, "max_lr": peak.value, "growth_factor": factor,
+                    "increases": ups, "peak_iteration": peak.iteration,
+                    "policy": seg.info.get("lr_policy") or _solver_field(seg, "lr_policy")}  # fmt: skip
+            ev = [(first.line, f"Iteration {first.iteration}, lr = {first.text}"),
+                  (peak.line, f"Iteration {peak.iteration}, lr = {peak.text}")]  # fmt: skip
+            msg = (
+                f"the learning rate grows {factor:g}x (from {first.text} to {peak.text} at iteration {peak.iteration})"
+            )
+            out.append(_base(seg, "lr_increasing", msg, Cause.LR_POLICY, iteration=peak.iteration,
+                             culprit="lr_policy", evidence=ev, data=data))  # fmt: skip
+    return out
+
+
+def _solver_field(seg: Segment, name: str):
+    root = seg.solver.root if seg.solver is not None else None
+    return root.get(name) if root is not None else None
+
+
+def detect_clip_rising(trace: Trace, seg: Segment) -> list[Symptom]:
+    clips = seg.clips
+    if not clips:
+        return []
+    bad = next((c for c in clips if _bad(c.norm) or (c.factor is not None and c.factor == 0)), None)
+    finite = [c for c in clips if c.norm is not None and math.isfinite(c.norm) and c.norm > 0]
+    factor = finite[-1].norm / finite[0].norm if len(finite) >= 2 else 1.0
+    peak = max((c.norm for c in finite), default=None)
+    if bad is None and factor < 10 and (peak is None or finite[0].norm <= 0 or peak / finite[0].norm < 10):
+        return []
+    ev = [(c.line, f"Gradient clipping: L2 norm {_fmt(c.norm)} > {_fmt(c.threshold)}, scale factor {_fmt(c.factor)}")
+          for c in ([finite[0]] if finite else []) + ([bad] if bad else ([finite[-1]] if finite else []))]  # fmt: skip
+    data = {"first_norm": finite[0].norm if finite else None, "last_norm": finite[-1].norm if finite else None,
+            "growth_factor": factor, "max_norm": peak, "nonfinite_norm_iteration": bad.iteration if bad else None,
+            "clips": len(clips)}  # fmt: skip
+    msg = (f"clipped gradient norms rise {factor:g}x" if bad is None else
+           f"the clipped gradient norm is {_fmt(bad.norm)} (scale factor {_fmt(bad.factor)})")  # fmt: skip
+    return [_base(seg, "clip_rising", msg, Cause.GRADIENT_EXPLOSION, iteration=(bad or finite[-1]).iteration,
+                  evidence=ev, data=data)]  # fmt: skip
+
+
+# ---------------------------------------------------------------- test, crash
+def detect_test_nonfinite(trace: Trace, seg: Segment) -> list[Symptom]:
+    for t in seg.tests:
+        bad = [o for o in t.outputs if _bad(o.value)]
+        if bad or _bad(t.loss):
+            ev = [(t.line, f"Iteration {t.iteration}, Testing net (#{t.net_index})")]
+            ev += [(o.line, f"Test net output #{o.index}: {o.name} = {o.text}") for o in t.outputs]
+            found = first_nonfinite_point(seg)
+            data = {"first_nonfinite_test_iteration": t.iteration, "net_index": t.net_index,
+                    "outputs": [o.name for o in bad],
+                    "before_train": found is None or t.iteration < found[1].iteration,
+                    "first_nonfinite_train_iteration": found[1].iteration if found else None}  # fmt: skip
+            msg = f"test net #{t.net_index} output {', '.join(o.name for o in bad) or 'loss'} is non-finite at iteration {t.iteration}"
+            return [_base(seg, "test_nonfinite", msg, Cause.UNKNOWN, iteration=t.iteration, evidence=ev, data=data)]
+    return []
+
+
+_LR_WORDS = ("stepsize", "gamma", "lr_policy", "learning rate policy", "stepvalue", "power", "max_iter")
+
+
+def detect_check_failed(trace: Trace, seg: Segment) -> list[Symptom]:
+    out = []
+    for c in seg.crashes:
+        if c.kind not in ("check_failed", "fatal"):
+            continue
+        low = c.message.lower()
+        word = next((w for w in _LR_WORDS if w in low), None)
+        cause = Cause.LR_POLICY if word else Cause.UNKNOWN
+        culprit = None
+        if word:
+            culprit = "lr_policy" if word in ("learning rate policy", "lr_policy") else word
+        data = {"message": c.message, "kind": c.kind, "field": culprit,
+                "last_iteration": seg.train[-1].iteration if seg.train else None}  # fmt: skip
+        out.append(_base(seg, "check_failed", f"Caffe stopped: {c.message}", cause, iteration=data["last_iteration"],
+                         culprit=culprit, evidence=[(c.line, c.message)], data=data))  # fmt: skip
+        break
+    return out
+
+
+def detect_crash(trace: Trace, seg: Segment) -> list[Symptom]:
+    crashes = [c for c in seg.crashes if c.kind in ("signal", "aborted", "double_free")]
+    if not crashes:
+        return []
+    found = first_nonfinite_point(seg)
+    kinds = [c.kind for c in crashes]
+    sig = next((c for c in crashes if c.kind == "signal"), None)
+    text = sig.message if sig else crashes[0].message
+    data = {"kinds": kinds, "message": text, "after_nonfinite": found is not None,
+            "double_free": "double_free" in kinds,
+            "sigfpe": any("SIGFPE" in c.message or "Floating point" in c.message for c in crashes)}  # fmt: skip
+    cause = Cause.UNKNOWN
+    culprit = None
+    policy = seg.info.get("lr_policy") or _solver_field(seg, "lr_policy")
+    if data["sigfpe"] and policy in ("step", "sigmoid") and not found:
+        # integer division by an unset stepsize (Caffe <= 1.0 has no CHECK)
+        cause, culprit = Cause.LR_POLICY, "stepsize"
+    msg = f"the process crashed ({', '.join(dict.fromkeys(kinds))})"
+    if data["double_free"] and found:
+        msg += ": heap corruption after the NaN (MAX pooling over nan inputs writes outside its buffer)"
+    return [_base(seg, "crash", msg, cause, culprit=culprit, evidence=[(c.line, c.message) for c in crashes[:3]],
+                  data=data)]  # fmt: skip
+
+
+# ---------------------------------------------------------------- debug_info
+def layer_types(seg: Segment) -> dict[str, str]:
+    """Layer name -> type from the train net dump (empty when the log has none)."""
+    types: dict[str, str] = {}
+    net = seg.train_net
+    root = net.root if net is not None else None
+    if root is None:
+        return types
+    for key in ("layer", "layers"):
+        for layer in root.messages(key):
+            name, typ = layer.get("name"), layer.get("type")
+            if isinstance(name, str) and isinstance(typ, str):
+                types.setdefault(name, typ)
+    return types
+
+
+def cause_for_layer(typ: str | None, layer: str, role: str) -> tuple[Cause, list[str]]:
+    if role == "input" or typ in INPUT_TYPES or typ in INPUT_TYPES_V1:
+        return Cause.BAD_INPUT, []
+    if typ in ("Pooling", "POOLING"):
+        return Cause.POOLING, []
+    if typ is not None and (typ.endswith("Loss") or typ.endswith("LOSS") or typ in MATH_TYPES):
+        return Cause.LOSS_FUNCTION, []
+    if typ is None and layer.startswith("data"):
+        return Cause.BAD_INPUT, []
+    return Cause.UNKNOWN, [Cause.GRADIENT_EXPLOSION.value, Cause.BAD_INPUT.value, Cause.LOSS_FUNCTION.value]
+
+
+def _debug_text(r: DebugRecord) -> str:
+    if r.direction == "forward" and r.role == "top":
+        return f"[Forward] Layer {r.layer}, top blob {r.blob} data: {_fmt(r.value)}"
+    if r.direction == "forward":
+        return f"[Forward] Layer {r.layer}, {r.role} blob {r.blob} data: {_fmt(r.value)}"
+    if r.direction == "backward":
+        return f"[Backward] Layer {r.layer}, {r.role} blob {r.blob} diff: {_fmt(r.value)}"
+    return f"[Update] Layer {r.layer}, param {r.blob} {r.what}: {_fmt(r.value)}"
+
+
+def _first_bad_iteration(seg: Segment) -> tuple[int, list[DebugRecord]] | None:
+    """The first train iteration with a non-finite debug value, and all its records in line order."""
+    t = seg.debug
+    n = len(t)
+    isfinite = math.isfinite
+    values, phase, iters = t.value, t.phase, t.iteration
+    for i in range(n):
+        if phase[i] == 0 and not isfinite(values[i]):
+            it = iters[i]
+            recs = [t.record(j) for j in range(n) if phase[j] == 0 and iters[j] == it]
+            return it, recs
+    return None
+
+
+def detect_debug_origin(trace: Trace, seg: Segment) -> list[Symptom]:
+    """debug_info: the first layer whose value is non-finite, and in which pass it shows first."""
+    if not len(seg.debug):
+        return []
+    found = _first_bad_iteration(seg)
+    if found is None:
+        return []
+    it, recs = found
+    first = next(r for r in recs if not math.isfinite(r.value))
+    types = layer_types(seg)
+    if first.direction == "forward" and first.role == "param":
+        phase, kind = "param", "debug_param_update"
+    elif first.direction == "forward":
+        phase, kind = "forward", "debug_forward_origin"
+    elif first.direction == "backward":
+        phase, kind = "backward", "debug_backward_origin"
+    else:
+        phase, kind = "update", "debug_param_update"
+    typ = types.get(first.layer)
+    if kind == "debug_param_update":
+        cause, candidates = Cause.UNKNOWN, [Cause.GRADIENT_EXPLOSION.value, Cause.LR_POLICY.value]
+        msg = (f"debug_info: the weights of layer {first.layer} (param blob {first.blob}) are already "
+               f"{_fmt(first.value)} at iteration {it} while the previous pass was finite: the update made them")  # fmt: skip
+    else:
+        cause, candidates = cause_for_layer(typ, first.layer, first.role)
+        where = "forward data" if phase == "forward" else "backward diff"
+        msg = (f"debug_info: layer {first.layer}{f' ({typ})' if typ else ''} is the first to produce a non-finite "
+               f"value ({_fmt(first.value)} in {first.role} blob {first.blob} {where}) at iteration {it}")  # fmt: skip
+    prev = [r for r in recs if r.line < first.line][-3:]
+    ev = [(r.line, _debug_text(r)) for r in [*prev, first]]
+    data = {
+        "layer": first.layer,
+        "layer_type": typ,
+        "blob": first.blob,
+        "role": first.role,
+        "phase": phase,
+        "iteration": it,
+        "value": first.value if math.isfinite(first.value) else str(first.value),
+        "first_nonfinite_debug_iteration": it,
+    }
+    if candidates:
+        data["candidates"] = candidates
+    return [_base(seg, kind, msg, cause, iteration=it, culprit=first.layer, evidence=ev, data=data)]
+
+
+def detect_debug_growth(trace: Trace, seg: Segment) -> list[Symptom]:
+    """debug_info: the first forward top / param / diff series that grows by orders of magnitude."""
+    t = seg.debug
+    if not len(t):
+        return []
+    found = _first_bad_iteration(seg)
+    stop_it = found[0] if found else None
+    last: dict[tuple[int, int, int], tuple[float, int, int]] = {}
+    isfinite = math.isfinite
+    best = None
+    for i in range(len(t)):
+        if t.phase[i]:
+            continue
+        it = t.iteration[i]
+        if stop_it is not None and it > stop_it:
+            break
+        v = abs(t.value[i])
+        if not isfinite(v):
+            continue
+        key = (t.code[i], t.layer[i], t.blob[i])
+        prev = last.get(key)
+        last[key] = (v, it, i)
+        if prev is None or prev[1] == it or prev[0] <= 0:
+            continue
+        factor = v / prev[0]
+        if factor >= ORDERS_OF_MAGNITUDE and v >= 1.0:
+            best = (i, prev, factor)
+            break
+    if best is None:
+        return []
+    i, prev, factor = best
+    r = t.record(i)
+    p = t.record(prev[2])
+    phase = {"forward": "forward", "backward": "backward", "update": "update"}[r.direction]
+    if r.role == "param" and r.direction == "forward":
+        phase = "param"
+    data = {"layer": r.layer, "blob": r.blob, "role": r.role, "phase": phase, "iteration": r.iteration,
+            "from_iteration": p.iteration, "growth_factor": factor, "value": r.value,
+            "first_nonfinite_debug_iteration": stop_it}  # fmt: skip
+    msg = (f"debug_info: layer {r.layer} {r.role} blob {r.blob} grows {factor:.3g}x between iterations "
+           f"{p.iteration} and {r.iteration} ({_fmt(p.value)} -> {_fmt(r.value)})")  # fmt: skip
+    ev = [(p.line, _debug_text(p)), (r.line, _debug_text(r))]
+    return [_base(seg, "debug_growth", msg, Cause.GRADIENT_EXPLOSION, iteration=r.iteration, culprit=r.layer,
+                  evidence=ev, data=data)]  # fmt: skip
+
+
+DETECTORS = (
+    detect_loss_nonfinite,
+    detect_nan_at_start,
+    detect_loss_trend,
+    detect_softmax_plateau,
+    detect_output_first,
+    detect_smoothed_only,
+    detect_dominant_output,
+    detect_lr,
+    detect_clip_rising,
+    detect_test_nonfinite,
+    detect_check_failed,
+    detect_crash,
+    detect_debug_origin,
+    detect_debug_growth,
+)
+
+
+def symptoms(trace: Trace) -> list[Symptom]:
+    """Every symptom of every run in the trace, in detector order."""
+    out: list[Symptom] = []
+    for seg in trace.segments:
+        for detect in DETECTORS:
+            out.extend(detect(trace, seg))
+    return out
+
+
+def first_nonfinite_iteration(trace: Trace) -> int | None:
+    """The first displayed training iteration with a non-finite loss or output, over all runs."""
+    for seg in trace.segments:
+        found = first_nonfinite_point(seg)
+        if found is not None:
+            return found[1].iteration
+    return None
