@@ -1,0 +1,43 @@
+"""The schema rules as registered rules: complete docs, the documents they need, one code per problem."""
+
+from __future__ import annotations
+
+from nandoctor.config import validate as validate_module
+from nandoctor.config.textformat import parse_text
+from nandoctor.core.registry import DOC_SECTIONS, Facts, all_rules, run_rules, select_rules
+
+SCHEMA_CODES = sorted(
+    getattr(validate_module, name)
+    for name in dir(validate_module)
+    if name.isupper() and isinstance(getattr(validate_module, name), str) and name != "__all__"
+)
+
+
+def config_rules():
+    return [r for r in all_rules() if r.__module__.startswith("nandoctor.rules.config.")]
+
+
+def test_every_schema_code_is_one_registered_rule_of_this_package():
+    assert sorted(r.code for r in config_rules()) == SCHEMA_CODES
+    assert all("NAN002" <= code <= "NAN049" for code in SCHEMA_CODES)
+
+
+def test_rules_document_themselves_and_need_documents():
+    for rule in config_rules():
+        docs = rule.docs()
+        assert all(docs.get(section) for section in DOC_SECTIONS), rule.code
+        assert rule.needs == ("documents",)
+        assert rule.title
+
+
+def test_rules_skip_without_documents_and_report_per_document():
+    rules = select_rules(["NAN0"])
+    assert list(run_rules(Facts(), rules)) == []
+    net = parse_text("layer { pooling_param { kernel: 3 } }", "net.prototxt")
+    solver = parse_text("lr_policy: step\neval_type: 'detection'", "solver.prototxt")
+    findings = list(run_rules(Facts(documents=[(net, "NetParameter"), (solver, "SolverParameter")]), rules))
+    assert sorted((f.location.path, f.code) for f in findings) == [
+        ("net.prototxt", "NAN002"),
+        ("solver.prototxt", "NAN003"),
+        ("solver.prototxt", "NAN016"),
+    ]
