@@ -102,3 +102,24 @@ def test_from_message_reads_enums_by_number_and_defaults():
     p = PoolParams.from_message(parse_text("pool: 1 kernel_size: 2 round_mode: 1").root)
     assert (p.pool, p.round_mode, p.stride, p.pad) == ("AVE", "FLOOR", 1, 0)
     assert PoolParams.from_message(None).pool == "MAX"
+
+
+def test_first_cell_matches_a_full_scan():
+    # brute force over a grid: the fast first_cell equals the first cell of each kind in a full row-major scan
+    for pool in ("AVE", "MAX"):
+        for size_h in range(1, 14):
+            for size_w in (size_h, size_h + 3):
+                for k in (1, 2, 3):
+                    for s in (2, 4, 5):
+                        geo = pool_geometry(PoolParams.of(pool=pool, kernel_size=k, stride=s), size_h, size_w)
+                        if not geo.ok:
+                            continue
+                        cells = geo.empty_cells()
+                        for kind in ("nan", "zero", "neg_flt_max"):
+                            want = next((c for c in cells if c.kind == kind), None)
+                            assert geo.first_cell(kind) == want, (pool, size_h, size_w, k, s, kind)
+
+
+def test_huge_inputs_are_fast():
+    geo = pool_geometry(PoolParams.of(pool="AVE", kernel_size=2, stride=5), 2_000_000_000, 2_000_000_000)
+    assert geo.counts()["nan"] > 0 and geo.first_cell("nan") is not None

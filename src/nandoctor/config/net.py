@@ -14,6 +14,7 @@ matches; a rule matches only if every field it sets matches the net state.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -44,8 +45,8 @@ class StateRule:
         min_level, max_level = msg.get("min_level"), msg.get("max_level")
         return cls(
             phase=str(phase) if phase is not None else None,
-            min_level=int(min_level) if isinstance(min_level, (int, float)) else None,
-            max_level=int(max_level) if isinstance(max_level, (int, float)) else None,
+            min_level=_as_int(min_level),
+            max_level=_as_int(max_level),
             stages=tuple(str(s) for s in msg.get_all("stage")),
             not_stages=tuple(str(s) for s in msg.get_all("not_stage")),
         )
@@ -151,7 +152,7 @@ class Net:
         root = self.root if self.root is not None else self.doc.root
         shapes: dict[str, tuple[int, ...]] = {}
         names = [str(n) for n in root.get_all("input")]
-        dims = [int(d) for d in root.get_all("input_dim") if isinstance(d, (int, float))]
+        dims = [d for d in (_as_int(v) for v in root.get_all("input_dim")) if d is not None]
         shape_msgs = root.messages("input_shape")
         for i, blob in enumerate(names):
             if i < len(shape_msgs):
@@ -171,8 +172,19 @@ class Net:
         return shapes
 
 
+def _as_int(value) -> int | None:
+    """An integer field value; None for non-numbers and non-finite floats (never raises)."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return int(value)
+    return None
+
+
 def _dims(shape: Message) -> tuple[int, ...]:
-    return tuple(int(d) for d in shape.get_all("dim") if isinstance(d, (int, float)))
+    return tuple(d for d in (_as_int(v) for v in shape.get_all("dim")) if d is not None)
 
 
 def load_net(doc: Document) -> Net:
@@ -191,14 +203,14 @@ def load_net_message(msg: Message, doc: Document) -> Net:
         )
     version: Literal["v0", "v1", "v2"] = "v2"
     if old and not v2:
-        version = "v0" if any(f.value.has("layer") for f in old) else "v1"
+        version = "v0" if any(_is_v0(f) for f in old) else "v1"
     layers: list[Layer] = []
     for f in msg.fields:
         if not isinstance(f.value, Message) or f.name not in ("layer", "layers"):
             continue
         if f.name == "layer":
             layers.append(_v2_layer(f, len(layers), doc.path))
-        elif f.value.has("layer"):
+        elif _is_v0(f):
             layers.append(_v0_layer(f, len(layers), doc.path))
         else:
             layers.append(_v1_layer(f, len(layers), doc.path))
@@ -206,6 +218,11 @@ def load_net_message(msg: Message, doc: Document) -> Net:
         layers = _fold_v0_padding(layers, problems)
     name = msg.get("name")
     return Net(doc, str(name) if name is not None else "", version, layers, root=msg, problems=problems)
+
+
+def _is_v0(f: Field) -> bool:
+    """A V0 ``layers { layer { ... } }`` entry (V1 entries have no ``layer`` message inside)."""
+    return isinstance(f.value, Message) and isinstance(f.value.get("layer"), Message)
 
 
 def _strings(msg: Message, name: str) -> list[str]:

@@ -81,7 +81,11 @@ class PoolParams:
                 elif name == "global_pooling":
                     value = value in (True, 1, "true", "True", "t", "1")
                 else:
-                    value = int(value) if isinstance(value, (int, float)) else None
+                    value = (
+                        int(value)
+                        if isinstance(value, int) or (isinstance(value, float) and math.isfinite(value))
+                        else None
+                    )
                     if value is None:
                         continue
                 values[name] = value
@@ -184,12 +188,52 @@ class PoolGeometry:
         if not self._rows:
             h, w = self.h, self.w
             assert h is not None and w is not None
-            self._rows["h0"] = [i for i in range(h.out) if h.ave_extent(i) == 0]
-            self._rows["w0"] = [j for j in range(w.out) if w.ave_extent(j) == 0]
-            self._rows["he"] = [i for i in range(h.out) if h.covered(i) == 0]
-            self._rows["we"] = [j for j in range(w.out) if w.covered(j) == 0]
+            he, we = _tail(h), _tail(w)
+            self._rows["h0"] = [i for i in he if h.ave_extent(i) == 0]
+            self._rows["w0"] = [j for j in we if w.ave_extent(j) == 0]
+            self._rows["he"], self._rows["we"] = he, we
         r = self._rows
         return r["h0"], r["w0"], r["he"], r["we"]
+
+    def first_cell(self, kind: str) -> EmptyCell | None:
+        """The first cell (row-major) of a kind: nan | zero (AVE) or neg_flt_max (MAX); None if there is none."""
+        if not self.ok or (kind == "neg_flt_max") == (self.pool == "AVE"):
+            return None
+        h0, w0, he, we = self._axis_sets()
+        candidates: list[tuple[int, int]] = []
+        if kind == "zero":
+            w0_set, he_set = set(w0), set(he)
+            zero_cols = [j for j in we if j not in w0_set]
+            first_full_row = next((r for r in range(len(he) + 1) if r not in he_set), None)
+            if zero_cols and first_full_row is not None and first_full_row < self.h.out:
+                candidates.append((first_full_row, zero_cols[0]))
+            h0_set = set(h0)
+            for r in he:
+                if r not in h0_set:
+                    j = next(j for j in range(len(w0) + 1) if j not in w0_set)
+                    if j < self.w.out:
+                        candidates.append((r, j))
+                    break
+        else:
+            rows, cols = (h0, w0) if kind == "nan" else (he, we)
+            if cols:
+                candidates.append((0, cols[0]))
+            if rows:
+                candidates.append((rows[0], 0))
+        if not candidates:
+            return None
+        ph, pw = min(candidates)
+        return EmptyCell(ph, pw, self._kind(ph, pw), self._divisor(ph, pw))
+
+    def _divisor(self, ph: int, pw: int) -> int | None:
+        return self.h.ave_extent(ph) * self.w.ave_extent(pw) if self.pool == "AVE" else None
+
+    def _kind(self, ph: int, pw: int) -> str:
+        if self.h.covered(ph) and self.w.covered(pw):
+            return "ok"
+        if self.pool != "AVE":
+            return "neg_flt_max"
+        return "nan" if self._divisor(ph, pw) == 0 else "zero"
 
     def counts(self) -> dict[str, int]:
         """Output cells (per channel plane) that are NaN, -FLT_MAX or a silent zero, for a positive input."""
@@ -235,6 +279,16 @@ class PoolGeometry:
             return False
         _, _, he, we = self._axis_sets()
         return bool(he or we)
+
+
+def _tail(axis: Axis) -> list[int]:
+    """Indices of the axis whose window is empty after clipping.
+
+    With pad < kernel every window ends after 0, so only windows starting at or past the input
+    edge can be empty; those are the last few, found without walking the whole axis.
+    """
+    low = max(0, (axis.size + axis.pad) // max(axis.stride, 1) - 1)
+    return [i for i in range(low, axis.out) if axis.covered(i) == 0]
 
 
 def setup_error(params: PoolParams) -> str | None:

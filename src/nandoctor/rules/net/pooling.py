@@ -125,7 +125,7 @@ def _candidates(net: Net, case: PoolingCase) -> list[Candidate]:
             out.append(Candidate(f"set kernel_h/kernel_w to the stride ({sh}/{sw})", edits))
     # a different stride: the nearest one that leaves no empty window
     if (st := _scalar(msg, "stride")) is not None and p.stride_h is None:
-        for delta in range(1, sh + 1):
+        for delta in range(1, min(sh, 64) + 1):  # a nearby stride; huge strides are not worth searching
             for new in (sh - delta, sh + delta):
                 if new >= 1 and _clean(case, PoolParams(**{**_fields(p), "stride": new})):
                     out.append(Candidate(f"use stride {new}", [replace_edit(path, st, str(new))]))
@@ -251,12 +251,12 @@ class EmptyPoolingWindow(Rule):
         assert geo is not None and geo.h is not None and geo.w is not None
         layer, p = case.layer, case.params
         counts = geo.counts()
-        cells = geo.empty_cells()
-        first = cells[0]
         total = geo.h.out * geo.w.out
+        kind = "nan" if counts["nan"] else ("neg_flt_max" if counts["neg_flt_max"] else "zero")
+        first = geo.first_cell(kind)
+        assert first is not None
         if counts["nan"]:
             severity, effect = Severity.ERROR, f"{counts['nan']} of {total} output cells per channel are 0/0 = NaN"
-            first = next(c for c in cells if c.kind == "nan")
         elif counts["neg_flt_max"]:
             severity = Severity.ERROR
             effect = (f"{counts['neg_flt_max']} of {total} output cells per channel stay at -FLT_MAX (-3.40282e+38) "
@@ -351,7 +351,7 @@ class PoolingSkipsInputs(Rule):
                     context = f"on its {geo.height}x{geo.width} input no window is empty, but {skipped} are never read"
                 else:
                     context = f"the input size of '{case.blob}' is unknown here (give --input-shape or a log); {skipped} are never read"
-                risky = _empty_sizes(p, kh, sh, case.height) if kh == kw and sh == sw else []
+                risky = _empty_sizes(p, kh, sh, case.height) if kh == kw and sh == sw and sh <= 64 else []
                 if risky:
                     residues = sorted({n % sh for n in risky})
                     context += (
