@@ -130,3 +130,22 @@ def test_r60_fix_keeps_phase_shapes_valid():
     pool = next(x for x in fixed.layers if x.name == "pool1")
     geo = pool_geometry(PoolParams.from_message(pool.param("pooling_param")), 20, 26)
     assert geo.ok and not geo.has_empty_window
+
+
+@pytest.mark.parametrize(("name", "kind"), [("v0_pool_empty.prototxt", "NaN"), ("v1_pool_empty.prototxt", "-FLT_MAX")])
+def test_old_syntax_is_checked_and_fixed_in_place(name, kind):
+    net = fixture_net(name)
+    [f] = run(EmptyPoolingWindow, net)
+    assert kind in f.message and f.culprit == "pool"
+    assert _recheck(net, f) == []
+    if net.version == "v0":  # V0 has no round_mode field: never offered
+        assert not any("round_mode" in o for o in f.data["fix_options"])
+
+
+def test_trace_top_shapes_are_used():
+    parser = pytest.importorskip("nandoctor.log.parser")
+    folder = corpus_path("caffe-runs", "r03")
+    net = load_net(parse_file(folder / "train_val.prototxt"))
+    trace = parser.parse_log(str(folder / "train.log"))
+    [f] = list(EmptyPoolingWindow().check(Facts(net=net, trace=trace)))
+    assert f.culprit == "pool1" and "10x10" in f.message
