@@ -1,0 +1,265 @@
+"""Trace exports: CSV tables in the shape of Caffe's tools/extra/parse_log.py, and JSON.
+
+``write_csv(trace, folder) -> list[Path]`` writes ``<log>.train`` and ``<log>.test``
+(columns ``NumIters, Seconds, LearningRate`` then one column per output, as
+parse_log.py does, plus ``SmoothedLoss``, ``Run`` and ``Line``), ``<log>.lr.csv`` (every lr
+line with NVCaffe's extras) and, for debug_info logs, ``<log>.debug.csv``. Values are
+written as Caffe printed them (``-nan`` stays ``-nan``). ``Seconds`` is the time since
+the start of the run, summed from the ``(x iter/s, Ys/N iters)`` part of the display
+lines (empty for logs without it).
+
+``trace_to_dict(trace, debug_limit=...)`` is the JSON form; nan/inf become strings
+because JSON has no such numbers.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+from typing import Any
+
+from nandoctor.core.types import InputError
+from nandoctor.log.trace import LogDocument, OutputValue, Segment, Trace
+
+
+def _num(v: float | None) -> Any:
+    if v is None:
+        return None
+    if math.isnan(v):
+        return "nan"
+    if math.isinf(v):
+        return "inf" if v > 0 else "-inf"
+    return v
+
+
+def _cell(v: float | None) -> str:
+    if v is None:
+        return ""
+    return f"{v:g}" if math.isfinite(v) else str(_num(v))
+
+
+def _stem(trace: Trace) -> str:
+    name = Path(trace.path).name or "log"
+    for suffix in (".gz", ".log", ".txt"):
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+    return name or "log"
+
+
+def _elapsed(seg: Segment) -> dict[int, float]:
+    total, out = 0.0, {}
+    for p in seg.train:
+        if p.seconds is not None and math.isfinite(p.seconds):
+            total += p.seconds
+            out[p.line] = total
+    return out
+
+
+def write_csv(trace: Trace, folder: str | Path) -> list[Path]:
+    out = Path(folder)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create the CSV folder: {exc.strerror}", str(out)) from None
+    stem = _stem(trace)
+    written = []
+    train_names = list(dict.fromkeys(n for s in trace.segments for n in s.output_names()))
+    test_names = list(dict.fromkeys(o.name for s in trace.segments for t in s.tests for o in t.outputs))
+    path = out / f"{stem}.train"
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["NumIters", "Seconds", "LearningRate", *train_names, "SmoothedLoss", "Run", "Line"])
+        for seg in trace.segments:
+            elapsed = _elapsed(seg)
+            for p in seg.train:
+                vals = {o.name: o.text for o in p.outputs}
+                secs = elapsed.get(p.line)
+                w.writerow(
+                    [
+                        p.iteration,
+                        "" if secs is None else f"{secs:g}",
+                        _cell(p.lr),
+                        *[vals.get(n, "") for n in train_names],
+                        p.loss_text,
+                        seg.index,
+                        p.line,
+                    ]
+                )
+    written.append(path)
+    path = out / f"{stem}.test"
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["NumIters", "Seconds", "LearningRate", *test_names, "TestNet", "Run", "Line"])
+        for seg in trace.segments:
+            elapsed = _elapsed(seg)
+            lr_by_iter = {p.iteration: p.value for p in seg.lr}
+            times = sorted(elapsed.items())
+            for t in seg.tests:
+                vals = {o.name: o.text for o in t.outputs}
+                secs = next((s for line, s in reversed(times) if line < t.line), None)
+                lr = lr_by_iter.get(t.iteration)
+                w.writerow(
+                    [
+                        t.iteration,
+                        "" if secs is None else f"{secs:g}",
+                        _cell(lr),
+                        *[vals.get(n, "") for n in test_names],
+                        t.net_index,
+                        seg.index,
+                        t.line,
+                    ]
+                )
+    written.append(path)
+    path = out / f"{stem}.lr.csv"
+    extras = list(dict.fromkeys(k for s in trace.segments for p in s.lr for k in p.extras))
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["NumIters", "LearningRate", *extras, "Run", "Line"])
+        for seg in trace.segments:
+            for p in seg.lr:
+                w.writerow([p.iteration, p.text, *[_cell(p.extras.get(k)) for k in extras], seg.index, p.line])
+    written.append(path)
+    if trace.has_debug:
+        path = out / f"{stem}.debug.csv"
+        with open(path, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["NumIters", "Phase", "Direction", "Layer", "Role", "Blob", "What", "Value", "Run", "Line"])
+            for seg in trace.segments:
+                for r in seg.debug:
+                    w.writerow(
+                        [
+                            "" if r.iteration is None else r.iteration,
+                            r.phase,
+                            r.direction,
+                            r.layer,
+                            r.role,
+                            r.blob,
+                            r.what,
+                            _cell(r.value),
+                            seg.index,
+                            r.line,
+                        ]
+                    )
+        written.append(path)
+    return written
+
+
+def _output(o: OutputValue) -> dict[str, Any]:
+    d: dict[str, Any] = {"index": o.index, "name": o.name, "value": _num(o.value), "text": o.text, "line": o.line}
+    if o.weight is not None:
+        d["weight"] = _num(o.weight)
+        d["contribution"] = _num(o.contribution)
+    return d
+
+
+def _doc(doc: LogDocument | None) -> dict[str, Any] | None:
+    if doc is None:
+        return None
+    return {
+        "kind": doc.kind,
+        "role": doc.role,
+        "source": doc.source,
+        "header_line": doc.header_line,
+        "start_line": doc.start_line,
+        "error": doc.error,
+        "text": doc.text,
+    }
+
+
+def segment_to_dict(seg: Segment, debug_limit: int) -> dict[str, Any]:
+    debug_n = len(seg.debug)
+    return {
+        "index": seg.index,
+        "start_line": seg.start_line,
+        "end_line": seg.end_line,
+        "info": seg.info,
+        "solver": _doc(seg.solver),
+        "nets": [_doc(n) for n in seg.nets],
+        "train": [
+            {
+                "iteration": p.iteration,
+                "line": p.line,
+                "loss": _num(p.loss),
+                "loss_text": p.loss_text,
+                "seconds": _num(p.seconds),
+                "final": p.final,
+                "lr": _num(p.lr),
+                "lr_line": p.lr_line,
+                "outputs": [_output(o) for o in p.outputs],
+            }
+            for p in seg.train
+        ],
+        "lr": [
+            {
+                "iteration": p.iteration,
+                "value": _num(p.value),
+                "text": p.text,
+                "line": p.line,
+                "extras": {k: _num(v) for k, v in p.extras.items()},
+            }
+            for p in seg.lr
+        ],
+        "tests": [
+            {
+                "iteration": t.iteration,
+                "net_index": t.net_index,
+                "line": t.line,
+                "loss": _num(t.loss),
+                "interrupted": t.interrupted,
+                "outputs": [_output(o) for o in t.outputs],
+            }
+            for t in seg.tests
+        ],
+        "clips": [
+            {
+                "iteration": c.iteration,
+                "norm": _num(c.norm),
+                "threshold": _num(c.threshold),
+                "factor": _num(c.factor),
+                "line": c.line,
+            }
+            for c in seg.clips
+        ],
+        "multistep": [{"iteration": m.iteration, "step": m.step, "line": m.line} for m in seg.multistep],
+        "snapshots": [
+            {"path": s.path, "kind": s.kind, "iteration": s.iteration, "line": s.line} for s in seg.snapshots
+        ],
+        "layers": [
+            {
+                "name": ly.name,
+                "line": ly.line,
+                "net_index": ly.net_index,
+                "top_shapes": [list(d) for d, _ in ly.top_shapes],
+                "loss_weights": ly.loss_weights,
+            }
+            for ly in seg.layers
+        ],
+        "crashes": [{"kind": c.kind, "message": c.message, "line": c.line} for c in seg.crashes],
+        "debug": {
+            "count": debug_n,
+            "truncated": debug_n > debug_limit,
+            "records": [
+                {**r._asdict(), "value": _num(r.value)} for r, _ in zip(seg.debug, range(debug_limit), strict=False)
+            ],
+            "summaries": [
+                {
+                    "line": s[0],
+                    "iteration": s[1],
+                    "l1_data": _num(s[2]),
+                    "l1_diff": _num(s[3]),
+                    "l2_data": _num(s[4]),
+                    "l2_diff": _num(s[5]),
+                }
+                for s in seg.debug.summaries
+            ],
+        },
+    }
+
+
+def trace_to_dict(trace: Trace, debug_limit: int = 100_000) -> dict[str, Any]:
+    return {
+        "path": trace.path,
+        "stats": dict(trace.stats),
+        "segments": [segment_to_dict(s, debug_limit) for s in trace.segments],
+    }
