@@ -126,7 +126,7 @@ def test_cli_findings_json_csv_and_plot(tmp_path, capsys):
     path = str(FIXTURES / "NAN201_bad_poly_past_max_iter.prototxt")
     assert main(["lr", path, "--iters", "150", "--format", "json", "--plot", str(tmp_path / "lr.png")]) == 1
     data = json.loads(capsys.readouterr().out)
-    assert data["horizon"] == {"runner": "step", "iterations": 150}
+    assert data["horizon"] == {"runner": "step", "iterations": 150, "evaluated": 150}
     assert {"iteration": 101, "lr": "-nan"} in data["schedule"]
     assert data["findings"][0]["code"] == "NAN201"
     assert (tmp_path / "lr.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -13,6 +13,7 @@ from nandoctor.core.registry import Facts, run_rules, select_rules
 from nandoctor.core.types import InputError, Report, Severity
 from nandoctor.report.console import make_console
 from nandoctor.report.findings_text import render_findings
+from nandoctor.rules.solver._shared import MAX_ANALYSED, analysis
 
 NAME = "lr"
 HELP = "print a solver's learning-rate schedule as Caffe computes it, with its problems (and a plot)"
@@ -34,12 +35,13 @@ def run(args) -> int:
     solver = load_solver(parse_file(args.solver))
     params = lr.LrParams.from_solver(solver)
     horizon = lr.horizon(params, args.iters)
-    stop = horizon.stop
+    stop = min(horizon.stop, MAX_ANALYSED)
+    facts = Facts(solver=solver, options={"iters": args.iters})
     report = Report(inputs=[args.solver])
-    report.extend(run_rules(Facts(solver=solver, options={"iters": args.iters}), select_rules(["NAN2"])))
+    report.extend(run_rules(facts, select_rules(["NAN2"])))
     findings = report.sorted()
     abort = lr.caffe_abort(params)
-    rates = None if abort else lr.schedule(params, stop)
+    rates = analysis(facts).rates if stop > 0 else None  # the schedule the rules analysed (cached)
     rows = _rows(params, rates, stop)
 
     if args.format == "csv":
@@ -50,7 +52,7 @@ def run(args) -> int:
         data = {
             "solver": args.solver,
             "policy": params.policy,
-            "horizon": {"runner": horizon.runner, "iterations": stop},
+            "horizon": {"runner": horizon.runner, "iterations": horizon.stop, "evaluated": stop},
             "caffe_abort": abort.text if abort else None,
             "schedule": [{"iteration": int(it), "lr": lr.format_lr(rates[it])} for it in rows],
             "findings": [f.to_dict() for f in findings],
@@ -81,6 +83,8 @@ def _rows(params, rates, stop: int) -> np.ndarray:
 def _text(path, params, horizon, abort, rates, rows, findings) -> None:
     console = make_console()
     console.print(f"[bold]{path}[/bold]: lr_policy {params.policy or '(not set)'}; {horizon.describe()}")
+    if horizon.stop > MAX_ANALYSED:
+        console.print(f"(only the first {MAX_ANALYSED:,} iterations are evaluated)")
     if abort is not None:
         console.print(f"Caffe aborts at iteration 0: {abort.text}")
     elif rows.size:

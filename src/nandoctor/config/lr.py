@@ -218,8 +218,10 @@ def _fixed(p: LrParams, it: np.ndarray) -> np.ndarray:
 
 
 def _step(p: LrParams, it: np.ndarray) -> np.ndarray:
-    # C++ integer division truncates toward zero (matters only for a negative stepsize).
-    k = np.abs(it) // abs(p.stepsize) * (np.sign(it) * np.sign(p.stepsize))
+    if p.stepsize > 0 and (it.size == 0 or it.min() >= 0):
+        k = it // p.stepsize
+    else:  # C++ integer division truncates toward zero
+        k = np.abs(it) // abs(p.stepsize) * (np.sign(it) * np.sign(p.stepsize))
     return cm.scaled_pow_f32(p.base_lr, p.gamma, k)
 
 

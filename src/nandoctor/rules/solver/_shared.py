@@ -21,7 +21,7 @@ from nandoctor.config.solver import Solver, insert_edit, replace_edit
 from nandoctor.config.textformat import Field
 from nandoctor.core.types import Edit, Evidence, Fix, InputError, Location
 
-MAX_ANALYSED = 20_000_000
+MAX_ANALYSED = 10_000_000
 _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
