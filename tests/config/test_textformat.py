@@ -257,6 +257,37 @@ def test_schema_hook_reports_unknown_field_before_missing_colon():
     assert error_of(text, root=None) == (1, 32, 'Expected ":", found "3".')
 
 
+@pytest.mark.parametrize(
+    ("text", "root", "expected"),
+    [
+        # a schema error before the syntax error is what protobuf reports (it stops there)
+        ("layer { type: CONVOLUTION name: }", "NetParameter", (1, 15, "Expected string, got: CONVOLUTION")),
+        (
+            "layer { kernel: }",
+            "NetParameter",
+            (1, 15, 'Message type "caffe.LayerParameter" has no field named "kernel".'),
+        ),
+        (
+            "layer { name: 'a' name: }",
+            "NetParameter",
+            (1, 23, 'Non-repeated field "name" is specified multiple times.'),
+        ),
+        ("base_lr: 0.1\nlr_policy: step\nmax_iter: }", "auto", (2, 12, "Expected string, got: step")),
+        # the syntax error itself, in the words of the field's type
+        ("layer { convolution_param { num_output: ] } }", "NetParameter", (1, 41, "Expected integer, got: ]")),
+        ("base_lr: - }", "SolverParameter", (1, 12, "Expected double, got: }")),
+        ("max_iter: - }", "SolverParameter", (1, 13, "Expected integer, got: }")),
+        ("solver_mode: - }", "SolverParameter", (1, 16, "Expected integer, got: }")),
+        ("lr_policy: - }", "SolverParameter", (1, 12, "Expected string, got: -")),
+        ("debug_info: ]", "SolverParameter", (1, 13, "Expected identifier, got: ]")),
+        ("debug_info: ]", None, (1, 13, "Expected value, got: ]")),
+        ("lr_policy: - }", None, (1, 14, "Expected number, got: }")),
+    ],
+)
+def test_schema_aware_errors_are_the_first_protobuf_reports(text, root, expected):
+    assert error_of(text, root=root) == expected
+
+
 def test_schema_hook_leaves_fork_messages_and_known_fields_alone():
     text = "layer { bn_param { scale_filler { type: 'constant' } } batch_norm_param { eps: 1e-5 } }"
     layer = parse_text(text, root="NetParameter").root.get("layer")

@@ -437,7 +437,7 @@ def _number_value(text: str) -> int | float:
 
 
 class _Types:
-    """The schema view the parser needs: is a field a message, and of which type."""
+    """The schema view the parser needs: is a field a message, of which type, what protobuf expects."""
 
     def __init__(self, root: str):
         from nandoctor.config import schema
@@ -446,7 +446,11 @@ class _Types:
         self.root = root
 
     def lookup(self, mtype: str | None, name: str):
-        """``(spec, child type)`` for a field of ``mtype``; spec None when unknown."""
+        """``(spec, child type)`` for a field of ``mtype``; spec None when unknown.
+
+        The child type is None for scalars, "" for a message type the schema does not
+        describe (a fork's ``*_param``: followed untyped), else the message name.
+        """
         if mtype is None:
             return None, None
         s = self.schema
@@ -461,22 +465,46 @@ class _Types:
             return None, None
         if not s.is_message(spec.type):
             return spec, None
-        # A message type the schema does not describe (a fork's *_param) is followed as untyped.
         return spec, spec.type if spec.type in s.MESSAGES else ""
 
-    def unknown_field_error(self, mtype: str | None, name: str) -> str | None:
+    def name_error(self, mtype: str | None, name: str, msg: Message) -> str | None:
+        """What protobuf says about a field name before reading its value (unknown, or set twice)."""
         s = self.schema
         if mtype in (None, "auto") or mtype not in s.MESSAGES:
             return None
-        if s.field_spec(mtype, name) is not None or s.fork_field(mtype, name) is not None:
+        spec = s.field_spec(mtype, name)
+        if spec is None:
+            if s.fork_field(mtype, name) is not None:
+                return None
+            return f'Message type "caffe.{mtype}" has no field named "{name}".'
+        if not spec.repeated and msg.has(name):
+            return f'Non-repeated field "{name}" is specified multiple times.'
+        return None
+
+    def expected(self, spec) -> str | None:
+        """The word in protobuf's ``Expected <word>, got: X`` for a scalar field (None: unknown)."""
+        if spec is None:
             return None
-        return f'Message type "caffe.{mtype}" has no field named "{name}".'
+        t = spec.type
+        if t in self.schema.INT_RANGES:
+            return "integer"
+        if t in ("float", "double"):
+            return "double"
+        if t in ("string", "bytes"):
+            return "string"
+        if t == "bool":
+            return "identifier"
+        if self.schema.is_enum(t):
+            return "integer or identifier"
+        return None
 
 
 class _Parser:
     """Recursive descent over the token list; ``self.toks[self.i]`` is protobuf's current token.
 
     Symbol tokens use the character itself as their kind, so ``kind == "{"`` tests a brace.
+    Message fields are attached to their parent before their body is parsed, so that after
+    a syntax error ``self.root`` holds everything read so far (see ``parse_text``).
     """
 
     def __init__(self, text: str, path: str, root: str | None):
@@ -486,6 +514,7 @@ class _Parser:
         self.i = 0
         self.pos = _Positions(text)
         self.types = _Types(root) if root is not None else None
+        self.root = Message()
         self._raise_if_error()
 
     def _raise_if_error(self) -> None:
@@ -505,14 +534,13 @@ class _Parser:
     def _kind(self) -> str:
         return self.toks[self.i][0]
 
-    def _error(self, msg: str) -> ParseError:
-        p = self.pos(self.toks[self.i][2])
+    def _error(self, msg: str, tok: _Tok | None = None) -> ParseError:
+        p = self.pos((tok or self.toks[self.i])[2])
         return ParseError(msg, self.path, p.line, p.col)
 
     def parse(self) -> Message:
-        root = Message()
-        self._fields(root, None, self.types.root if self.types else None)
-        return root
+        self._fields(self.root, None, self.types.root if self.types else None)
+        return self.root
 
     def _fields(self, msg: Message, closer: str | None, mtype: str | None) -> None:
         toks = self.toks
@@ -537,29 +565,35 @@ class _Parser:
         name_pos = self.pos(name_tok[2])
         kind, text, off = self.toks[self.i]
         after_name = self.pos(off)
-        child = self.types.lookup(mtype, name)[1] if self.types else None
+        spec, child = self.types.lookup(mtype, name) if self.types else (None, None)
         colon = kind == ":"
         if colon:
             self._next()
             kind, text, off = self.toks[self.i]
         if kind == "{" or kind == "<":
-            value = self._message(child or None)
-            msg.fields.append(Field(name, value, name_pos, after_name, colon))
+            sub = Message(start=self.pos(off))
+            msg.fields.append(Field(name, sub, name_pos, after_name, colon))
+            self._message_body(sub, child or None)
             return
-        if kind == "[":
-            self._list(msg, name, name_pos, after_name, colon, child)
-            return
-        if child is not None:
-            # protobuf knows this is a message: the ':' is optional, the '{' is not.
-            raise self._error(f'Expected "{{", found "{text}".')
-        if not colon:
-            unknown = self.types.unknown_field_error(mtype, name) if self.types else None
-            if unknown is not None:  # protobuf stops at the name before looking for ':'
-                raise ParseError(unknown, self.path, after_name.line, after_name.col)
-            raise self._error(f'Expected ":", found "{text}".')
-        msg.fields.append(Field(name, self._scalar(), name_pos, after_name, colon))
+        try:
+            if kind == "[":
+                self._list(msg, name, name_pos, after_name, colon, child, spec)
+                return
+            if child is not None:
+                # protobuf knows this is a message: the ':' is optional, the '{' is not.
+                raise self._error(f'Expected "{{", found "{text}".')
+            if not colon:
+                raise self._error(f'Expected ":", found "{text}".')
+            value = self._scalar(spec)
+        except ParseError:
+            # protobuf judges the name before the value: an unknown or repeated name is its error
+            problem = self.types.name_error(mtype, name, msg) if self.types else None
+            if problem is not None:
+                raise ParseError(problem, self.path, after_name.line, after_name.col) from None
+            raise
+        msg.fields.append(Field(name, value, name_pos, after_name, colon))
 
-    def _list(self, msg: Message, name: str, name_pos: Pos, after_name: Pos, colon: bool, child: str | None) -> None:
+    def _list(self, msg: Message, name: str, name_pos: Pos, after_name: Pos, colon: bool, child, spec) -> None:
         open_tok = self._next()  # [
         list_pos = self.pos(open_tok[2])
         if self._kind() == "]":
@@ -569,14 +603,15 @@ class _Parser:
             msg.empty_lists.append(Field(name, empty, name_pos, after_name, colon, list_pos))
             return
         while True:
-            kind = self._kind()
+            kind, text, off = self.toks[self.i]
             if kind == "{" or kind == "<":
-                value: Scalar | Message = self._message(child or None)
+                sub = Message(start=self.pos(off))
+                msg.fields.append(Field(name, sub, name_pos, after_name, colon, list_pos))
+                self._message_body(sub, child or None)
             elif not colon:
-                raise self._error(f'Expected "{{", found "{self.toks[self.i][1]}".')
+                raise self._error(f'Expected "{{", found "{text}".')
             else:
-                value = self._scalar()
-            msg.fields.append(Field(name, value, name_pos, after_name, colon, list_pos))
+                msg.fields.append(Field(name, self._scalar(spec), name_pos, after_name, colon, list_pos))
             kind = self._kind()
             if kind == "]":
                 self._next()
@@ -585,28 +620,31 @@ class _Parser:
                 raise self._error(f'Expected "]", found "{self.toks[self.i][1]}".')
             self._next()
 
-    def _message(self, mtype: str | None) -> Message:
+    def _message_body(self, sub: Message, mtype: str | None) -> None:
         open_tok = self._next()
-        closer = "}" if open_tok[0] == "{" else ">"
-        sub = Message(start=self.pos(open_tok[2]))
-        self._fields(sub, closer, mtype)
+        self._fields(sub, "}" if open_tok[0] == "{" else ">", mtype)
         close = self._next()
         sub.end = close[2] + 1
-        return sub
 
-    def _scalar(self) -> Scalar:
+    def _scalar(self, spec=None) -> Scalar:
         toks = self.toks
         kind, text, off = toks[self.i]
         start = self.pos(off)
         negative = False
         body = None
+        word = self.types.expected(spec) if self.types else None
         if kind == "-":
+            sign = toks[self.i]
             negative = True
             self._next()
             kind, text, off = toks[self.i]
             body = self.pos(off)
             if kind not in ("int", "float", "ident"):
-                raise self._error(f"Expected number, got: {text}")
+                if word in ("string", "identifier"):  # protobuf reads no sign for these types
+                    raise self._error(f"Expected {word}, got: -", sign)
+                if word is None:
+                    raise self._error(f"Expected number, got: {text}")
+                raise self._error(f"Expected {'double' if word == 'double' else 'integer'}, got: {text}")
         end = off + len(text)
         if kind == "string":
             parts = []
@@ -625,9 +663,29 @@ class _Parser:
             self._next()
             value = text
         else:
-            raise self._error(f"Expected value, got: {text}")
+            raise self._error(f"Expected {word}, got: {text}" if word else f"Expected value, got: {text}")
         after = self.pos(toks[self.i][2])
         return Scalar(kind, self.text[start.offset : end], value, start, end, negative, after, body)
+
+
+def _earlier_schema_error(parser: _Parser, err: ParseError) -> ParseError | None:
+    """A schema error protobuf would have met before ``err``, in what was read before it."""
+    root = parser.types.root if parser.types else None
+    if root == "auto":
+        from nandoctor.config import schema
+
+        names = {f.name for f in parser.root.fields}
+        root = next((r for r in ("NetParameter", "SolverParameter") if names & set(schema.MESSAGES[r].fields)), None)
+    if root is None or err.line is None:
+        return None
+    from nandoctor.config.validate import validate  # validate imports this module
+
+    for finding in validate(Document(parser.path, parser.text, parser.root), root):
+        loc = finding.location
+        positional = "protobuf_message" in finding.data and "caffe_stage" not in finding.data
+        if positional and loc is not None and (loc.line, loc.col) < (err.line, err.col or 0):
+            return ParseError(finding.data["protobuf_message"], parser.path, loc.line, loc.col)
+    return None
 
 
 def parse_text(text: str, path: str = "<text>", root: str | None = "auto") -> Document:
@@ -635,8 +693,18 @@ def parse_text(text: str, path: str = "<text>", root: str | None = "auto") -> Do
 
     ``root`` names the top-level message type for protobuf-exact syntax errors ("auto": a
     net or a solver, "NetParameter", "SolverParameter", ...); ``None`` parses without schema.
+    With a schema, the error raised is the first one protobuf would report: a schema error
+    (unknown field, wrong value) before the syntax error wins, as protobuf stops there.
     """
-    return Document(path, text, _Parser(text, path, root).parse())
+    parser = _Parser(text, path, root)
+    try:
+        tree = parser.parse()
+    except ParseError as err:
+        earlier = _earlier_schema_error(parser, err) if parser.types else None
+        if earlier is not None:
+            raise earlier from None
+        raise
+    return Document(path, text, tree)
 
 
 def read_text(path: str | Path) -> str:
