@@ -149,3 +149,16 @@ def test_trace_top_shapes_are_used():
     trace = parser.parse_log(str(folder / "train.log"))
     [f] = list(EmptyPoolingWindow().check(Facts(net=net, trace=trace)))
     assert f.culprit == "pool1" and "10x10" in f.message
+
+
+def test_net_embedded_in_a_solver_gets_edits_in_the_solver_file():
+    from nandoctor.config.net import load_net_message
+
+    text = (FIXTURES / "seed_pool_25.prototxt").read_text()
+    solver_text = 'base_lr: 0.01\nlr_policy: "fixed"\nnet_param {\n' + text + "}\nmax_iter: 10\n"
+    doc = parse_text(solver_text, "solver.prototxt")
+    net = load_net_message(doc.root.get("net_param"), doc)
+    [f] = run(EmptyPoolingWindow, net)
+    assert f.location.path == "solver.prototxt" and f.location.line == 19
+    fixed = parse_text(apply_edits(solver_text, list(f.fix.edits)), "solver.prototxt")
+    assert run(EmptyPoolingWindow, load_net_message(fixed.root.get("net_param"), fixed)) == []

@@ -170,6 +170,20 @@ class ExtremeLossWeight(Rule):
                 )  # fmt: skip
 
 
+def _spread_fix(big: Head, small: Head) -> Fix:
+    """Bring the heads within 10x: lower the heavy head, or raise a head whose weight is negligible."""
+    head, target = (small, big.weight / 10) if small.weight < LOW_WEIGHT else (big, small.weight * 10)
+    index = head.layer.tops.index(head.top) if head.top in head.layer.tops else 0
+    f = _weight_field(head.layer, index)
+    edits = (replace_edit(head.layer.path, f.value, f"{target:g}"),) if f is not None and not f.is_message else ()
+    return Fix(
+        f"Bring the weights within 10x: set loss_weight of '{head.layer.name}' to {target:g} (and rescale the "
+        "heads' targets so their losses are comparable).",
+        edits,
+        safe=False,
+    )
+
+
 @register
 class LossWeightSpread(Rule):
     """
@@ -211,7 +225,7 @@ class LossWeightSpread(Rule):
                 f"{_fmt(big.weight)}, '{small.layer.name}' ({small.layer.type}, {loss_class(small.layer)}) has {_fmt(small.weight)}",
                 big.layer.location(),
                 evidence=[Evidence(f"{h.layer.name}: {h.layer.type} ({loss_class(h.layer)}) weight {_fmt(h.weight)}", h.layer.location(), "prototxt") for h in heads],
-                fix=Fix(f"Bring the weights of '{big.layer.name}' and '{small.layer.name}' within 10x of each other and normalise the heads' loss scales."),
+                fix=_spread_fix(big, small),
                 culprit=big.layer.name,
                 data={"ratio": ratio, "heads": {h.layer.name: h.weight for h in heads}},
             )  # fmt: skip

@@ -304,6 +304,18 @@ def _empty_sizes(p: PoolParams, kernel: int, stride: int, near: int | None) -> l
     return sizes
 
 
+def _kernel_fix(layer: Layer, p: PoolParams) -> Fix:
+    """kernel_size := stride, so consecutive windows touch (changes the pooled values, not the size rule)."""
+    msg = layer.param("pooling_param")
+    _, _, sh, sw, _, _ = p.resolved()
+    edits: tuple[Edit, ...] = ()
+    if p.kernel_size is not None and sh == sw and (ks := _scalar(msg, "kernel_size")) is not None:
+        edits = (replace_edit(layer.path, ks, str(sh)),)
+    return Fix(
+        f"Use kernel_size >= stride ({sh}) in '{layer.name}' unless skipping inputs is intended.", edits, safe=False
+    )
+
+
 @register
 class PoolingSkipsInputs(Rule):
     """
@@ -363,7 +375,7 @@ class PoolingSkipsInputs(Rule):
                     f"[{phases_text(case.phases)}]",
                     location_of(layer, field_of(layer.param("pooling_param"), "stride")),
                     evidence=_param_evidence(layer),
-                    fix=Fix(f"Use kernel_size >= stride in '{layer.name}' unless skipping inputs is intended."),
+                    fix=_kernel_fix(layer, p),
                     culprit=layer.name,
                     data={"layer": layer.name, "risky_sizes": risky},
                 )
