@@ -170,16 +170,24 @@ class ExtremeLossWeight(Rule):
                 )  # fmt: skip
 
 
-def _spread_fix(big: Head, small: Head) -> Fix:
-    """Bring the heads within 10x: lower the heavy head, or raise a head whose weight is negligible."""
-    head, target = (small, big.weight / 10) if small.weight < LOW_WEIGHT else (big, small.weight * 10)
-    index = head.layer.tops.index(head.top) if head.top in head.layer.tops else 0
-    f = _weight_field(head.layer, index)
-    edits = (replace_edit(head.layer.path, f.value, f"{target:g}"),) if f is not None and not f.is_message else ()
+def _spread_fix(heads: list[Head]) -> Fix:
+    """Clamp every head into [m/5, 5m] around the median weight m (explicit weights are edited)."""
+    weights = sorted(h.weight for h in heads)
+    ref = weights[(len(weights) - 1) // 2]
+    edits, changes = [], []
+    for h in heads:
+        target = min(max(h.weight, ref / 5), ref * 5)
+        if target == h.weight:
+            continue
+        changes.append(f"'{h.layer.name}' {_fmt(h.weight)} -> {target:g}")
+        index = h.layer.tops.index(h.top) if h.top in h.layer.tops else 0
+        f = _weight_field(h.layer, index)
+        if f is not None and not f.is_message:
+            edits.append(replace_edit(h.layer.path, f.value, f"{target:g}"))
     return Fix(
-        f"Bring the weights within 10x: set loss_weight of '{head.layer.name}' to {target:g} (and rescale the "
-        "heads' targets so their losses are comparable).",
-        edits,
+        f"Bring the loss weights within 5x of the median ({ref:g}): {', '.join(changes)}; rescale the heads' targets "
+        "so their losses are comparable.",
+        tuple(edits),
         safe=False,
     )
 
@@ -225,7 +233,7 @@ class LossWeightSpread(Rule):
                 f"{_fmt(big.weight)}, '{small.layer.name}' ({small.layer.type}, {loss_class(small.layer)}) has {_fmt(small.weight)}",
                 big.layer.location(),
                 evidence=[Evidence(f"{h.layer.name}: {h.layer.type} ({loss_class(h.layer)}) weight {_fmt(h.weight)}", h.layer.location(), "prototxt") for h in heads],
-                fix=_spread_fix(big, small),
+                fix=_spread_fix(heads),
                 culprit=big.layer.name,
                 data={"ratio": ratio, "heads": {h.layer.name: h.weight for h in heads}},
             )  # fmt: skip
