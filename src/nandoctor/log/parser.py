@@ -16,9 +16,9 @@ in the input can raise anything but ``InputError`` for an unreadable file.
 from __future__ import annotations
 
 import bisect
-import gzip
 import io
 import os
+import zlib
 from array import array
 from pathlib import Path
 from typing import BinaryIO
@@ -94,8 +94,52 @@ def _open(source) -> tuple[BinaryIO, str, bool]:
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror}", path) from None
     if head == b"\x1f\x8b":
-        return gzip.GzipFile(fileobj=raw, mode="rb"), path, True  # type: ignore[return-value]
+        return _GunzipStream(raw), path, True  # type: ignore[return-value]
     return raw, path, False
+
+
+class _GunzipStream:
+    """Incremental gunzip: a truncated or corrupt file yields everything before the damage.
+
+    (``gzip.GzipFile.read`` raises on a cut stream and drops the block it was decoding.)
+    Concatenated gzip members, as ``cat a.gz b.gz`` makes them, are read one after another.
+    """
+
+    def __init__(self, raw):
+        self.raw = raw
+        self.z = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self.error: str | None = None
+        self.done = False
+
+    def read(self, n: int) -> bytes:
+        out = []
+        size = 0
+        while size < n and not self.done:
+            data = self.raw.read(1 << 20)
+            if not data:
+                self.done = True
+                if not self.z.eof and self.z.unconsumed_tail == b"":
+                    self.error = "gzip stream ends early (truncated file)"
+                tail = self.z.flush()
+                if tail:
+                    out.append(tail)
+                break
+            try:
+                piece = self.z.decompress(data)
+                while self.z.eof and self.z.unused_data:
+                    rest = self.z.unused_data
+                    self.z = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                    piece += self.z.decompress(rest)
+            except zlib.error as exc:
+                self.error = f"corrupt gzip data ({exc})"
+                self.done = True
+                break
+            out.append(piece)
+            size += len(piece)
+        return b"".join(out)
+
+    def close(self) -> None:
+        self.raw.close()
 
 
 class _Prepend(io.RawIOBase):
@@ -127,7 +171,11 @@ def parse_log(source) -> Trace:
     parser.stats["gzip"] = int(gz)
     try:
         parser.feed(stream)
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        error = getattr(stream, "error", None)
+        if error:
+            parser.stats["read_error"] = 1
+            parser.read_error = error
+    except (OSError, EOFError) as exc:
         # a truncated or corrupt gzip still yields what was read before the damage
         parser.stats["read_error"] = 1
         parser.read_error = str(exc)
@@ -240,6 +288,7 @@ class _Parser:
                 break
         end = cut
         self.stats["bytes"] += end
+        # every "] " is a glog prefix, except the second one on debug_info lines ("[Forward] Layer")
         self.stats["glog_lines"] += buf.count(b"] ", 0, end)
         base = self.stats["lines"]
         self.stats["lines"] = base + buf.count(b"\n", 0, end) + (1 if end and buf[end - 1 : end] != b"\n" else 0)
@@ -346,15 +395,14 @@ class _Parser:
             code = roles[role]
             if code == 1:
                 if upd is not None:
-                    code = 5
-                    # the diff of an [Update] line is a second value on the same line
+                    # "[Update] Layer L, param k data: X; diff: Y": two values on one line
                     lines_a.append(line)
-                    code_a.append(6)
+                    code_a.append(5)
                     layer_a.append(li)
                     blob_a.append(bi)
                     vals.append(val)
                     val = upd
-                    code = 5
+                    code = 6
                 elif what == b"diff":
                     code = 6 if buf[pos - 6 : pos] == b"Update" else 3
             lines_a.append(line)
@@ -370,6 +418,7 @@ class _Parser:
                 nan = float("nan")
                 val_a.extend(v if (v := parse_value(b)) is not None else nan for b in vals)
             self.stats["debug_values"] += len(vals)
+        self.stats["glog_lines"] -= len(vals)
 
     # ------------------------------------------------------------------ state machine
     def _new_segment(self, line: int) -> Segment:

@@ -105,7 +105,7 @@ BARE_RE = re.compile(
 )
 
 # The end of a protobuf dump: the first line that is not text format (e.g. the next glog line).
-BLOCK_END_RE = re.compile(rb"\n(?!(?:> ?)?[ \t]*(?:[A-Za-z_][A-Za-z0-9_.]*[ \t]*[:{<\[]|[}>\]]|#|\r?\n|\r?$))")
+BLOCK_END_RE = re.compile(rb"\n(?!(?:> ?)?+[ \t]*(?:[A-Za-z_][A-Za-z0-9_.]*[ \t]*[:{<\[]|[}>\]]|#|\r?\n|\r?$))")
 QUOTE_RE = re.compile(rb"^> ?", re.MULTILINE)
 
 RANK_RE = re.compile(rb"[\[(](\d+(?:\.\d+)?)[\])] $")

@@ -25,7 +25,7 @@ def parse_value(text: bytes | str) -> float | None:
         pass
     if isinstance(text, bytes):
         text = text.decode("latin-1")
-    text = text.strip().rstrip(",;)")
+    text = text.strip().rstrip(",;")
     try:
         return float(text)
     except ValueError:
