@@ -441,8 +441,13 @@ def _argmax(layer: Layer, bottoms, ctx) -> list[Shape | None]:
         if axis is None:
             return [None] * len(layer.tops)
         return [(*b[:axis], top_k, *b[axis + 1 :])] * len(layer.tops)
-    out_max_val = _get(p, "out_max_val") in (True, "true", 1)
-    return [(b[0], 2 if out_max_val else 1, top_k)] * len(layer.tops)
+    # Caffe: at least 3 axes, all 1 except N, top_k on axis 2 and 2 channels with out_max_val
+    shape: list[int | None] = [1] * max(len(b), 3)
+    shape[0] = b[0] if b else None
+    shape[2] = top_k
+    if _get(p, "out_max_val") in (True, "true", 1):
+        shape[1] = 2
+    return [tuple(shape)] * len(layer.tops)
 
 
 def _tile(layer: Layer, bottoms, ctx) -> list[Shape | None]:
