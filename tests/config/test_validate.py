@@ -138,6 +138,13 @@ def test_unknown_fields_inside_fork_messages_stay_quiet():
     ]
 
 
+def test_fork_fields_of_unknown_kind_take_any_value():
+    text = "layer { name: 'c' type: 'Convolution' forward_type: FLOAT16 forward_math: 'x' }"
+    findings = check(text)
+    assert [f.code for f in findings] == [FORK_EXTENSION, FORK_EXTENSION]
+    assert all(f.data["fork"].startswith("NVCaffe") for f in findings)
+
+
 def test_unknown_layer_type_is_a_warning_with_the_nearest_type():
     [finding] = check('layer { name: "x" type: "Convolutoin" }')
     assert finding.severity is Severity.WARNING

@@ -42,6 +42,11 @@ INT_RANGES = {
 }
 
 
+# The type of a fork field whose kind we do not pin down (a fork's own enum, say): its
+# values are read like any scalar and never checked.
+UNKNOWN_TYPE = "?"
+
+
 @dataclass(frozen=True, slots=True)
 class FieldSpec:
     name: str
@@ -664,7 +669,7 @@ def is_enum(type_name: str) -> bool:
 
 
 def is_message(type_name: str) -> bool:
-    return type_name not in SCALAR_TYPES and type_name not in ENUMS
+    return type_name not in SCALAR_TYPES and type_name not in ENUMS and type_name != UNKNOWN_TYPE
 
 
 def field_spec(message: str, field: str) -> FieldSpec | None:
@@ -872,13 +877,15 @@ FORK_EXTENSIONS: dict[str, ForkExtension] = {
                 min_lr ? float = 0
                 global_grad_scale ? float = 1
                 global_grad_scale_adaptive ? bool = false
-                solver_data_type ? string
+                solver_data_type ? ?
                 store_blobs_in_old_format ? bool = false""",
                 "LayerParameter": """
-                forward_type ? string
-                backward_type ? string
-                forward_math ? string
-                backward_math ? string""",
+                forward_type ? ?
+                backward_type ? ?
+                forward_math ? ?
+                backward_math ? ?
+                detectnet_groundtruth_param 6801 DetectNetGroundTruthParameter
+                detectnet_augmentation_param 6802 DetectNetAugmentationParameter""",
             }
         ),
     ),

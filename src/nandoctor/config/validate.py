@@ -163,8 +163,10 @@ class _Walk:
                     culprit=f.name,
                     data={"fork": name, "message": mtype, "field": f.name, "occurrences": 1},
                 )
-            if schema.is_message(fspec.type) and fspec.type not in schema.MESSAGES:
-                return None  # the fork's own message: nothing we can check inside
+            if fspec.type == schema.UNKNOWN_TYPE or (
+                schema.is_message(fspec.type) and fspec.type not in schema.MESSAGES
+            ):
+                return None  # the fork's own message or enum: nothing we can check
             return fspec
         names = list(schema.MESSAGES[mtype].fields)
         suggestion = _nearest(f.name, names)
