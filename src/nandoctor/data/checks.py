@@ -27,7 +27,7 @@ from nandoctor.data.schedule import ReadSchedule
 
 FLT_MAX = float(np.finfo(np.float32).max)
 OVERFLOW = float(np.sqrt(FLT_MAX))  # 1.8446743e19
-SHAPE_EXAMPLES = 100_000  # records remembered per shape, so a minority shape can be listed in full
+SHAPE_EXAMPLES = 1000  # records remembered per shape (a clean copy re-checks shapes beyond them)
 
 
 @dataclass(slots=True)
@@ -121,6 +121,8 @@ class Accumulator:
                 self.issue("empty", "record holds no values", int(indices[j]), refs[j], top=top)
             return
         is_float = x.dtype.kind == "f"
+        if x.dtype == np.uint8 and self._uint8_block(x, indices, refs, t, top, constant, track):
+            return
         mn, mx = x.min(axis=1), x.max(axis=1)
         bad = np.zeros(n, bool)
         if is_float:
@@ -187,6 +189,45 @@ class Accumulator:
         ok = ~bad
         if track and ok.any():
             self._extremes(float(mn[ok].min()), float(mx[ok].max()), float(lo[ok].min()), float(hi[ok].max()))
+
+    def _uint8_block(self, x, indices, refs, t: Transform, top, constant: bool, track: bool) -> bool:
+        """Pixels cannot be NaN: judge the block by its global extremes, find constant rows by 8-byte words.
+
+        Returns False when the block needs the per-row path (its transformed extremes could overflow).
+        """
+        lo_raw, hi_raw = np.array([x.min()]), np.array([x.max()])
+        lo, hi = t.bounds(lo_raw, hi_raw)
+        if max(abs(lo[0]), abs(hi[0])) > OVERFLOW:
+            return False
+        if constant and x.shape[1] > 1 and lo_raw[0] != hi_raw[0]:
+            if x.shape[1] % 8 == 0 and x.flags.c_contiguous:
+                words = x.view(np.uint64)
+                same = (words == words[:, :1]).all(axis=1)
+                same &= words[:, 0] == x[:, 0].astype(np.uint64) * np.uint64(0x0101010101010101)
+            else:
+                same = (x == x[:, :1]).all(axis=1)
+            for j in np.flatnonzero(same).tolist():
+                self.issue(
+                    "constant",
+                    f"all {x.shape[1]} values equal {int(x[j, 0])}",
+                    int(indices[j]),
+                    refs[j],
+                    top=top,
+                    detail={"value": float(x[j, 0])},
+                )
+        elif constant and x.shape[1] > 1:  # the whole block holds one value
+            for j in range(x.shape[0]):
+                self.issue(
+                    "constant",
+                    f"all {x.shape[1]} values equal {int(x[j, 0])}",
+                    int(indices[j]),
+                    refs[j],
+                    top=top,
+                    detail={"value": float(x[j, 0])},
+                )
+        if track:
+            self._extremes(float(lo_raw[0]), float(hi_raw[0]), float(lo[0]), float(hi[0]))
+        return True
 
     def _extremes(self, raw_lo: float, raw_hi: float, lo: float, hi: float) -> None:
         r = self.report

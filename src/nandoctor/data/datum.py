@@ -254,14 +254,17 @@ def _varint_columns(arr: np.ndarray, start: int, end: int) -> np.ndarray:
     return np.where(low >= 1 << 31, low - (1 << 32), low)
 
 
-def decode_batch(values: list[bytes]) -> tuple[list[DecodedBatch], list[tuple[int, Datum | CorruptRecord]]]:
+def decode_batch(
+    values: list[bytes], lengths: np.ndarray | None = None
+) -> tuple[list[DecodedBatch], list[tuple[int, Datum | CorruptRecord]]]:
     """Decode many records: (batches of same-layout rows, [(row, Datum or CorruptRecord)] left over)."""
     n = len(values)
     leftovers: list[tuple[int, Datum | CorruptRecord]] = []
     batches: list[DecodedBatch] = []
     if not n:
         return batches, leftovers
-    lengths = np.fromiter(map(len, values), dtype=np.int64, count=n)
+    if lengths is None:
+        lengths = np.fromiter(map(len, values), dtype=np.int64, count=n)
     order = np.argsort(lengths, kind="stable")
     sorted_len = lengths[order]
     cuts = np.flatnonzero(np.diff(sorted_len)) + 1
@@ -298,7 +301,9 @@ def _decode_group(values, group: np.ndarray, batches: list, leftovers: list) -> 
             leftovers.append((i, _decode_or_error(values[i])))
         return
     length = len(values[first])
-    arr = np.frombuffer(b"".join([values[i] for i in group.tolist()]), np.uint8).reshape(len(group), length)
+    rows_in_order = len(group) == len(values)  # one layout for the whole block (the usual case)
+    joined = b"".join(values) if rows_in_order else b"".join([values[i] for i in group.tolist()])
+    arr = np.frombuffer(joined, np.uint8).reshape(len(group), length)
     tmpl = arr[0]
     # structural byte positions that must equal the template in every row
     struct_pos: list[np.ndarray] = []

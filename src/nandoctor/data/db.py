@@ -123,36 +123,79 @@ def _cut(total: int, shards: int, keys: Iterator) -> list[KeyRange]:
     return out
 
 
-def iter_lmdb(path: str, rng: KeyRange, chunk: int) -> Iterator[tuple[list[bytes], list[bytes]]]:
-    """Yield (keys, values) blocks of at most ``chunk`` records of one key range."""
+def iter_lmdb(path: str, rng: KeyRange, chunk: int) -> Iterator[tuple[LazyKeys, list[bytes]]]:
+    """Yield (keys, values) blocks of at most ``chunk`` records of one key range (keys fetched on demand)."""
     import lmdb
 
     env = open_lmdb(path)
     try:
         with env.begin(buffers=False) as txn:
-            cur = txn.cursor()
-            if rng.start_key is None:
-                cur.first()
-            else:
-                cur.set_range(rng.start_key)
-            yield from _blocks(cur.iternext(keys=True, values=True), rng.count, chunk)
+            cur, kcur = txn.cursor(), txn.cursor()
+            for c in (cur, kcur):
+                if rng.start_key is None:
+                    c.first()
+                else:
+                    c.set_range(rng.start_key)
+            values = cur.iternext(keys=False, values=True)
+            keys = kcur.iternext(keys=True, values=False)
+            yield from _blocks(values, keys, rng.count, chunk)
     except lmdb.Error as exc:
         raise SourceError(f"LMDB is corrupt: {exc}", path) from None
     finally:
         env.close()
 
 
-def _blocks(items: Iterator, count: int, chunk: int) -> Iterator[tuple[list[bytes], list[bytes]]]:
+class _KeyWalker:
+    """A keys-only cursor kept behind the values cursor: blocks nobody asks about are skipped unread."""
+
+    def __init__(self, keys: Iterator):
+        self.keys, self.pos = keys, 0
+
+    def take(self, start: int, n: int) -> list[bytes]:
+        from collections import deque
+        from itertools import islice
+
+        if start > self.pos:
+            deque(islice(self.keys, start - self.pos), maxlen=0)
+        self.pos = start + n
+        return [bytes(k) for k in islice(self.keys, n)]
+
+
+class LazyKeys:
+    """The keys of one block, read only if a record of the block gets mentioned (most blocks: never)."""
+
+    __slots__ = ("_keys", "n", "start", "walker")
+
+    def __init__(self, walker: _KeyWalker, start: int, n: int):
+        self.walker, self.start, self.n, self._keys = walker, start, n, None
+
+    def _load(self) -> list[bytes]:
+        if self._keys is None:
+            self._keys = self.walker.take(self.start, self.n)
+        return self._keys
+
+    def __getitem__(self, j: int) -> bytes:
+        return self._load()[j]
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self):
+        return iter(self._load())
+
+
+def _blocks(values: Iterator, keys: Iterator, count: int, chunk: int) -> Iterator[tuple[LazyKeys, list[bytes]]]:
     from itertools import islice
 
-    left = count
+    walker = _KeyWalker(keys)
+    left, start = count, 0
     while left > 0:
-        block = list(islice(items, min(chunk, left)))
+        block = list(islice(values, min(chunk, left)))
         if not block:
             return
+        yield LazyKeys(walker, start, len(block)), block
         left -= len(block)
-        keys, values = zip(*block, strict=True)
-        yield list(keys), list(values)
+        start += len(block)
 
 
 # --------------------------------------------------------------------------- LevelDB
@@ -246,8 +289,10 @@ def iter_leveldb(path: str, rng: KeyRange, chunk: int, allow_locked: bool = Fals
 
     with open_leveldb(path, allow_locked) as db:
         try:
-            it = db.iterator(start=rng.start_key) if rng.start_key is not None else db.iterator()
-            yield from _blocks(it, rng.count, chunk)
+            start = {"start": rng.start_key} if rng.start_key is not None else {}
+            values = db.iterator(include_key=False, **start)
+            keys = db.iterator(include_value=False, **start)
+            yield from _blocks(values, keys, rng.count, chunk)
         except plyvel.Error as exc:
             raise SourceError(f"LevelDB is corrupt: {exc}", path) from None
 

@@ -54,8 +54,9 @@ def scan_db_shard(spec: SourceSpec, rng: db.KeyRange, total: int, ticker, shard:
     kinds: set[str] = set()
     try:
         for keys, values in blocks:
-            report.bytes += sum(map(len, values))
-            batches, leftovers = decode_batch(values)
+            lengths = np.fromiter(map(len, values), np.int64, len(values))
+            report.bytes += int(lengths.sum())
+            batches, leftovers = decode_batch(values, lengths)
             for b in batches:
                 kinds.add(_scan_batch(acc, spec, b, keys, index))
             for row, datum in leftovers:
