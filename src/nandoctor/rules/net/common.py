@@ -174,6 +174,11 @@ def insert_field_edit(doc: Document, msg: Message, text: str) -> Edit | None:
         indent = src[line_start : last.name_pos.offset]
         newline = "\r\n" if src[line_start - 2 : line_start] == "\r\n" else "\n"
         new = f"{newline}{indent if not indent.strip() else ''}{text}"
+        eol = src.find("\n", end)
+        eol = len(src) if eol < 0 else eol
+        rest = src[end:eol].rstrip("\r")
+        if not rest.strip() or rest.strip().startswith("#"):
+            end = end + len(rest)  # after a trailing comment, so it stays with its own field
     line = src.count("\n", 0, end) + 1
     col = end - (src.rfind("\n", 0, end) + 1) + 1
     return Edit(doc.path, end, end, "", new, line, col)
