@@ -9,7 +9,7 @@ import pytest
 from nandoctor.config.net import load_net
 from nandoctor.config.shapes import format_shape, infer_shapes, overrides_from_top_shapes, parse_shape
 from nandoctor.config.textformat import parse_file, parse_text
-from tests.conftest import CORPUS, corpus_files, corpus_path
+from tests.conftest import CORPUS, caffe_runs, corpus_files, corpus_path
 from tests.net.logshapes import caffe_top_shapes
 
 
@@ -141,3 +141,17 @@ def test_overrides_from_log_and_parse_shape():
     assert parse_shape("64,3,227,227") == (64, 3, 227, 227) == parse_shape("64x3x227x227")
     with pytest.raises(ValueError):
         parse_shape("a,b")
+
+
+@pytest.mark.parametrize("folder", caffe_runs(), ids=lambda p: p.name)
+def test_caffe_run_train_shapes_match_the_log(folder):
+    """Data shapes from the log's source layers; every other top shape inferred must equal Caffe's."""
+    net = load_net(parse_file(folder / "train_val.prototxt"))
+    logged = caffe_top_shapes((folder / "train.log").read_text(errors="replace"))
+    layers = net.phase_layers("TRAIN")
+    overrides = overrides_from_top_shapes([x for x in layers if not x.bottoms], logged)
+    result = infer_shapes(layers, net.input_shapes(), overrides)
+    compared = [x for x in layers if x.name in logged and x.bottoms]
+    assert compared
+    for layer in compared:
+        assert result.top_shapes(layer) == logged[layer.name], layer.name
