@@ -162,3 +162,13 @@ def test_net_embedded_in_a_solver_gets_edits_in_the_solver_file():
     assert f.location.path == "solver.prototxt" and f.location.line == 19
     fixed = parse_text(apply_edits(solver_text, list(f.fix.edits)), "solver.prototxt")
     assert run(EmptyPoolingWindow, load_net_message(fixed.root.get("net_param"), fixed)) == []
+
+
+def test_setup_rejections_need_no_input_size():
+    net = load_net(parse_text('layer { name: "d" type: "Data" top: "data" }\n'
+                              'layer { name: "g" type: "Pooling" bottom: "data" top: "g" pooling_param { global_pooling: true kernel_size: 3 } }\n'
+                              'layer { name: "p" type: "Pooling" bottom: "data" top: "p" pooling_param { kernel_size: 3 pad: 3 } }\n'
+                              'layer { name: "ok" type: "Pooling" bottom: "data" top: "ok" pooling_param { kernel_size: 3 stride: 2 } }'))  # fmt: skip
+    found = run(PoolingRejectedByCaffe, net)
+    assert [f.culprit for f in found] == ["g", "p"]
+    assert "Filter size cannot specified" in found[0].message and "pad_h_ < kernel_h_ (3 vs. 3)" in found[1].message

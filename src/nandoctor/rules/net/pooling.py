@@ -412,7 +412,7 @@ class PoolingRejectedByCaffe(Rule):
         for net in nets_of(facts):
             for case in pooling_cases(facts, net):
                 geo = case.geometry
-                if geo is None and case.params.global_pooling is False:
+                if geo is None:
                     # setup checks that do not depend on the input size still apply
                     geo = pool_geometry(case.params, 1 << 10, 1 << 10)
                     if geo.status != "rejected_setup" or geo.error is None or geo.error.startswith("blob.cpp"):
