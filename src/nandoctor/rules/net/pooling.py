@@ -179,8 +179,8 @@ def verified_fix(net: Net, case: PoolingCase, sizes: list[tuple[int, int]]) -> t
         geos = [pool_geometry(params, h, w) for h, w in sizes]
         if not all(g.ok and not g.has_empty_window for g in geos):
             continue
-        old = case.geometry
-        cand.keeps_output = bool(old and geos and (geos[0].out_h, geos[0].out_w) == (old.out_h, old.out_w))
+        old, new = case.geometry, geos[sizes.index((case.height, case.width))]
+        cand.keeps_output = old is not None and (new.out_h, new.out_w) == (old.out_h, old.out_w)
         good.append(cand)
     if not good:
         return None, []
