@@ -122,7 +122,16 @@ class NaNGuard:
         yield handle
 
     def close(self) -> None:
-        self._hook.remove()
+        """Remove the guard's forward pre-hook from the model (checks then no longer snapshot)."""
+        if self._hook is not None:
+            self._hook.remove()
+            self._hook = None
+
+    def attach(self) -> None:
+        """Re-install the forward pre-hook after ``close()``."""
+        if self._hook is None:
+            self._hook = self.model.register_forward_pre_hook(self._before_forward)
+            self._armed = True
 
     # the per-step check --------------------------------------------------------------
     def check(self, loss: torch.Tensor | None = None, batch: Any = None, *, indices: Any = None) -> bool:

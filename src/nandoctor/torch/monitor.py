@@ -1,9 +1,10 @@
 """The always-on part of the guard: a few fused reductions and one host sync per step.
 
 Per step we compute every parameter's gradient norm with one multi-tensor kernel
-(``torch._foreach_norm``), their total with one more, and read the loss and the total
-to the host together. Per-parameter norms stay on the device in a ring buffer and are
-only read when something went wrong, so a healthy step costs a handful of kernels.
+(``torch._foreach_norm``), stack them with the loss and read that one small vector
+to the host: the only synchronisation of the step. The total norm is summed on the
+host; the per-parameter norms go to a ring buffer of plain floats, so a healthy step
+costs three small kernels and no device memory.
 """
 
 from __future__ import annotations
@@ -26,47 +27,59 @@ class StepMonitor:
     def __init__(self, named_params: list[tuple[str, torch.nn.Parameter]], optimizer, history: int = 64):
         self.names = [n for n, _ in named_params]
         self.params = [p for _, p in named_params]
+        self.all_index = tuple(range(len(self.params)))
         self.optimizer = optimizer
         self.totals: deque[float] = deque(maxlen=history)
-        self.per_param: deque[tuple[tuple[int, ...], torch.Tensor]] = deque(maxlen=history)
+        self.per_param: deque[tuple[tuple[int, ...], list[float]]] = deque(maxlen=history)
         self.lrs: deque[list[float]] = deque(maxlen=history)
-        self.last_per_param: tuple[tuple[int, ...], torch.Tensor] | None = None
+        self.last_per_param: tuple[tuple[int, ...], list[float]] | None = None
 
     def current_lrs(self) -> list[float]:
         return [float(g.get("lr", math.nan)) for g in self.optimizer.param_groups]
 
     def measure(self, loss: torch.Tensor | None, grad_divisor: torch.Tensor | None = None) -> StepStats:
-        """Norms of this step's gradients and the loss, with one device-to-host copy."""
-        index = tuple(i for i, p in enumerate(self.params) if p.grad is not None)
-        grads = [self.params[i].grad for i in index]
-        scalars = []
-        if loss is not None:
-            scalars.append(loss.detach().reshape(-1)[0].float())
-        if grads:
-            norms = _norms(grads)
-            if grad_divisor is not None:
-                norms = norms / grad_divisor.to(norms.device)
-            self.last_per_param = (index, norms)
-            scalars.append(torch.linalg.vector_norm(norms).to(scalars[0].device if scalars else norms.device))
+        """Norms of this step's gradients and the loss, with one device-to-host copy.
+
+        The per-parameter norms (one fused kernel) and the loss are stacked and read
+        together; the total norm is summed on the host from those few floats, which is
+        cheaper than another kernel launch on the device.
+        """
+        grads = [p.grad for p in self.params]
+        if any(g is None for g in grads):
+            index = tuple(i for i, g in enumerate(grads) if g is not None)
+            grads = [grads[i] for i in index]
         else:
-            self.last_per_param = None
+            index = self.all_index
+        scalars = _norms(grads) if grads else []
+        if grad_divisor is not None and scalars:
+            scalars = torch._foreach_div(scalars, grad_divisor.to(scalars[0].device, torch.float32))
+        if loss is not None:
+            value = loss.detach()
+            value = value.reshape(()) if value.numel() == 1 else value.sum()
+            device = scalars[0].device if scalars else value.device
+            scalars = [*scalars, value.to(device, torch.float32)]
         values = torch.stack(scalars).tolist() if scalars else []  # the one synchronisation
-        loss_value = values.pop(0) if loss is not None else 0.0
-        total = values[0] if values else 0.0
-        if math.isinf(total):
+        loss_value = values.pop() if loss is not None else 0.0
+        self.last_per_param = (index, values) if grads else None
+        try:
+            total = math.sqrt(math.fsum(v * v for v in values))
+        except OverflowError:
+            total = math.inf
+        if math.isinf(total) or math.isnan(total):
             total = self._recheck_overflow(grads, index, grad_divisor, total)
         return StepStats(loss_value, total, self.current_lrs())
 
     def _recheck_overflow(self, grads, index, grad_divisor, total: float) -> float:
         """An inf float32 norm of finite gradients is an overflow of the sum of squares, not a
         non-finite gradient: redo the norms in float64 (rare path) so the history stays true."""
-        if not all(bool(torch.isfinite(g).all()) for g in grads):
+        if not grads or not all(bool(torch.isfinite(g).all()) for g in grads):
             return total
         norms = torch.stack([torch.linalg.vector_norm(g, dtype=torch.float64).to(grads[0].device) for g in grads])
         if grad_divisor is not None:
             norms = norms / grad_divisor.to(norms.device, torch.float64)
-        self.last_per_param = (index, norms)
-        return float(torch.linalg.vector_norm(norms))
+        values = norms.tolist()
+        self.last_per_param = (index, values)
+        return math.sqrt(math.fsum(v * v for v in values))
 
     def record(self, stats: StepStats) -> None:
         """Keep a healthy step's figures in the ring buffers."""
@@ -75,9 +88,9 @@ class StepMonitor:
         if self.last_per_param is not None:
             self.per_param.append(self.last_per_param)
 
-    def named_norms(self, entry: tuple[tuple[int, ...], torch.Tensor]) -> dict[str, float]:
+    def named_norms(self, entry: tuple[tuple[int, ...], list[float]]) -> dict[str, float]:
         index, norms = entry
-        return dict(zip((self.names[i] for i in index), norms.tolist(), strict=True))
+        return dict(zip((self.names[i] for i in index), norms, strict=True))
 
     def nonfinite_grads(self) -> list[str]:
         if self.last_per_param is None:
@@ -87,14 +100,12 @@ class StepMonitor:
     def nonfinite_params(self) -> list[str]:
         if not self.params:
             return []
-        norms = _norms([p.detach() for p in self.params]).tolist()
-        return [n for n, v in zip(self.names, norms, strict=True) if not math.isfinite(v)]
+        return [n for n, p in zip(self.names, self.params, strict=True) if not bool(torch.isfinite(p.detach()).all())]
 
 
-def _norms(tensors: list[torch.Tensor]) -> torch.Tensor:
-    """Per-tensor 2-norms in float32, one fused kernel per device."""
-    devices = {t.device for t in tensors}
-    if len(devices) == 1:
-        return torch.stack(torch._foreach_norm(tensors, 2, dtype=torch.float32))
+def _norms(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Per-tensor 2-norms in float32: one fused kernel when all tensors share a device."""
     first = tensors[0].device
-    return torch.stack([torch.linalg.vector_norm(t, dtype=torch.float32).to(first) for t in tensors])
+    if all(t.device == first for t in tensors):
+        return list(torch._foreach_norm(tensors, 2, dtype=torch.float32))
+    return [torch.linalg.vector_norm(t, dtype=torch.float32).to(first) for t in tensors]

@@ -39,25 +39,38 @@ def restore_rng(state: dict[str, Any]) -> None:
 
 
 class BufferSnapshot:
-    """Copies of a model's buffers (BatchNorm statistics and the like), refreshed in place."""
+    """Copies of a model's buffers (BatchNorm statistics and the like), refreshed in place.
+
+    The list of buffers is discovered once (walking the module tree costs more than
+    copying small buffers); ``stale()`` tells whether a module has since replaced a
+    buffer object, in which case the snapshot is refreshed before it is trusted.
+    """
 
     def __init__(self, model: torch.nn.Module):
         self.model = model
         self.names: list[str] = []
+        self.sources: list[torch.Tensor] = []
         self.copies: list[torch.Tensor] = []
 
-    def take(self) -> None:
+    def stale(self) -> bool:
+        current = [b for _, b in self.model.named_buffers()]
+        return len(current) != len(self.sources) or any(a is not b for a, b in zip(current, self.sources, strict=True))
+
+    def _discover(self) -> None:
         named = list(self.model.named_buffers())
-        buffers = [b for _, b in named]
-        if len(buffers) != len(self.copies) or any(
-            c.shape != b.shape or c.dtype != b.dtype or c.device != b.device
-            for c, b in zip(self.copies, buffers, strict=True)
-        ):
-            self.names = [n for n, _ in named]
-            self.copies = [b.detach().clone() for b in buffers]
-        elif buffers:
+        self.names = [n for n, _ in named]
+        self.sources = [b for _, b in named]
+        self.copies = [b.detach().clone() for b in self.sources]
+
+    def take(self) -> None:
+        if not self.copies and not self.sources:
+            self._discover()
+        elif self.copies:
             with torch.no_grad():
-                torch._foreach_copy_(self.copies, [b.detach() for b in buffers])
+                torch._foreach_copy_(self.copies, self.sources)
+
+    def refresh(self) -> None:
+        self._discover()
 
     def restore(self) -> None:
         named = dict(self.model.named_buffers())
@@ -259,8 +272,13 @@ def replay_step(
     current_rng = capture_rng()
     current_buffers = BufferSnapshot(model)
     current_buffers.take()
+    if buffers is not None and buffers.stale():
+        result_note = "buffers were replaced since the step began; replayed with the current ones"
+        buffers = None
+    else:
+        result_note = None
     watch = _Watch(model)
-    result: dict[str, Any] = {"ran": True}
+    result: dict[str, Any] = {"ran": True, "note": result_note}
     try:
         for p in params:
             p.grad = None
