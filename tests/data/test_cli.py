@@ -8,7 +8,7 @@ import numpy as np
 
 from nandoctor.cli.main import main
 from nandoctor.data.datum import encode_datum
-from tests.data.builders import float_records, key, read_db, write_lmdb
+from tests.data.builders import float_records, image_bytes, key, read_db, write_lmdb
 
 
 def make_db(tmp_path):
@@ -92,3 +92,27 @@ def test_bad_input_is_a_message(tmp_path, capsys):
     (tmp_path / "odd").mkdir()
     assert main(["scan-data", str(tmp_path / "odd")]) == 2
     assert "neither an LMDB" in capsys.readouterr().err
+
+
+def test_ctrl_c_gives_a_partial_report(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    (tmp_path / "big.png").write_bytes(image_bytes("PNG", (400, 400)))
+    (tmp_path / "list.txt").write_text("".join(f"big.png {i % 5}\n" for i in range(4000)))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nandoctor", "scan-data", str(tmp_path / "list.txt"), "--root", str(tmp_path),
+         "--workers", "2", "--format", "json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    time.sleep(2.0)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert b"interrupted" in err and b"Traceback" not in err
+    report = json.loads(out)
+    src = report["data"]["sources"][0]
+    assert report["data"]["interrupted"] and 0 < src["records"] < 4000
+    assert "NAN415" in {f["code"] for f in report["findings"]}

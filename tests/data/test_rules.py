@@ -73,6 +73,9 @@ def test_missing_scale_positive_and_negative():
     assert "NAN412" not in codes(report_with(transform={"scale": 0.00390625}, **raw))
     assert "NAN412" not in codes(report_with(transform={"scale": 1.0, "mean": "mean_value 128"}, **raw))
     assert "NAN412" not in codes(report_with(transform={"scale": 1.0, "rescaled_by": "scale"}, **raw))
+    no_net = report_with(transform={"scale": 1.0}, **raw)
+    no_net.sources[0].layer = None
+    assert "NAN412" not in codes(no_net)
 
 
 def test_mean_size_mismatch():

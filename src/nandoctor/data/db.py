@@ -97,8 +97,9 @@ def lmdb_ranges(path: str, shards: int) -> tuple[int, list[KeyRange]]:
         total = env.stat()["entries"]
         with env.begin(buffers=True) as txn:
             return total, _cut(total, shards, txn.cursor().iternext(keys=True, values=False))
-    except lmdb.Error as exc:
-        raise SourceError(f"LMDB is corrupt: {exc}", path) from None
+    except lmdb.Error:
+        # damaged tree: one sequential range, so the scan reports every record before the damage
+        return total, [KeyRange(0, total, None)]
     finally:
         env.close()
 

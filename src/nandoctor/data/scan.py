@@ -135,7 +135,7 @@ def plan_source(spec: SourceSpec, pieces: int, shard: tuple[int, int] | None = N
             return Plan(spec, total, _even_units(total, pieces, index, count), issues)
         raise InputError(f"unknown source kind {spec.kind!r}", spec.path)
     except InputError as exc:
-        return Plan(spec, 0, [], issues, error=str(exc))
+        return Plan(spec, 0, [], issues, error=exc.message)
 
 
 def _leveldb_ranges(spec: SourceSpec):
@@ -176,7 +176,7 @@ def run_unit(plan: Plan, unit: Unit) -> SourceReport:
     except InputError as exc:
         rep = _empty_report(spec, plan.total)
         rep.issues.append(
-            Issue("unreadable_source", str(exc), index=unit.start, read=spec.schedule.first_read(unit.start))
+            Issue("unreadable_source", exc.message, index=unit.start, read=spec.schedule.first_read(unit.start))
         )
         return rep
 
@@ -318,6 +318,7 @@ class _Runner:
             for a in argsets:
                 out.append(fn(*a))
                 self._tick(task)
+            self._end_task(task)
         finally:
             _WORKER_TICKER = None
             if old is not None:
@@ -341,8 +342,9 @@ class _Runner:
             except BrokenProcessPool:
                 out.append(_Lost())
             except InputError as exc:
-                out.append(str(exc))
+                out.append(exc.message)
         self._tick(task)
+        self._end_task(task)
         return out
 
     def _start_task(self, what: str):
@@ -352,6 +354,10 @@ class _Runner:
         if not self._progress.live.is_started:
             self._progress.start()
         return self._progress.add_task(what, total=self.total or None)
+
+    def _end_task(self, task) -> None:
+        if self._progress is not None and task is not None:
+            self._progress.remove_task(task)
 
     def _tick(self, task) -> None:
         if self._progress is not None and task is not None:

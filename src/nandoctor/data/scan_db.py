@@ -66,6 +66,14 @@ def scan_db_shard(spec: SourceSpec, rng: db.KeyRange, total: int, ticker, shard:
             if ticker.add(len(values)):
                 report.complete = False
                 break
+    except _db_errors() as exc:
+        text = getattr(exc, "message", None) or f"database read failed: {exc}"
+        acc.issue(
+            "unreadable_source",
+            f"{text} (reading stopped after {index - rng.start_index} records of {rng.count} in this range)",
+            index,
+        )
+        report.complete = False
     finally:
         close = getattr(blocks, "close", None)
         if close:
@@ -75,6 +83,13 @@ def scan_db_shard(spec: SourceSpec, rng: db.KeyRange, total: int, ticker, shard:
     report.value_kind = "/".join(sorted(kinds)) or None
     report.seconds = time.perf_counter() - start
     return report
+
+
+def _db_errors() -> tuple[type[BaseException], ...]:
+    import lmdb
+    import plyvel
+
+    return (db.SourceError, lmdb.Error, plyvel.Error)
 
 
 def _scan_batch(acc: Accumulator, spec: SourceSpec, b: DecodedBatch, keys: list[bytes], base: int) -> str:

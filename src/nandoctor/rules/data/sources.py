@@ -276,6 +276,8 @@ class MissingScale(Rule):
     def check(self, facts):
         for src in facts.data.sources:
             t = src.transform
+            if src.layer is None:  # a source given without its net: how it is transformed is unknown
+                continue
             if t.get("scale", 1.0) != 1.0 or t.get("mean") or t.get("rescaled_by") or src.value_max is None:
                 continue
             kinds = set((src.value_kind or "").split("/"))
@@ -329,7 +331,7 @@ class IncompleteScan(Rule):
         for src in facts.data.sources:
             if src.complete and (src.total is None or src.records >= src.total):
                 continue
-            why = "interrupted" if not src.complete else "partial scan (shard)"
+            why = "stopped early: interrupted or unreadable" if not src.complete else "partial scan (shard)"
             yield self.finding(
                 f"{source_name(src)}: scanned {src.records} of {src.total} records ({why})",
                 Location(src.path),
