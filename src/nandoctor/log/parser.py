@@ -498,7 +498,8 @@ class _Parser:
             s = P.SECONDS_RE.search(sm.group(1))
             if s is not None:
                 seconds = _num(s.group(1))
-        if self.last_iter is not None and it < self.last_iter and seg.has_training:
+        # a display never repeats or goes back within one run: the counter restarted
+        if self.last_iter is not None and it <= self.last_iter and seg.has_training:
             self._split(line)
             seg = self.seg
         self.last_iter = it

@@ -1,0 +1,76 @@
+"""``nandoctor log``: text summary, exit codes, CSV tables, JSON and the plot."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from nandoctor.cli.main import main
+from nandoctor.log.export import trace_to_dict, write_csv
+from nandoctor.log.parser import parse_log
+from tests.log.conftest import FIXTURES
+
+
+def _rows(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_cli_text_summary_and_exit_codes(capsys, tmp_path):
+    assert main(["log", str(FIXTURES / "glog_year.log")]) == 1
+    out = capsys.readouterr().out
+    assert "first non-finite at iteration 30 (line 87)" in out
+    assert "NAN300" in out and "NAN305" in out and "NAN330" in out
+    healthy = tmp_path / "ok.log"
+    healthy.write_text("I1123 10:00:00.0 1 solver.cpp:239] Iteration 0 (1 iter/s, 1s/1 iters), loss = 2\n")
+    assert main(["log", str(healthy)]) == 0
+    assert "No findings." in capsys.readouterr().out
+    assert main(["log", str(tmp_path / "missing.log")]) == 2
+    assert "file not found" in capsys.readouterr().err
+
+
+def test_cli_select_and_ignore(capsys):
+    assert main(["log", str(FIXTURES / "glog_year.log"), "--select", "NAN330"]) == 1
+    out = capsys.readouterr().out
+    assert "NAN330" in out and "NAN300" not in out
+
+
+def test_csv_tables_like_parse_log(tmp_path):
+    trace = parse_log(FIXTURES / "glog_year.log")
+    paths = write_csv(trace, tmp_path)
+    assert sorted(p.name for p in paths) == ["glog_year.lr.csv", "glog_year.test", "glog_year.train"]
+    rows = _rows(tmp_path / "glog_year.train")
+    assert list(rows[0])[:4] == ["NumIters", "Seconds", "LearningRate", "loss"]
+    assert [(r["NumIters"], r["Seconds"], r["LearningRate"], r["loss"]) for r in rows[:4]] == [
+        ("0", "0.01", "0.1", "2.5"), ("10", "0.03", "0.1", "9.5"), ("20", "0.05", "0.1", "87.3365"),
+        ("30", "0.07", "0.1", "-nan"),
+    ]  # fmt: skip
+    test_rows = _rows(tmp_path / "glog_year.test")
+    assert [(r["NumIters"], r["accuracy"], r["loss"], r["LearningRate"]) for r in test_rows] == [
+        ("20", "1", "-nan", "0.1")
+    ]
+
+
+def test_csv_debug_table(tmp_path):
+    write_csv(parse_log(FIXTURES / "debug_info.log"), tmp_path)
+    rows = _rows(tmp_path / "debug_info.debug.csv")
+    assert rows[1]["Layer"] == "pool1" and rows[1]["Phase"] == "test" and rows[1]["Value"] == "nan"
+
+
+def test_json_trace_is_valid_json(capsys):
+    assert main(["log", str(FIXTURES / "glog_year.log"), "--json"]) == 1
+    data = json.loads(capsys.readouterr().out)
+    seg = data["segments"][0]
+    assert seg["train"][3]["loss"] == "nan" and seg["train"][3]["loss_text"] == "-nan"
+    assert seg["solver"]["start_line"] == 5
+    assert {f["code"] for f in data["findings"]} >= {"NAN300", "NAN330"}
+    small = trace_to_dict(parse_log(FIXTURES / "debug_info.log"), debug_limit=3)
+    assert small["segments"][0]["debug"]["truncated"] and len(small["segments"][0]["debug"]["records"]) == 3
+
+
+def test_plot_png(tmp_path, capsys):
+    out = tmp_path / "plot.png"
+    main(["log", str(FIXTURES / "glog_year.log"), "--plot", str(out), "--csv", str(tmp_path / "csv")])
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (tmp_path / "csv" / "glog_year.train").is_file()
