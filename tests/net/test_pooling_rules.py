@@ -172,3 +172,11 @@ def test_setup_rejections_need_no_input_size():
     found = run(PoolingRejectedByCaffe, net)
     assert [f.culprit for f in found] == ["g", "p"]
     assert "Filter size cannot specified" in found[0].message and "pad_h_ < kernel_h_ (3 vs. 3)" in found[1].message
+
+
+def test_each_phase_size_is_reported_and_the_fix_covers_both():
+    net = fixture_net("pool_two_phases.prototxt")
+    found = run(EmptyPoolingWindow, net)
+    assert [(f.data["input_hw"], f.data["phases"]) for f in found] == [([25, 25], ["TRAIN"]), ([30, 30], ["TEST"])]
+    assert found[0].fix.edits == found[1].fix.edits
+    assert _recheck(net, found[0]) == []
