@@ -155,3 +155,16 @@ def test_caffe_run_train_shapes_match_the_log(folder):
     assert compared
     for layer in compared:
         assert result.top_shapes(layer) == logged[layer.name], layer.name
+
+
+def test_fork_layers_permute_and_roi_pooling():
+    text = """
+    input: "x" input_shape { dim: 2 dim: 8 dim: 5 dim: 6 }
+    input: "rois" input_shape { dim: 7 dim: 5 }
+    layer { name: "perm" type: "Permute" bottom: "x" top: "perm" permute_param { order: 0 order: 2 order: 3 order: 1 } }
+    layer { name: "roi" type: "ROIPooling" bottom: "x" bottom: "rois" top: "roi" roi_pooling_param { pooled_h: 3 pooled_w: 4 } }
+    layer { name: "norm" type: "Normalize" bottom: "x" top: "norm" }
+    """
+    net = load_net(parse_text(text))
+    res = infer_shapes(net.layers, net.input_shapes())
+    assert [format_shape(res.shape(b)) for b in ("perm", "roi", "norm")] == ["2x5x6x8", "7x8x3x4", "2x8x5x6"]

@@ -466,6 +466,29 @@ def _embed(layer: Layer, bottoms, ctx) -> list[Shape | None]:
     return [(*b, _int(_get(layer.param("embed_param"), "num_output"))) if b is not None else None] * len(layer.tops)
 
 
+def _permute(layer: Layer, bottoms, ctx) -> list[Shape | None]:
+    """SSD fork: the axes listed in permute_param.order first, the rest in their order."""
+    b = bottoms[0] if bottoms else None
+    p = layer.param("permute_param")
+    if b is None:
+        return [None] * len(layer.tops)
+    order = [o for o in (_int(x) for x in (p.get_all("order") if p is not None else [])) if o is not None]
+    if any(not 0 <= o < len(b) for o in order):
+        return [None] * len(layer.tops)
+    order = list(dict.fromkeys(order)) + [i for i in range(len(b)) if i not in order]
+    return [tuple(b[i] for i in order)] * len(layer.tops)
+
+
+def _roi_pooling(layer: Layer, bottoms, ctx) -> list[Shape | None]:
+    """py-faster-rcnn fork: (number of ROIs, channels, pooled_h, pooled_w)."""
+    if len(bottoms) < 2 or bottoms[0] is None or bottoms[1] is None or len(bottoms[0]) != 4:
+        return [None] * len(layer.tops)
+    p = layer.param("roi_pooling_param")
+    return [(bottoms[1][0], bottoms[0][1], _int(_get(p, "pooled_h"), 0), _int(_get(p, "pooled_w"), 0))] * len(
+        layer.tops
+    )
+
+
 def _none(layer: Layer, bottoms, ctx) -> list[Shape | None]:
     return [None] * len(layer.tops)
 
@@ -485,6 +508,7 @@ SHAPE_FUNCTIONS: dict[str, Callable] = {
     "Pooling": _pooling, "InnerProduct": _inner_product, "Concat": _concat, "Eltwise": _eltwise,
     "Flatten": _flatten, "Reshape": _reshape, "Slice": _slice, "Crop": _crop, "Reduction": _reduction,
     "Accuracy": _accuracy, "ArgMax": _argmax, "Tile": _tile, "Embed": _embed, "Silence": _none,
+    "Permute": _permute, "ROIPooling": _roi_pooling,
     **{t: _same for t in _ELEMENTWISE}, **{t: _scalar_loss for t in _LOSSES},
 }  # fmt: skip
 
