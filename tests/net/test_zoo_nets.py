@@ -46,3 +46,4 @@ def test_zoo_file(path):
         errors = [f for f in found if f.severity == Severity.ERROR]
         if "NaN-RISK" not in notes:
             assert not errors, [f.message for f in errors]
+            assert not net.problems

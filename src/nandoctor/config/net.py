@@ -216,6 +216,7 @@ def load_net_message(msg: Message, doc: Document) -> Net:
             layers.append(_v1_layer(f, len(layers), doc.path))
     if version == "v0":
         layers = _fold_v0_padding(layers, problems)
+    problems.extend(_loss_weight_problems(layers))
     name = msg.get("name")
     return Net(doc, str(name) if name is not None else "", version, layers, root=msg, problems=problems)
 
@@ -237,6 +238,25 @@ def _loss_weights(msg: Message, layer_type: str, n_tops: int) -> list[float]:
     if layer_type in LOSS_LAYER_TYPES or layer_type in FORK_LOSS_LAYER_TYPES:
         return [1.0] + [0.0] * (n_tops - 1) if n_tops else []
     return [0.0] * n_tops
+
+
+def _loss_weight_problems(layers: list[Layer]) -> list[str]:
+    """Caffe's Layer::SetLossWeights check: loss_weight unspecified or once per top.
+
+    LossLayer types get an implicit single weight, so a two-top SoftmaxWithLoss without
+    loss_weight fails the same check.
+    """
+    out = []
+    for layer in layers:
+        given = len(layer.msg.all("loss_weight")) if layer.version != "v0" else 0
+        implicit = given == 0 and (layer.type in LOSS_LAYER_TYPES or layer.type in FORK_LOSS_LAYER_TYPES)
+        count = 1 if implicit else given
+        if count and count != len(layer.tops):
+            out.append(
+                f"layer '{layer.name}': Check failed: top.size() == num_loss_weights ({len(layer.tops)} vs. {count}) "
+                "loss_weight must be unspecified or specified once per top blob."
+            )
+    return out
 
 
 def _rules(msg: Message) -> tuple[list[StateRule], list[StateRule]]:
