@@ -236,7 +236,8 @@ def _loss_weights(msg: Message, layer_type: str, n_tops: int) -> list[float]:
         weights = [w if w is not None else 0.0 for w in given]
         return (weights + [0.0] * n_tops)[:n_tops] if n_tops else weights
     if layer_type in LOSS_LAYER_TYPES or layer_type in FORK_LOSS_LAYER_TYPES:
-        return [1.0] + [0.0] * (n_tops - 1) if n_tops else []
+        # a loss layer without top gets an anonymous one from Caffe (AutoTopBlobs), weight 1 all the same
+        return [1.0] + [0.0] * (n_tops - 1)
     return [0.0] * n_tops
 
 
@@ -249,11 +250,12 @@ def _loss_weight_problems(layers: list[Layer]) -> list[str]:
     out = []
     for layer in layers:
         given = len(layer.msg.all("loss_weight")) if layer.version != "v0" else 0
-        implicit = given == 0 and (layer.type in LOSS_LAYER_TYPES or layer.type in FORK_LOSS_LAYER_TYPES)
-        count = 1 if implicit else given
-        if count and count != len(layer.tops):
+        is_loss_type = layer.type in LOSS_LAYER_TYPES or layer.type in FORK_LOSS_LAYER_TYPES
+        count = 1 if given == 0 and is_loss_type else given
+        n_tops = max(len(layer.tops), 1) if is_loss_type else len(layer.tops)  # AutoTopBlobs adds one
+        if count and count != n_tops:
             out.append(
-                f"layer '{layer.name}': Check failed: top.size() == num_loss_weights ({len(layer.tops)} vs. {count}) "
+                f"layer '{layer.name}': Check failed: top.size() == num_loss_weights ({n_tops} vs. {count}) "
                 "loss_weight must be unspecified or specified once per top blob."
             )
     return out
