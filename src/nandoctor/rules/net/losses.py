@@ -46,7 +46,9 @@ def loss_heads(facts, net: Net) -> list[Head]:
                 key = (layer.index, i)
                 if key not in heads:
                     explicit = bool(layer.msg.all("loss_weight"))
-                    heads[key] = Head(layer, layer.tops[i] if i < len(layer.tops) else "?", w, explicit, [])
+                    heads[key] = Head(
+                        layer, layer.tops[i] if i < len(layer.tops) else "(anonymous top)", w, explicit, []
+                    )
                 heads[key].phases.append(variant.label)
     return list(heads.values())
 
