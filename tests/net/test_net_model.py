@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from nandoctor.config.net import load_net, load_net_message
+from nandoctor.config.net import load_net, load_net_message, lr_mults
 from nandoctor.config.textformat import Message, parse_file, parse_text
 from tests.conftest import CORPUS, corpus_path
 
@@ -54,6 +54,7 @@ def test_upgrade_matches_caffe(original, upgraded):
     ]
     for mine, theirs in zip(ours.layers, caffe_layers, strict=True):
         assert mine.loss_weights == theirs.loss_weights
+        assert lr_mults(mine) == lr_mults(theirs), mine.name  # blobs_lr -> param { lr_mult }
         for f in theirs.msg.fields:
             if f.name.endswith("_param") and isinstance(f.value, Message) and f.name != "transform_param":
                 got = mine.param(f.name)
