@@ -66,9 +66,10 @@ def test_float_records_found_with_key_and_iteration(tmp_path, kind):
     assert src.majority_shape == "1,4,4"
 
 
-def test_parallel_and_shards_agree_with_inline(tmp_path):
+@pytest.mark.parametrize("kind", ["lmdb", "leveldb"])
+def test_parallel_and_shards_agree_with_inline(tmp_path, kind):
     items, bad = poisoned_float_records()
-    path = str(write_lmdb(tmp_path / "db", items))
+    path = str(WRITERS[kind](tmp_path / "db", items))
     inline = scan_source(path, batch_size=16, num_classes=10, workers=0, progress=False)
     pooled = scan_source(path, batch_size=16, num_classes=10, workers=2, progress=False)
     shards = [

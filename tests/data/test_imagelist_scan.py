@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from nandoctor.data.api import scan_source, source_spec
 from nandoctor.data.clean import clean_copy
 from nandoctor.data.scan import scan_specs
@@ -75,3 +78,14 @@ def test_image_list_findings(tmp_path):
         progress=False,
     )
     assert {i.kind for i in again.sources[0].issues} == {"color"}
+
+
+@given(st.text(max_size=40))
+def test_fuzz_parse_line_never_raises(line):
+    path, label, problem = parse_line(line)
+    assert isinstance(label, int)
+    text = line.rstrip("\n")
+    if " " in text:
+        assert path == text[: text.rfind(" ")]
+    else:
+        assert problem is not None
