@@ -145,6 +145,16 @@ def test_fork_fields_of_unknown_kind_take_any_value():
     assert all(f.data["fork"].startswith("NVCaffe") for f in findings)
 
 
+def test_ignored_param_blocks_in_v1_layers_and_their_causes():
+    findings = check("layers { name: 'r' type: RELU relu_param { } pooling_param { } lrn_param { } }")
+    assert [(f.code, f.severity, f.cause.value) for f in findings] == [("NAN018", Severity.WARNING, "unknown")] * 2
+    assert "ReLU layer 'r' ignores `pooling_param`" in findings[0].message
+    [hdf5] = check("layer { name: 'd' type: 'HDF5Data' transform_param { scale: 0.1 } }")
+    assert hdf5.cause.value == "bad_input" and "as stored" in hdf5.message
+    assert check("layer { type: 'Input' }") == []
+    assert [f.code for f in check("layer { type: 'BN' transform_param { } }")] == [UNKNOWN_LAYER_TYPE]
+
+
 def test_unknown_layer_type_is_a_warning_with_the_nearest_type():
     [finding] = check('layer { name: "x" type: "Convolutoin" }')
     assert finding.severity is Severity.WARNING

@@ -738,6 +738,10 @@ LOSS_LAYER_TYPES = frozenset(
      "SigmoidCrossEntropyLoss", "SoftmaxWithLoss")
 )  # fmt: skip
 
+# Layers built on BaseDataLayer: the only ones that apply transform_param (HDF5Data, Input
+# and DummyData do not read it at all).
+TRANSFORM_LAYER_TYPES = frozenset(("Data", "ImageData", "WindowData", "MemoryData"))
+
 LAYER_PARAM_FIELD = {
     "Accuracy": "accuracy_param", "ArgMax": "argmax_param", "BatchNorm": "batch_norm_param",
     "Bias": "bias_param", "Clip": "clip_param", "Concat": "concat_param",

@@ -42,6 +42,7 @@ UNKNOWN_LAYER_TYPE = "NAN014"
 MISSING_REQUIRED = "NAN015"
 UNQUOTED_STRING = "NAN016"
 QUOTED_ENUM = "NAN017"
+IGNORED_PARAM_BLOCK = "NAN018"
 
 # Codes whose findings mean BVLC Caffe refuses the file (fork extensions included).
 REJECTING_CODES = frozenset(
@@ -136,6 +137,8 @@ class _Walk:
             where = f"{path}{f.name}[{index}]" if fspec.repeated else f"{path}{f.name}"
             self.field(f, fspec, mtype, where)
         self.required(msg, spec, path)
+        if mtype in ("LayerParameter", "V1LayerParameter"):
+            self.ignored_params(msg, mtype)
         if mtype == "LayerParameter":
             self.layer_type(msg)
         elif mtype == "NetParameter":
@@ -470,6 +473,52 @@ class _Walk:
             fix = Fix(f'Write type: "{suggestion}".', (edit,), safe=suggestion.lower() == name.lower())
         self.report(UNKNOWN_LAYER_TYPE, message, v.start, None, severity=Severity.WARNING, evidence=evidence,
                     fix=fix, culprit=name, data={"caffe_stage": _STAGE_NET})  # fmt: skip
+
+    def ignored_params(self, layer: Message, mtype: str) -> None:
+        """``*_param`` blocks that the layer's type never reads: Caffe silently drops them."""
+        type_field = layer.last("type")
+        if type_field is None or not isinstance(type_field.value, Scalar):
+            return
+        layer_type = type_field.value.value
+        if mtype == "V1LayerParameter":
+            layer_type = schema.V1_TYPE_TO_V2.get(layer_type, "")
+        if layer_type not in schema.V2_LAYER_TYPES or layer_type == "Python":
+            return  # unknown, fork or Python layers may read what they like
+        allowed = {schema.LAYER_PARAM_FIELD.get(layer_type)}
+        if layer_type in schema.LOSS_LAYER_TYPES:
+            allowed.add("loss_param")
+        if layer_type in schema.TRANSFORM_LAYER_TYPES:
+            allowed.add("transform_param")
+        fields = schema.MESSAGES[mtype].fields
+        name = layer.get("name")
+        reported: set[str] = set()
+        for f in layer.fields:
+            if not f.name.endswith("_param") or f.name not in fields or f.name in allowed or f.name in reported:
+                continue
+            reported.add(f.name)
+            own = schema.LAYER_PARAM_FIELD.get(layer_type)
+            reads = f"it reads {own}" if own else "it reads no *_param block"
+            message = f"{layer_type} layer {name!r} ignores `{f.name}`: Caffe never reads it for this type ({reads})"
+            cause = Cause.UNKNOWN
+            if f.name == "transform_param":
+                message += "; scale, mean and crop are not applied, the data reach the net as stored"
+                cause = Cause.BAD_INPUT
+            finding = self.report(
+                IGNORED_PARAM_BLOCK,
+                message,
+                f.name_pos,
+                None,
+                severity=Severity.WARNING,
+                fix=Fix(
+                    f"Move the settings into the block {layer_type} reads, or do the work in a layer of its own "
+                    f"(e.g. Power/Scale for a data scale), and delete `{f.name}`.",
+                    safe=False,
+                ),
+                culprit=name if isinstance(name, str) else f.name,
+                data={"caffe_stage": _STAGE_NET, "layer_type": layer_type, "field": f.name},
+            )
+            if cause is not Cause.UNKNOWN:
+                self.findings[-1] = replace(finding, cause=cause)
 
     def layer_formats(self, net: Message) -> None:
         v2 = net.first("layer")
