@@ -68,6 +68,14 @@ class SeqModel(nn.Module):
         return self.head(self.pool(torch.tanh(self.embed(x)), mask))
 
 
+def label_frequency_loss(logits, y):
+    """The seed's label-frequency normalisation: each class's summed loss divided by its count."""
+    classes = logits.shape[1]
+    counts = torch.bincount(y, minlength=classes).float()
+    nll = -F.log_softmax(logits, 1).gather(1, y[:, None]).squeeze(1)
+    return (torch.zeros(classes).index_add(0, y, nll) / counts).mean()
+
+
 class Images(Dataset):
     """Random 1x6x6 images with labels; items listed in ``poison`` hold ``value`` at one pixel."""
 

@@ -13,6 +13,7 @@ from tests.torch.loops import (  # noqa: E402
     SeqModel,
     SmallCNN,
     image_batches,
+    label_frequency_loss,
     run,
 )
 from torch import nn  # noqa: E402
@@ -109,14 +110,6 @@ def test_moderate_lr_on_the_same_loop_stays_healthy():
 
 
 # loss_function --------------------------------------------------------------------------------
-def label_frequency_loss(logits, y):
-    """Seed's label-frequency normalisation: each class's mean loss, divided by its count."""
-    classes = logits.shape[1]
-    counts = torch.bincount(y, minlength=classes).float()
-    nll = -F.log_softmax(logits, 1).gather(1, y[:, None]).squeeze(1)
-    return (torch.zeros(classes).index_add(0, y, nll) / counts).mean()
-
-
 def test_division_by_zero_count_in_loss_is_loss_function():
     data = Images(n=48)
     data.y = torch.arange(48) % 3  # every batch of 6 holds all three classes ...

@@ -12,8 +12,9 @@
 Each step costs two fused reductions and one host sync (see monitor.py). On the first
 non-finite loss, gradient or lr the guard replays the step with hooks (replay.py),
 builds TorchFacts, ranks causes with the NAN6xx rules and, if asked, writes a
-reproducer bundle. Then it skips the step (gradients set to None, so even an
-unconditional ``optimizer.step()`` leaves the weights alone), stops, or raises.
+reproducer bundle. Then it skips the step (gradients set to None, or to NaN under a
+GradScaler, so even an unconditional ``optimizer.step()``/``scaler.step()`` leaves
+the weights alone), stops, or raises.
 """
 
 from __future__ import annotations
@@ -190,13 +191,26 @@ class NaNGuard:
         if trigger == TRIGGER_SCALE:
             self._consecutive_skips = 0
         self.skipped += 1
-        for p in self.monitor.params:
-            p.grad = None  # an unconditional optimizer.step() now leaves these weights alone
+        self._poison_step()
         if self.on_nan == "stop":
             self.should_stop = True
         elif self.on_nan == "raise":
             raise NaNDetected(self.diagnosis, self.bundle)
         return False
+
+    def _poison_step(self) -> None:
+        """Make the coming step a no-op for the weights, whatever the loop does next.
+
+        Without a scaler the gradients become None, which every torch optimizer skips
+        (no momentum or weight-decay update either). A GradScaler needs gradients to
+        check, so they are filled with NaN instead: ``scaler.step`` then skips the step.
+        """
+        scaled = self._scaler_scale() is not None
+        for p in self.monitor.params:
+            if not scaled:
+                p.grad = None
+            elif p.grad is not None:
+                p.grad.fill_(float("nan"))
 
     def _collect(self, step: int, trigger: str, stats: StepStats, batch: Any, indices: Any) -> TorchFacts:
         m = self.monitor
