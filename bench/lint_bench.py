@@ -21,7 +21,7 @@ from pathlib import Path
 from nandoctor.config.net import load_net
 from nandoctor.config.textformat import parse_text
 from nandoctor.core.registry import Facts, run_rules, select_rules
-from nandoctor.rules.net.common import build_variants
+from nandoctor.rules.net.common import variants
 
 REPO = Path(__file__).resolve().parents[1]
 RESNET = "KaimingHe__deep-residual-networks__prototxt__ResNet-50-3classes-train_val__ResNet-50-deploy.prototxt"
@@ -60,8 +60,9 @@ def synthetic(text: str, target_lines: int, shared_input: str = "data") -> str:
 def pipeline(text: str) -> int:
     doc = parse_text(text, "bench.prototxt")
     net = load_net(doc)
-    build_variants(net)  # shapes of every phase variant (what the rules share through the cache)
-    return len(list(run_rules(Facts(net=net), select_rules(["NAN1"]))))
+    facts = Facts(net=net)
+    variants(facts, net)  # phase variants and their shapes, cached for the rules below
+    return len(list(run_rules(facts, select_rules(["NAN1"]))))
 
 
 def best(fn, text: str, repeat: int) -> float:
@@ -86,6 +87,12 @@ def main(argv: list[str] | None = None) -> int:
     inputs = [("ResNet-50 deploy", real)] + [
         (f"synthetic {n // 1000}k", synthetic(real, n)) for n in (1000, 7000, 20000)
     ]
+    # the 7k net with pool1 made AVE kernel 2 stride 5 in every copy: findings with verified fixes
+    bad = real.replace(
+        "kernel_size: 3\n\t\tstride: 2\n\t\tpool: MAX", "kernel_size: 2\n\t\tstride: 5\n\t\tpool: AVE", 1
+    )
+    if bad != real:
+        inputs.append(("7k, empty pools", synthetic(bad, 7000)))
     print(
         f"{'input':<18} {'lines':>7} {'floor parse s':>14} {'lint s':>9} {'lines/s':>10} {'x floor':>8} {'findings':>9}"
     )

@@ -240,3 +240,25 @@ def param_number(layer: Layer, param_field: str, name: str, fallback: float) -> 
 
     value = number(param_value(layer, param_field, name))
     return fallback if value is None else value
+
+
+def edited_layer(doc: Document, layer: Layer, edits: list[Edit]) -> Layer | None:
+    """The layer as it would read after ``edits`` (all inside it), or None if it no longer parses.
+
+    V1/V2 layers are re-parsed on their own text (cheap on big files); V0 layers need the
+    whole net because Caffe folds padding layers into them.
+    """
+    from nandoctor.config.net import load_net_message
+
+    start, end = layer.field.name_pos.offset, layer.msg.end
+    if layer.version == "v0" or end is None or any(not start <= e.start <= e.end <= end for e in edits):
+        edited = reparse(doc, edits)
+        return reload_layer(edited, layer) if edited is not None else None
+    snippet = doc.text[start:end]
+    shifted = [Edit(e.path, e.start - start, e.end - start, e.old, e.new) for e in edits]
+    try:
+        part = parse_text(apply_edits(snippet, shifted), doc.path)
+    except Exception:  # an edit that breaks the layer is not offered
+        return None
+    net = load_net_message(part.root, part)
+    return net.layers[0] if net.layers else None

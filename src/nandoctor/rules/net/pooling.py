@@ -11,14 +11,13 @@ from nandoctor.config.textformat import Message, Scalar
 from nandoctor.core.registry import Rule, register
 from nandoctor.core.types import Cause, Edit, Evidence, Finding, Fix, Severity
 from nandoctor.rules.net.common import (
+    edited_layer,
     field_evidence,
     field_of,
     insert_field_edit,
     location_of,
     nets_of,
     phases_text,
-    reload_layer,
-    reparse,
     replace_edit,
     variants,
 )
@@ -171,8 +170,7 @@ def verified_fix(net: Net, case: PoolingCase, sizes: list[tuple[int, int]]) -> t
     """The best candidate whose edited file, re-parsed and recomputed, has no empty window on ``sizes``."""
     good: list[Candidate] = []
     for cand in _candidates(net, case):
-        doc = reparse(net.doc, cand.edits)
-        layer = reload_layer(doc, case.layer) if doc is not None else None
+        layer = edited_layer(net.doc, case.layer, cand.edits)
         if layer is None:
             continue
         params = PoolParams.from_message(layer.param("pooling_param"))
