@@ -36,23 +36,29 @@ def _max_iter_fix(a, why: str):
     return set_fix(s, {"max_iter": str(value)}, f"{change_text(s, 'max_iter', str(value))} ({note}); {why}", safe=safe)
 
 
+def _positive(x, default: str) -> str:
+    """|x| as text when that is a usable positive number, else ``default``."""
+    v = abs(float(x))
+    return pretty(v) if math.isfinite(v) and v > 0 else default
+
+
 def _culprit_nonfinite(a):
     """Which parameter makes the rate NaN/inf, and the fix."""
     s, p = a.solver, a.params
+    gm = float(p.gamma)
     if not math.isfinite(float(p.base_lr)):
-        return "base_lr", set_fix(s, {"base_lr": "0.01"}, f"{change_text(s, 'base_lr', '0.01')}", safe=False)
+        return "base_lr", set_fix(s, {"base_lr": "0.01"}, change_text(s, "base_lr", "0.01"), safe=False)
     if p.policy == "poly":
         if p.max_iter <= 0 or a.horizon.stop > p.max_iter:
             return "max_iter", _max_iter_fix(a, "poly divides by max_iter and needs iter < max_iter")
-        return "power", set_fix(
-            s, {"power": pretty(abs(float(p.power)))}, change_text(s, "power", pretty(abs(float(p.power))))
-        )
+        new = _positive(p.power, "1")
+        return "power", set_fix(s, {"power": new}, change_text(s, "power", new))
+    if p.policy in ("inv", "sigmoid") and not math.isfinite(gm):
+        return "gamma", set_fix(s, {"gamma": "0.0001"}, change_text(s, "gamma", "0.0001"))
     if p.policy == "inv":
-        return "power", set_fix(
-            s, {"power": pretty(abs(float(p.power)))}, change_text(s, "power", pretty(abs(float(p.power))))
-        )
-    gm = float(p.gamma)
-    new = pretty(1 / gm) if gm > 1 else "0.1"
+        new = _positive(p.power, "0.75")
+        return "power", set_fix(s, {"power": new}, change_text(s, "power", new))
+    new = pretty(1 / gm) if 1 < gm < math.inf else "0.1"
     return "gamma", set_fix(s, {"gamma": new}, f"{change_text(s, 'gamma', new)} (gamma < 1 makes the rate decay)")
 
 

@@ -45,6 +45,9 @@ class StepvaluesOutOfOrder(Rule):
         wanted = sorted(set(values))
         if values != wanted:
             actual = lr.multistep_advances(values)
+            keep = wanted
+            if a.horizon.runner == "train" and p.max_iter > 0:
+                keep = [v for v in wanted if v < p.max_iter]  # the rest never fire
             edits = [
                 Edit(
                     s.path,
@@ -54,15 +57,15 @@ class StepvaluesOutOfOrder(Rule):
                     f.value.start.line,
                     f.value.start.col,
                 )
-                for f, v in zip(fields, wanted, strict=False)
+                for f, v in zip(fields, keep, strict=False)
             ]
-            edits += [delete_field_edit(s, f) for f in fields[len(wanted) :]]
+            edits += [delete_field_edit(s, f) for f in fields[len(keep) :]]
             yield self.finding(
                 f"multistep stepvalues {values} are not strictly increasing: Caffe steps at iterations "
                 f"{actual}, not at {wanted}",
                 s.doc.field_location(fields[0]),
                 evidence=[Evidence(f"stepvalue: {f.value.value}", s.doc.field_location(f), "prototxt") for f in fields],
-                fix=Fix(f"order the stepvalues: {', '.join(map(str, wanted))}", tuple(edits)),
+                fix=Fix(f"order the stepvalues: {', '.join(map(str, keep))}", tuple(edits)),
                 culprit="stepvalue",
                 data={"steps_at": actual},
             )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import math
 
+from nandoctor.config.cmath32 import protobuf_float
 from nandoctor.config.solver import SOLVER_TYPES
 from nandoctor.core.registry import Rule, register
 from nandoctor.core.types import Cause, Evidence, Fix, Severity
@@ -191,7 +192,7 @@ class MomentumWithAdaptiveSolver(Rule):
         v = _num(s, "momentum")
         if kind not in ("AdaGrad", "RMSProp") or v is None or v == 0:
             return
-        fatal = f"Check failed: 0 == this->param_.momentum() (0 vs. {g(_f32(v))}) Momentum cannot be used with {kind}."
+        fatal = f"Check failed: 0 == this->param_.momentum() (0 vs. {g(protobuf_float(v))}) Momentum cannot be used with {kind}."
         yield self.finding(
             f"Caffe will abort when it creates the solver with: {fatal}",
             location(s, "momentum"),
@@ -200,12 +201,6 @@ class MomentumWithAdaptiveSolver(Rule):
             culprit="momentum",
             data={"fatal": fatal},
         )
-
-
-def _f32(v: float):
-    import numpy as np
-
-    return np.float32(v)
 
 
 @register
@@ -278,7 +273,7 @@ class RmsDecayOutOfRange(Rule):
         v = _num(s, "rms_decay")
         if s.solver_type != "RMSProp" or v is None or 0 <= v < 1:
             return
-        vt = g(_f32(v))
+        vt = g(protobuf_float(v))
         fatal = (
             f"Check failed: this->param_.rms_decay() >= 0 ({vt} vs. 0) rms_decay should lie between 0 and 1."
             if not v >= 0 and not math.isnan(v)
