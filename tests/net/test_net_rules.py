@@ -129,3 +129,14 @@ def test_healthy_runs_have_no_warnings():
         net = load_net(parse_file(corpus_path("caffe-runs", run_id, "train_val.prototxt")))
         bad = [f for f in findings(net) if f.severity != Severity.INFO]
         assert not bad, (run_id, [f.message for f in bad])
+
+
+def test_v0_insertions_go_into_the_layers_own_block():
+    net = fixture("v0_padded_conv.prototxt")
+    [f] = [f for f in findings(net) if f.code == "NAN140"]
+    [edit] = f.fix.edits
+    assert edit.line == 21 and "weight_filler" in edit.new  # after kernelsize in conv1, not in pad1
+    fixed = load_net(parse_text(apply_edits(net.doc.text, [edit])))
+    conv = next(x for x in fixed.layers if x.name == "conv1")
+    assert conv.param("convolution_param").get("weight_filler").get("type") == "xavier"
+    assert conv.param("convolution_param").get("pad") == 2

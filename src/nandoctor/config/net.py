@@ -86,6 +86,14 @@ class Layer:
         value = self.msg.get(name)
         return value if isinstance(value, Message) else None
 
+    def edit_target(self, name: str) -> Message | None:
+        """Where a new field of the ``*_param`` ``name`` is written: the param message itself, or for
+        V0 layers (flat fields) the inner ``layer { }`` message of this layer's own text."""
+        if self.version == "v0":
+            inner = self.msg.get("layer")
+            return inner if isinstance(inner, Message) else None
+        return self.param(name)
+
     def location(self) -> Location:
         return Location(self.path, self.field.name_pos.line, self.field.name_pos.col)
 

@@ -364,9 +364,12 @@ class MissingWeightFiller(Rule):
                 param = layer.param(_PARAM_OF[layer.type])
                 if param is not None and param.has("weight_filler"):
                     continue
-                edit = None
-                if param is not None:
-                    edit = insert_field_edit(net.doc, param, 'weight_filler { type: "xavier" }')
+                target = layer.edit_target(_PARAM_OF[layer.type])
+                edit = (
+                    insert_field_edit(net.doc, target, 'weight_filler { type: "xavier" }')
+                    if target is not None
+                    else None
+                )
                 yield self.finding(
                     f"{layer.type} '{layer.name}' has no weight_filler: its weights start at constant 0 [{phases_text(phases)}]",
                     layer.location(),

@@ -139,7 +139,8 @@ def _candidates(net: Net, case: PoolingCase) -> list[Candidate]:
         elif (pad := _scalar(msg, "pad")) is not None:
             edits = [replace_edit(path, pad, "1")]
         else:
-            edit = insert_field_edit(net.doc, msg, "pad: 1")
+            target = layer.edit_target("pooling_param")
+            edit = insert_field_edit(net.doc, target, "pad: 1") if target is not None else None
             edits = [edit] if edit else []
         if edits:
             out.append(Candidate("add pad: 1", edits))
@@ -148,7 +149,7 @@ def _candidates(net: Net, case: PoolingCase) -> list[Candidate]:
         if (rm := _scalar(msg, "round_mode")) is not None:
             edits = [replace_edit(path, rm, "FLOOR")]
         else:
-            edit = insert_field_edit(net.doc, msg, "round_mode: FLOOR")
+            edit = insert_field_edit(net.doc, layer.edit_target("pooling_param") or msg, "round_mode: FLOOR")
             edits = [edit] if edit else []
         if edits:
             out.append(Candidate("set round_mode: FLOOR (needs a Caffe newer than 1.0)", edits))
