@@ -10,6 +10,9 @@ from nandoctor.core.registry import Rule, register
 from nandoctor.core.types import Cause, Evidence, Severity
 from nandoctor.rules.solver._shared import analysis, change_text, field_evidence, location, pretty, set_fix
 
+# Policies some forks add (caffe-facts §1.7): a file written for them aborts on BVLC Caffe.
+FORK_POLICIES = {"plateau": "Intel Caffe", "multifixed": "Intel Caffe", "sgdr": "some forks (SGDR)"}
+
 
 @register
 class LrPolicyAbort(Rule):
@@ -53,6 +56,8 @@ class LrPolicyAbort(Rule):
         message = f"Caffe will abort at {where} with: {abort.text}"
         if abort.culprit == "lr_policy" and not p.policy:
             message += " (lr_policy is not set)"
+        elif abort.culprit == "lr_policy" and p.policy in FORK_POLICIES:
+            message += f" ({p.policy!r} exists only in {FORK_POLICIES[p.policy]}; BVLC Caffe does not know it)"
         elif abort.culprit == "lr_policy":
             message += f" (known policies: {', '.join(lr.POLICIES)}; names are case sensitive)"
         if abort.culprit != "lr_policy":
