@@ -33,7 +33,7 @@ def test_rules_document_themselves_and_need_documents():
 def test_rules_skip_without_documents_and_report_per_document():
     rules = select_rules(["NAN0"])
     assert list(run_rules(Facts(), rules)) == []
-    net = parse_text("layer { pooling_param { kernel: 3 } }", "net.prototxt")
+    net = parse_text("layer { type: 'Pooling' pooling_param { kernel: 3 } }", "net.prototxt")
     solver = parse_text("lr_policy: step\neval_type: 'detection'", "solver.prototxt")
     findings = list(run_rules(Facts(documents=[(net, "NetParameter"), (solver, "SolverParameter")]), rules))
     assert sorted((f.location.path, f.code) for f in findings) == [

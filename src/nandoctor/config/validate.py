@@ -439,8 +439,21 @@ class _Walk:
 
     def layer_type(self, layer: Message) -> None:
         f = layer.last("type")
-        if f is None or not isinstance(f.value, Scalar) or f.value.kind != "string":
-            return  # a missing or non-string type is reported elsewhere (or is valid: unset)
+        if f is None:
+            name = layer.get("name")
+            self.report(
+                UNKNOWN_LAYER_TYPE,
+                f"layer {name!r} has no type; Caffe cannot create it" if name else "a layer has no type",
+                layer.start or Pos(1, 1, 0),
+                None,
+                severity=Severity.WARNING,
+                evidence=[Evidence("Unknown layer type:  (known types: ...)", None, "computed")],
+                culprit=name if isinstance(name, str) else None,
+                data={"caffe_stage": _STAGE_NET},
+            )
+            return
+        if not isinstance(f.value, Scalar) or f.value.kind != "string":
+            return  # a non-string type is a literal problem, reported as such
         name = f.value.value
         if name in schema.V2_LAYER_TYPES:
             return
