@@ -13,6 +13,7 @@ import pytest
 from nandoctor.config import lr
 from nandoctor.config.solver import load_solver
 from nandoctor.config.textformat import parse_file
+from nandoctor.core.registry import Facts, run_rules, select_rules
 from tests.conftest import CORPUS, caffe_runs
 
 ORACLE = CORPUS / "oracles" / "lr"
@@ -56,6 +57,9 @@ def test_oracle_config(row):
         assert abort.text.rstrip() == row["fatal_message"]
         with pytest.raises(lr.LrAbort):
             lr.schedule(solver, h.stop)
+        (finding,) = [f for f in run_rules(Facts(solver=solver), select_rules(["NAN200"]))]
+        assert finding.data["fatal"].rstrip() == row["fatal_message"]
+        assert row["fatal_message"] in finding.message
         return
     assert lr.caffe_abort(solver) is None
     rates = lr.schedule(solver, h.stop)

@@ -114,6 +114,9 @@ class LrGrows(Rule):
         evidence = field_evidence(s, "lr_policy", culprit)
         if within:
             evidence.append(rate_evidence(a, when) if when < a.stop else Evidence(f"iteration {when}", None))
+        clip = s.value("clip_gradients")
+        if within and isinstance(clip, (int, float)) and clip < 0:
+            when_text += "; clip_gradients is off, nothing bounds the updates"
         yield self.finding(
             f"the learning rate grows ({factor}): {when_text} ({a.runner_text})",
             location(s, culprit, "lr_policy"),
