@@ -196,3 +196,17 @@ def test_ten_million_iterations():
     rates = lr.schedule(p, 10_000_000)
     assert rates.dtype == np.float32 and rates.shape == (10_000_000,)
     assert lr.format_lr(rates[9_999_999]) == lr.format_lr(f32(float(F(0.01)) * ref_pow(float(F(0.9999999)), 9_999_999)))
+
+
+def test_chunked_evaluation_equals_whole_array():
+    it = np.arange(200_000)
+    for policy, kw in (
+        ("inv", dict(base_lr=0.01, gamma=0.0001, power=0.75)),
+        ("poly", dict(base_lr=0.01, power=0.9, max_iter=150_000)),
+        ("sigmoid", dict(base_lr=0.01, gamma=0.001, stepsize=100_000)),
+    ):
+        p = lr.LrParams.make(policy, **kw)
+        whole = lr._RATE[policy](p, it)
+        assert np.array_equal(lr.schedule(p, it).view(np.uint32), whole.view(np.uint32)), policy
+        grid = it.reshape(400, 500)
+        assert np.array_equal(lr.schedule(p, grid).reshape(-1).view(np.uint32), whole.view(np.uint32))
