@@ -99,8 +99,18 @@ def test_scale_that_keeps_collapsing_is_reported():
     assert guard.facts.backward["op"] == "torch.sqrt"
 
 
+class Counting(SmallCNN):
+    def __init__(self):
+        super().__init__()
+        self.calls = 0
+
+    def forward(self, x):
+        self.calls += 1
+        return super().forward(x)
+
+
 def test_replay_leaves_buffers_grads_and_rng_untouched():
-    model = SmallCNN()
+    model = Counting()
     x, y = next(iter(image_batches(Images())))
     loss = F.cross_entropy(model(x), y)
     loss.backward()
@@ -112,6 +122,7 @@ def test_replay_leaves_buffers_grads_and_rng_untouched():
     assert all(torch.equal(a, b) for a, b in zip(buffers, model.buffers(), strict=True))
     assert all(torch.equal(a, p.grad) for a, p in zip(grads, model.parameters(), strict=True))
     assert torch.equal(rng, torch.get_rng_state())
+    assert model.calls == 1  # the replay's forward is not counted
 
 
 class DropLog(nn.Module):

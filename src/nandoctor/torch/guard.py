@@ -135,9 +135,16 @@ class NaNGuard:
             self._armed = True
 
     # the per-step check --------------------------------------------------------------
-    def check(self, loss: torch.Tensor | None = None, batch: Any = None, *, indices: Any = None) -> bool:
-        """Call after ``backward()`` and before ``optimizer.step()``; True when the step is safe to take."""
-        step = self.iteration
+    def check(
+        self, loss: torch.Tensor | None = None, batch: Any = None, *, indices: Any = None, step: int | None = None
+    ) -> bool:
+        """Call after ``backward()`` and before ``optimizer.step()``; True when the step is safe to take.
+
+        ``batch`` enables the replay and the data check; ``indices`` are the data set indices
+        of its rows (else a dict batch's ``index``/``idx`` field is used); ``step`` labels the
+        step in reports (default: the number of checks so far).
+        """
+        step = self.iteration if step is None else step
         self.iteration += 1
         self._armed = True
         scale = self._scaler_scale()
@@ -169,11 +176,13 @@ class NaNGuard:
         return scale if isinstance(scale, torch.Tensor) else torch.tensor(scaler.get_scale())
 
     def _grads_scaled(self) -> bool:
-        try:
-            state = self.scaler._per_optimizer_states[id(self.optimizer)]["stage"]
-            return state.name != "UNSCALED"
-        except (AttributeError, KeyError, TypeError):
-            return True
+        states = getattr(self.scaler, "_per_optimizer_states", {})
+        # wrappers (accelerate's AcceleratedOptimizer) register the inner optimizer with the scaler
+        for opt in (self.optimizer, getattr(self.optimizer, "optimizer", None)):
+            stage = states.get(id(opt), {}).get("stage") if opt is not None else None
+            if stage is not None:
+                return getattr(stage, "name", "") != "UNSCALED"
+        return True
 
     # the first failure ----------------------------------------------------------------
     def _failure(self, step: int, trigger: str, stats: StepStats, batch: Any, indices: Any) -> bool:

@@ -26,8 +26,12 @@ class NaNGuardCallback(TrainerCallback):
 
     def on_pre_optimizer_step(self, args, state, control, model=None, optimizer=None, lr_scheduler=None, **kwargs):
         if self.guard is None and model is not None and optimizer is not None:
-            self.guard = NaNGuard(model, optimizer, lr_scheduler, **{"on_nan": "skip", **self.guard_kwargs})
-        if self.guard is not None and not self.guard.check(None, None):
+            # fp16 training: accelerate's optimizer wrapper holds the GradScaler, whose normal
+            # overflow skips must not count as failures
+            scaler = getattr(optimizer, "scaler", None)
+            kwargs = {"on_nan": "skip", "scaler": scaler, **self.guard_kwargs}
+            self.guard = NaNGuard(model, optimizer, lr_scheduler, **kwargs)
+        if self.guard is not None and not self.guard.check(None, None, step=getattr(state, "global_step", None)):
             control.should_training_stop = True
         return control
 

@@ -27,6 +27,17 @@ def training_step_loss(module, batch, batch_idx: int = 0):
     return out["loss"] if isinstance(out, dict) else out
 
 
+def _scaler(trainer):
+    for owner in (
+        getattr(trainer, "precision_plugin", None),
+        getattr(getattr(trainer, "strategy", None), "precision_plugin", None),
+    ):
+        scaler = getattr(owner, "scaler", None)
+        if scaler is not None:
+            return scaler
+    return None
+
+
 class NaNGuardCallback(pl.Callback):
     def __init__(self, on_nan: str = "stop", **guard_kwargs):
         super().__init__()
@@ -38,20 +49,22 @@ class NaNGuardCallback(pl.Callback):
 
     def on_fit_start(self, trainer, pl_module):
         schedulers = getattr(trainer, "lr_scheduler_configs", None) or []
-        self.guard = NaNGuard(
-            pl_module,
-            trainer.optimizers[0],
-            schedulers[0].scheduler if schedulers else None,
-            closure=lambda m, b: training_step_loss(m, b, self._batch_idx),
-            on_nan="skip" if self.on_nan == "stop" else self.on_nan,
+        kwargs = {
+            "closure": lambda m, b: training_step_loss(m, b, self._batch_idx),
+            "on_nan": "skip" if self.on_nan == "stop" else self.on_nan,
+            "scaler": _scaler(trainer),  # 16-bit AMP: normal overflow skips are not failures
             **self.guard_kwargs,
+        }
+        self.guard = NaNGuard(
+            pl_module, trainer.optimizers[0], schedulers[0].scheduler if schedulers else None, **kwargs
         )
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
         self._batch, self._batch_idx = batch, batch_idx
 
     def on_before_optimizer_step(self, trainer, pl_module, optimizer):
-        if self.guard is not None and not self.guard.check(None, self._batch) and self.on_nan == "stop":
+        step = getattr(trainer, "global_step", None)
+        if self.guard is not None and not self.guard.check(None, self._batch, step=step) and self.on_nan == "stop":
             trainer.should_stop = True
 
     def on_fit_end(self, trainer, pl_module):

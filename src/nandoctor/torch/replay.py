@@ -7,7 +7,8 @@ the producer is the first one whose output holds NaN/inf while all of its inputs
 were finite; everything after it merely propagates. If the forward pass stays finite
 we run the backward pass with a hook on every autograd node and name the first node
 that turns finite incoming gradients into non-finite ones. Afterwards the model's
-buffers, gradients and the RNG are put back, so the replay leaves no trace.
+buffers, plain Python attributes of its modules, gradients and the RNG are put back,
+so the replay leaves no trace.
 """
 
 from __future__ import annotations
@@ -81,6 +82,29 @@ class BufferSnapshot:
 
     def as_dict(self) -> dict[str, torch.Tensor]:
         return dict(zip(self.names, self.copies, strict=True))
+
+
+SIMPLE = (bool, int, float, str, type(None))
+
+
+def python_state(model: torch.nn.Module) -> list[tuple[torch.nn.Module, dict[str, Any]]]:
+    """Plain Python attributes of every module (step counters, flags, cached sizes).
+
+    Buffers are not the only state a forward can change; modules that count their calls
+    or remember the last input size keep it in ordinary attributes.
+    """
+    out = []
+    for module in model.modules():
+        simple = {k: v for k, v in vars(module).items() if not k.startswith("_") and isinstance(v, SIMPLE)}
+        if simple:
+            out.append((module, simple))
+    return out
+
+
+def restore_python_state(saved: list[tuple[torch.nn.Module, dict[str, Any]]]) -> None:
+    for module, simple in saved:
+        for key, val in simple.items():
+            setattr(module, key, val)
 
 
 def _nonfinite_count(objs) -> tuple[int, int]:
@@ -272,6 +296,7 @@ def replay_step(
     current_rng = capture_rng()
     current_buffers = BufferSnapshot(model)
     current_buffers.take()
+    current_python = python_state(model)
     if buffers is not None and buffers.stale():
         result_note = "buffers were replaced since the step began; replayed with the current ones"
         buffers = None
@@ -309,5 +334,6 @@ def replay_step(
         for p, g in zip(params, saved_grads, strict=True):
             p.grad = g
         current_buffers.restore()
+        restore_python_state(current_python)
         restore_rng(current_rng)
     return result
