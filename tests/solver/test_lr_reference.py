@@ -210,3 +210,12 @@ def test_chunked_evaluation_equals_whole_array():
         assert np.array_equal(lr.schedule(p, it).view(np.uint32), whole.view(np.uint32)), policy
         grid = it.reshape(400, 500)
         assert np.array_equal(lr.schedule(p, grid).reshape(-1).view(np.uint32), whole.view(np.uint32))
+
+
+def test_scattered_iterations_over_a_long_range():
+    """Display points over a long run take the table path with gathers instead of an outer product."""
+    for gamma in (0.9999995, 1.000001):
+        p = lr.LrParams.make("exp", base_lr=0.01, gamma=gamma)
+        full = lr.schedule(p, 3_000_000)
+        picks = np.arange(0, 3_000_000, 997)[::-1]
+        assert np.array_equal(lr.schedule(p, picks).view(np.uint32), full[picks].view(np.uint32))
