@@ -16,10 +16,13 @@ in the input can raise anything but ``InputError`` for an unreadable file.
 from __future__ import annotations
 
 import bisect
+import gc
 import io
 import os
 import zlib
 from array import array
+from itertools import accumulate, repeat
+from operator import itemgetter
 from pathlib import Path
 from typing import BinaryIO
 
@@ -50,8 +53,20 @@ MAX_DUMP = 32 << 20  # a protobuf dump longer than this is cut
 
 # event kinds, in the order they must be handled when two share a line (never happens)
 _ITER, _OUT, _RARE, _RAW = 0, 1, 2, 3
+_ORDER = itemgetter(0, 1)  # events sort by line, then kind; ties keep their order
 
-_DEBUG_ROLE = {b"top": 0, b"bottom": 2, b"param": 1}
+# (role, what) -> DebugTable code; data/diff mismatches cannot come from Caffe but map somewhere sane
+_DEBUG_CODE = {(r, w): c for r, c in ((b"t", 0), (b"p", 1), (b"b", 2)) for w in (b"data", b"diff")}
+_DEBUG_CODE[(b"p", b"diff")] = 3
+
+
+def _floats(vals) -> array:
+    """Values as a float array; C-speed ``float`` first, the MSVC spellings only when that fails."""
+    try:
+        return array("d", map(float, vals))
+    except ValueError:
+        nan = float("nan")
+        return array("d", [v if (v := parse_value(b)) is not None else nan for b in vals])
 
 
 def _text(b: bytes) -> str:
@@ -169,6 +184,9 @@ def parse_log(source) -> Trace:
     stream, path, gz = _open(source)
     parser = _Parser(path)
     parser.stats["gzip"] = int(gz)
+    # millions of short-lived tuples, no reference cycles: the cyclic GC would only rescan them
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
     try:
         parser.feed(stream)
         error = getattr(stream, "error", None)
@@ -182,6 +200,8 @@ def parse_log(source) -> Trace:
     finally:
         if isinstance(source, (str, os.PathLike)):
             stream.close()
+        if gc_was_enabled:
+            gc.enable()
     return parser.finish()
 
 
@@ -261,8 +281,10 @@ class _Parser:
         events: list[tuple] = []
         # rare lines first: a protobuf dump still open at the end of the chunk moves the cut
         rare = []
-        lines = buf.count(b"\n", 0, end)
-        glog = buf.count(b"] ", 0, end)
+        # prefix-less ("bare") text, judged on a sample: pasted logs have no glog "] " on most lines
+        sample = min(end, 1 << 18)
+        lines = buf.count(b"\n", 0, sample)
+        glog = buf.count(b"] ", 0, sample)
         bare = glog * 3 < lines or (lines == 0 and glog == 0)
         for m in P.RARE_RE.finditer(buf, 0, end):
             rare.append((m.start(), m.group(1), m.group(2), m.end()))
@@ -331,7 +353,7 @@ class _Parser:
         self.chunk_debug.names = self.names
         self._debug(buf, end, base)
         first_seg = len(self.segments) - 1
-        events.sort(key=lambda e: (e[0], e[1]))
+        events.sort(key=_ORDER)
         self.stats["events"] += len(events)
         self._handle(events)
         self._distribute_debug(first_seg)
@@ -370,55 +392,37 @@ class _Parser:
         return m.start() + 1
 
     def _debug(self, buf: bytes, end: int, base: int) -> None:
-        table = self.chunk_debug
-        ids = self.name_ids
-        names = table.names
-        lines_a, code_a, layer_a, blob_a, val_a = table.line, table.code, table.layer, table.blob, table.value
-        vals: list[bytes] = []
-        count = buf.count
-        line, prev = base + 1, 0
-        n0 = len(val_a)
-        roles = _DEBUG_ROLE
+        """debug_info lines, column-wise: the per-line work is done by C-level map/zip over columns."""
+        starts: list[int] = []
+        groups: list[tuple] = []
+        add_start, add_group = starts.append, groups.append
         for m in P.DEBUG_RE.finditer(buf, 0, end):
-            pos = m.start()
-            line += count(b"\n", prev, pos)
-            prev = pos
-            layer, role, blob, what, val, upd = m.groups()
-            li = ids.get(layer)
-            if li is None:
-                li = ids[layer] = len(names)
-                names.append(_text(layer))
-            bi = ids.get(blob)
-            if bi is None:
-                bi = ids[blob] = len(names)
-                names.append(_text(blob))
-            code = roles[role]
-            if code == 1:
-                if upd is not None:
-                    # "[Update] Layer L, param k data: X; diff: Y": two values on one line
-                    lines_a.append(line)
-                    code_a.append(5)
-                    layer_a.append(li)
-                    blob_a.append(bi)
-                    vals.append(val)
-                    val = upd
-                    code = 6
-                elif what == b"diff":
-                    code = 6 if buf[pos - 6 : pos] == b"Update" else 3
-            lines_a.append(line)
-            code_a.append(code)
-            layer_a.append(li)
-            blob_a.append(bi)
-            vals.append(val)
-        if vals:
-            try:
-                val_a.extend(map(float, vals))
-            except ValueError:
-                del val_a[n0:]
-                nan = float("nan")
-                val_a.extend(v if (v := parse_value(b)) is not None else nan for b in vals)
-            self.stats["debug_values"] += len(vals)
-        self.stats["glog_lines"] -= len(vals)
+            add_start(m.start())
+            add_group(m.groups())
+        n = len(starts)
+        if not n:
+            return
+        layers, roles, blobs, whats, vals = zip(*groups, strict=True)
+        table = self.chunk_debug
+        # line numbers: newlines between consecutive matches, accumulated from the chunk's first line
+        gaps = map(buf.count, repeat(b"\n"), [0, *starts[:-1]], starts)
+        lines = array("q", accumulate(gaps, initial=base + 1))
+        del lines[0]
+        ids = self.name_ids
+        for name in set(layers).union(blobs).difference(ids):
+            ids[name] = len(self.names)
+            self.names.append(_text(name))
+        codes = bytearray(map(_DEBUG_CODE.__getitem__, zip(roles, whats, strict=True)))
+        values = _floats(vals)
+        layer_ids = array("l", map(ids.__getitem__, layers))
+        blob_ids = array("l", map(ids.__getitem__, blobs))
+        table.line.extend(lines)
+        table.code.extend(codes)
+        table.layer.extend(layer_ids)
+        table.blob.extend(blob_ids)
+        table.value.extend(values)
+        self.stats["debug_values"] += len(values)
+        self.stats["glog_lines"] -= n
 
     # ------------------------------------------------------------------ state machine
     def _new_segment(self, line: int) -> Segment:
@@ -463,16 +467,18 @@ class _Parser:
         if rank not in (None, b"0", b"0.0"):
             return  # other GPUs repeat rank 0's numbers; rank 0 is the run
         seg = self.seg
-        if tail.startswith(b", lr = "):
-            m = P.LR_RE.match(tail)
-            if m is None:
-                return
+        if tail[:7] == b", lr = ":
+            # the most frequent line after the loss: plain bytes operations, regex only for extras
+            head, comma, more = tail[7:].partition(b",")
+            words = head.split()
+            raw = words[0] if words else b""
             extras = {}
-            for em in P.EXTRA_RE.finditer(tail, m.end()):
-                v = _num(em.group(2))
-                if v is not None:
-                    extras[_text(em.group(1))] = v
-            seg.lr.append(LrPoint(it, _num(m.group(1)), _text(m.group(1)), line, extras))
+            if comma:
+                for em in P.EXTRA_RE.finditer(b", " + more.lstrip()):
+                    v = _num(em.group(2))
+                    if v is not None:
+                        extras[_text(em.group(1))] = v
+            seg.lr.append(LrPoint(it, _num(raw), raw.decode("latin-1"), line, extras))
             return
         if tail.startswith(b", Testing net"):
             m = P.TESTING_RE.match(tail)
@@ -488,27 +494,33 @@ class _Parser:
             if m:
                 seg.multistep.append(MultiStepEvent(it, int(m.group(1)), line))
             return
-        lm = P.LOSS_RE.search(tail)
-        if lm is None:
+        i = tail.rfind(b"loss = ")
+        if i < 0:
             return
+        words = tail[i + 7 :].split(None, 1)
+        raw = words[0].rstrip(b",;") if words else b""
         seconds = None
-        sm = P.SPEED_RE.match(tail)
-        if sm is not None:
+        has_speed = tail[:2] == b" ("
+        if has_speed:
             self.seen_speed = True
-            s = P.SECONDS_RE.search(sm.group(1))
-            if s is not None:
-                seconds = _num(s.group(1))
+            inner = tail[2 : tail.find(b")")]
+            # BVLC "x iter/s, Ys/N iters"; NVCaffe "Y s" (first iterations) or "x iter/s, Ys/N iter"
+            part = inner.rpartition(b", ")[2]
+            try:
+                seconds = float(part[:-2] if part.endswith(b" s") else part.partition(b"s/")[0])
+            except ValueError:
+                s = P.SECONDS_RE.search(inner)
+                seconds = _num(s.group(1)) if s is not None else None
         # a display never repeats or goes back within one run: the counter restarted
         if self.last_iter is not None and it <= self.last_iter and seg.has_training:
             self._split(line)
             seg = self.seg
         self.last_iter = it
-        raw = lm.group(1)
         try:
             loss = float(raw)
         except ValueError:
             loss = parse_value(raw)
-        point = TrainPoint(it, line, loss, raw.decode("latin-1"), seconds, final=sm is None and self.seen_speed)
+        point = TrainPoint(it, line, loss, raw.decode("latin-1"), seconds, not has_speed and self.seen_speed)
         seg.train.append(point)
         self.cur_train = point
         self.cur_test = None
@@ -554,26 +566,28 @@ class _Parser:
     def _rare(self, line, _kind, key: bytes, rest: bytes, buf: bytes, stop: int, end: int) -> None:
         seg = self.seg
         k = key[:6]
-        if k in (b"*** ", b"double", b"free()", b"Segmen", b"Floati", b"Aborte", b"termin"):
+        # net setup lines first: they are the most frequent rare lines
+        if k == b"Top sh":
+            if self.cur_layer is not None:
+                head, _, count = rest.partition(b"(")
+                try:
+                    shape = (tuple(map(int, head.split())), int(count.split(b")")[0]))
+                except ValueError:
+                    return
+                self.cur_layer.top_shapes.append(shape)
+        elif k == b"Settin":
+            # "Creating Layer X" came just before; a log cut or filtered by grep may lack it
+            name = _text(rest)
+            last = seg.layers[-1] if seg.layers else None
+            if last is not None and last.name == name and last.net_index == max(0, self.net_count - 1):
+                self.cur_layer = last
+            else:
+                self.cur_layer = LayerSetup(name, line, max(0, self.net_count - 1))
+                seg.layers.append(self.cur_layer)
+        elif k in (b"*** ", b"double", b"free()", b"Segmen", b"Floati", b"Aborte", b"termin"):
             self._raw(line, key, rest)
         elif key.startswith(b"Initializing "):
             self._dump(line, key, buf, stop, end)
-        elif k == b"Top sh":
-            if self.cur_layer is not None:
-                m = P.TOP_SHAPE_RE.search(rest)
-                if m:
-                    dims = tuple(int(d) for d in m.group(1).split())
-                    self.cur_layer.top_shapes.append((dims, int(m.group(2))))
-        elif k == b"Settin":
-            name = _text(rest)
-            self.cur_layer = None
-            for layer in reversed(seg.layers):
-                if layer.name == name and layer.net_index == self.net_count - 1:
-                    self.cur_layer = layer
-                    break
-            if self.cur_layer is None:
-                self.cur_layer = LayerSetup(name, line, max(0, self.net_count - 1))
-                seg.layers.append(self.cur_layer)
         elif k == b"Creati":
             if key.startswith(b"Creating Layer"):
                 seg.layers.append(LayerSetup(_text(rest), line, max(0, self.net_count - 1)))
@@ -650,6 +664,8 @@ class _Parser:
                 t.blob.append(i)
                 v = _num(parts[2])
                 t.value.append(float("nan") if v is None else v)
+        elif key.startswith(b"[Update] Layer"):
+            self._update_line(line, rest)
         elif key.startswith(b"[Backward] All"):
             m = P.SUMMARY_RE.search(rest)
             if m:
@@ -657,6 +673,23 @@ class _Parser:
                 nan = float("nan")
                 v = [nan if x is None else x for x in vals]
                 seg.debug.summaries.append((line, None, v[0], v[1], v[2], v[3]))
+
+    def _update_line(self, line: int, rest: bytes) -> None:
+        """``[Update] Layer L, param P data: X; diff: Y`` or ``... param blob P (owned by ...) diff: Y``."""
+        m = P.UPDATE_RE.match(rest)
+        if m is None:
+            return
+        layer, blob, data, diff = m.groups()
+        t = self.chunk_debug
+        self._unsorted_debug = True
+        li, bi = self._intern(_text(layer)), self._intern(_text(blob))
+        for code, val in ((5, data), (6, diff)):
+            if val is not None:
+                t.line.append(line)
+                t.code.append(code)
+                t.layer.append(li)
+                t.blob.append(bi)
+                t.value.extend(_floats((val,)))
 
     def _dump(self, line: int, key: bytes, buf: bytes, stop: int, end: int) -> None:
         """A protobuf dump after 'Initializing solver/net from parameters:'."""

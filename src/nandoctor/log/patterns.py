@@ -31,10 +31,11 @@ STEP_RE = re.compile(rb"^, step = (\d+)")
 # "Train net output #k: name = v (* w = c loss)" and the Test twin.
 OUTPUT_RE = re.compile(rb"net output #(\d+): (\S+) = ([^\s(]+)(?: \(\* ([^\s=]+) = ([^\s)]+) loss\))?")
 
-# debug_info per-blob lines (Forward/Backward, also the Update forms of 2014-2015 builds).
-DEBUG_RE = re.compile(
-    rb"\] Layer ([^,\n]*), (top|bottom|param) (?:blob )?(\S+) (?:\(owned[^)\n]*\) )?(data|diff): ([^\s;]+)"
-    rb"(?:; diff: ([^\s;]+))?"
+# debug_info per-blob lines ([Forward]/[Backward]); the [Update] lines of 2014-2015 builds go through RARE_RE.
+# The role is kept as its first letter (t/b/p): cheaper to match than the whole word.
+DEBUG_RE = re.compile(rb"\] Layer ([^,\n]*), ([tbp])[a-z]* blob (\S+) (d[a-z]+): (\S+)")
+UPDATE_RE = re.compile(
+    rb"([^,\n]*), param (?:blob )?(\S+) (?:\(owned[^)\n]*\) )?(?:data: ([^\s;]+);? ?)?(?:diff: (\S+))?"
 )
 
 # Less frequent messages, found after the glog "] " (and, for prefix-less logs, at line starts).
@@ -62,6 +63,7 @@ RARE_KEYS = (
     b"Test interrupted",
     b"[Forward] Input ",
     b"[Backward] All net params",
+    b"[Update] Layer ",
     b"Unknown learning rate policy",
 )
 
