@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from nandoctor.config import validate as validate_module
+from nandoctor.config.schema_problems import ALL_CODES
 from nandoctor.config.textformat import parse_text
 from nandoctor.core.registry import DOC_SECTIONS, Facts, all_rules, run_rules, select_rules
 
-SCHEMA_CODES = sorted(
-    getattr(validate_module, name)
-    for name in dir(validate_module)
-    if name.isupper() and isinstance(getattr(validate_module, name), str) and name != "__all__"
-)
+SCHEMA_CODES = sorted(ALL_CODES)
 
 
 def config_rules():

@@ -18,61 +18,46 @@ messages (``bn_param { ... }``) is unknown to us and left alone.
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from nandoctor.config import schema
+from nandoctor.config.literals import expected_word, judge
+from nandoctor.config.schema_problems import (
+    ALL_CODES,
+    BAD_BOOLEAN,
+    DUPLICATE_FIELD,
+    FORK_EXTENSION,
+    IGNORED_PARAM_BLOCK,
+    INTEGER_OUT_OF_RANGE,
+    MESSAGE_SCALAR_MISMATCH,
+    MISSING_REQUIRED,
+    MIXED_LAYER_FORMATS,
+    NEGATIVE_UNSIGNED,
+    QUOTED_ENUM,
+    REJECTING_CODES,
+    UNKNOWN_ENUM_VALUE,
+    UNKNOWN_FIELD,
+    UNKNOWN_LAYER_TYPE,
+    UNQUOTED_STRING,
+    V1_TYPE_IN_V2_LAYER,
+    V2_TYPE_IN_V1_LAYER,
+    WRONG_LITERAL,
+    nearest,
+)
 from nandoctor.config.textformat import Document, Field, Message, Pos, Scalar
 from nandoctor.core.types import Cause, Edit, Evidence, Finding, Fix, Location, Severity
 
-UNKNOWN_FIELD = "NAN002"
-FORK_EXTENSION = "NAN003"
-MESSAGE_SCALAR_MISMATCH = "NAN004"
-WRONG_LITERAL = "NAN005"
-NEGATIVE_UNSIGNED = "NAN006"
-INTEGER_OUT_OF_RANGE = "NAN007"
-UNKNOWN_ENUM_VALUE = "NAN008"
-BAD_BOOLEAN = "NAN009"
-DUPLICATE_FIELD = "NAN010"
-V1_TYPE_IN_V2_LAYER = "NAN011"
-V2_TYPE_IN_V1_LAYER = "NAN012"
-MIXED_LAYER_FORMATS = "NAN013"
-UNKNOWN_LAYER_TYPE = "NAN014"
-MISSING_REQUIRED = "NAN015"
-UNQUOTED_STRING = "NAN016"
-QUOTED_ENUM = "NAN017"
-IGNORED_PARAM_BLOCK = "NAN018"
-
-# Codes whose findings mean BVLC Caffe refuses the file (fork extensions included).
-REJECTING_CODES = frozenset(
-    (UNKNOWN_FIELD, FORK_EXTENSION, MESSAGE_SCALAR_MISMATCH, WRONG_LITERAL, NEGATIVE_UNSIGNED,
-     INTEGER_OUT_OF_RANGE, UNKNOWN_ENUM_VALUE, BAD_BOOLEAN, DUPLICATE_FIELD, V1_TYPE_IN_V2_LAYER,
-     V2_TYPE_IN_V1_LAYER, MIXED_LAYER_FORMATS, MISSING_REQUIRED, UNQUOTED_STRING, QUOTED_ENUM)
-)  # fmt: skip
+__all__ = [
+    "ALL_CODES", "BAD_BOOLEAN", "DUPLICATE_FIELD", "FORK_EXTENSION", "IGNORED_PARAM_BLOCK", "INTEGER_OUT_OF_RANGE",
+    "MESSAGE_SCALAR_MISMATCH", "MISSING_REQUIRED", "MIXED_LAYER_FORMATS", "NEGATIVE_UNSIGNED", "QUOTED_ENUM",
+    "REJECTING_CODES", "UNKNOWN_ENUM_VALUE", "UNKNOWN_FIELD", "UNKNOWN_LAYER_TYPE", "UNQUOTED_STRING",
+    "V1_TYPE_IN_V2_LAYER", "V2_TYPE_IN_V1_LAYER", "WRONG_LITERAL", "caffe_accepts", "validate", "validate_cached",
+]  # fmt: skip
 
 # When Caffe meets each problem: protobuf stops at the first parse error (by position), checks
 # required fields after parsing, then Caffe upgrades old formats, then builds the net.
 _STAGE_PARSE, _STAGE_PARSE_END, _STAGE_UPGRADE, _STAGE_NET = range(4)
-
-_INT_TYPES = frozenset(schema.INT_RANGES)
-_UNSIGNED = frozenset(("uint32", "uint64", "fixed32", "fixed64"))
-_TRUE = ("true", "True", "t")
-_FALSE = ("false", "False", "f")
-_BOOL_GUESS = {"yes": "true", "on": "true", "y": "true", "no": "false", "off": "false", "n": "false"}
-
-
-def _expected_word(type_name: str) -> str:
-    """What protobuf says it expected for a value of this type ("Expected integer, got: X")."""
-    if type_name in _INT_TYPES:
-        return "integer"
-    if type_name in ("float", "double"):
-        return "double"
-    if type_name in ("string", "bytes"):
-        return "string"
-    if type_name == "bool":
-        return "identifier"
-    return "integer or identifier"
 
 
 @dataclass
@@ -172,7 +157,7 @@ class _Walk:
                 return None  # the fork's own message or enum: nothing we can check
             return fspec
         names = list(schema.MESSAGES[mtype].fields)
-        suggestion = _nearest(f.name, names)
+        suggestion = nearest(f.name, names)
         message = f"Caffe has no field `{f.name}` in {mtype}"
         fix = None
         if suggestion is not None:
@@ -203,7 +188,7 @@ class _Walk:
         if f.list_pos is not None and not fspec.repeated:
             # every element of the list is its own Field: validate() keeps one report per '['
             found = "[" if is_msg_type else None
-            protobuf = 'Expected "{", found "[".' if found else f"Expected {_expected_word(fspec.type)}, got: ["
+            protobuf = 'Expected "{", found "[".' if found else f"Expected {expected_word(fspec.type)}, got: ["
             self.report(MESSAGE_SCALAR_MISMATCH, f"`{f.name}` is not repeated; it cannot take a [list]",
                         f.list_pos, protobuf, culprit=f.name)  # fmt: skip
             return
@@ -225,7 +210,7 @@ class _Walk:
         if isinstance(value, Message):
             assert value.start is not None
             if f.colon:
-                pos, protobuf = value.start, f"Expected {_expected_word(fspec.type)}, got: {_opener(self.doc, value)}"
+                pos, protobuf = value.start, f"Expected {expected_word(fspec.type)}, got: {_opener(self.doc, value)}"
             else:
                 pos = f.after_name
                 protobuf = f'Expected ":", found "{self.doc.text[pos.offset]}".'
@@ -237,178 +222,15 @@ class _Walk:
 
     # -- scalar values ----------------------------------------------------------------------
     def scalar(self, f: Field, v: Scalar, fspec: schema.FieldSpec, mtype: str) -> None:
-        t = fspec.type
-        if t in _INT_TYPES:
-            self.integer(f, v, t)
-        elif t in ("float", "double"):
-            self.floating(f, v)
-        elif t in ("string", "bytes"):
-            self.string(f, v, mtype)
-        elif t == "bool":
-            self.boolean(f, v)
-        elif schema.is_enum(t):
-            self.enum(f, v, t, mtype)
-
-    def wrong(self, f: Field, v: Scalar, word: str, what: str, fix: Fix | None = None, signed: bool = True) -> None:
-        # Numeric and enum readers consume a leading '-' before complaining; the others do not.
-        pos, token = _value_token(v) if signed else (v.start, v.first_token)
-        self.report(WRONG_LITERAL, f"`{f.name}` expects {what}, got `{v.text}`", pos,
-                    f"Expected {word}, got: {token}", fix=fix, culprit=f.name)  # fmt: skip
-
-    def integer(self, f: Field, v: Scalar, t: str) -> None:
-        lo, hi = schema.INT_RANGES[t]
-        if v.negative and t in _UNSIGNED:
-            self.report(NEGATIVE_UNSIGNED, f"`{f.name}` is unsigned ({t}); it cannot be {v.text}", v.start,
-                        "Expected integer, got: -", culprit=f.name)  # fmt: skip
-            return
-        if v.kind != "int":
-            self.wrong(f, v, "integer", f"an integer ({t})", self.integer_fix(v, lo, hi))
-            return
-        if not lo <= v.value <= hi:
-            pos, token = _value_token(v)
-            self.report(INTEGER_OUT_OF_RANGE, f"`{f.name}` is {t}: {v.text} is outside [{lo}, {hi}]", pos,
-                        f"Integer out of range ({token})", culprit=f.name)  # fmt: skip
-
-    def integer_fix(self, v: Scalar, lo: int, hi: int) -> Fix | None:
-        # 4.0 / 4e0 / "4" mean an integer: offer it; 3.5 needs a decision we cannot make.
-        raw: Any = v.value
-        if v.kind == "string":
-            try:
-                raw = float(v.value.strip())
-            except ValueError:
-                return None
-        if not isinstance(raw, float) or not raw.is_integer() or not lo <= raw <= hi:
-            return None
-        new = str(int(raw))
-        return Fix(f"Write the integer {new}.", (self.edit(v.start.offset, v.end, new, v.start),))
-
-    def floating(self, f: Field, v: Scalar) -> None:
-        body = v.text.lstrip("-").strip()
-        if v.kind == "int" and (body[:2].lower() == "0x" or (len(body) > 1 and body[0] == "0")):
-            pos, _ = _value_token(v)
-            self.report(WRONG_LITERAL, f"`{f.name}` is a float; write it in decimal, not `{body}`", pos,
-                        f"Expect a decimal number, got: {body}", culprit=f.name)  # fmt: skip
-        elif v.kind == "ident" and v.value.lower() not in ("inf", "infinity", "nan"):
-            pos, _ = _value_token(v)
-            self.report(WRONG_LITERAL, f"`{f.name}` expects a number, got `{v.text}`", pos,
-                        f"Expected double, got: {v.value.lower()}", culprit=f.name)  # fmt: skip
-        elif v.kind == "string":
-            fix = None
-            try:
-                float(v.value.strip())
-                fix = Fix("Remove the quotes.", (self.edit(v.start.offset, v.end, v.value.strip(), v.start),))
-            except ValueError:
-                pass
-            self.wrong(f, v, "double", "a number", fix)
-
-    def string(self, f: Field, v: Scalar, mtype: str) -> None:
-        if v.kind == "string":
-            return
-        quoted = f'"{v.text}"'
-        if v.kind == "ident" and not v.negative:
-            if f.name == "type" and mtype == "LayerParameter" and v.value in schema.V1_TYPE_TO_V2:
-                new = f'"{schema.V1_TYPE_TO_V2[v.value]}"'
-                edit = self.edit(v.start.offset, v.end, new, v.start)
-                self.report(
-                    V1_TYPE_IN_V2_LAYER,
-                    f"`type: {v.value}` is the V1 enum spelling inside a V2 `layer` block; "
-                    f"V2 layers name their type as a string: {new}",
-                    v.start,
-                    f"Expected string, got: {v.value}",
-                    fix=Fix(f"Write `type: {new}`.", (edit,)),
-                    culprit=v.value,
-                )
-                return
-            edit = self.edit(v.start.offset, v.end, quoted, v.start)
-            self.report(UNQUOTED_STRING, f"`{f.name}` is a string; quote it: {quoted}", v.start,
-                        f"Expected string, got: {v.value}", fix=Fix(f"Write {quoted}.", (edit,)),
-                        culprit=f.name)  # fmt: skip
-            return
-        edit = self.edit(v.start.offset, v.end, quoted, v.start)
-        self.wrong(f, v, "string", "a quoted string", Fix(f"Write {quoted}.", (edit,), safe=False), signed=False)
-
-    def boolean(self, f: Field, v: Scalar) -> None:
-        if v.kind == "int" and not v.negative:
-            if v.value > 1:
-                self.report(BAD_BOOLEAN, f"`{f.name}` is a boolean; {v.text} is neither 0 nor 1", v.start,
-                            f"Integer out of range ({v.text})", culprit=f.name)  # fmt: skip
-            return
-        if v.kind == "ident" and not v.negative:
-            if v.value in _TRUE or v.value in _FALSE:
-                return
-            guess = _BOOL_GUESS.get(v.value.lower()) or (v.value.lower() if v.value.lower() in _TRUE + _FALSE else None)
-            fix = None
-            if guess is not None:
-                fix = Fix(f"Write `{guess}`.", (self.edit(v.start.offset, v.end, guess, v.start),))
-            self.report(
-                BAD_BOOLEAN,
-                f"`{f.name}` is a boolean: write true or false, not `{v.value}`",
-                v.after or v.start,
-                f'Invalid value for boolean field "{f.name}". Value: "{v.value}".',
-                fix=fix,
-                culprit=f.name,
-            )
+        problem = judge(f.name, v, fspec, mtype)
+        if problem is None:
             return
         fix = None
-        if v.kind == "string" and v.value in _TRUE + _FALSE:
-            fix = Fix(f"Write `{v.value}` without quotes.", (self.edit(v.start.offset, v.end, v.value, v.start),))
-        self.report(BAD_BOOLEAN, f"`{f.name}` is a boolean: write true or false, not `{v.text}`", v.start,
-                    f"Expected identifier, got: {v.first_token}", fix=fix, culprit=f.name)  # fmt: skip
-
-    def enum(self, f: Field, v: Scalar, t: str, mtype: str) -> None:
-        values = schema.ENUMS[t]
-        if v.kind == "ident" and not v.negative:
-            if v.value not in values:
-                self.unknown_enum(f, v, t, v.value)
-            return
-        if v.kind == "int":
-            pos, token = _value_token(v)
-            if not -(2**31) <= v.value <= 2**31 - 1:
-                self.report(INTEGER_OUT_OF_RANGE, f"`{f.name}` is an enum; {v.text} is not a valid number",
-                            pos, f"Integer out of range ({token})", culprit=f.name)  # fmt: skip
-            elif v.value not in values.values():
-                self.unknown_enum(f, v, t, str(v.value))
-            return
-        if v.negative:  # '-' then a float or a name: protobuf wanted an integer after the sign
-            self.wrong(f, v, "integer", f"a {t} value")
-            return
-        if v.kind == "string":
-            self.quoted_enum(f, v, t, mtype)
-            return
-        self.wrong(f, v, "integer or identifier", f"a {t} value ({', '.join(values)})")
-
-    def unknown_enum(self, f: Field, v: Scalar, t: str, shown: str) -> None:
-        names = list(schema.ENUMS[t])
-        suggestion = _nearest(shown, names) if not shown.lstrip("-").isdigit() else None
-        fix = None
-        valid = ", ".join(f"{n}={number}" for n, number in schema.ENUMS[t].items())
-        message = f"`{shown}` is not a value of {t} (valid: {valid})"
-        if suggestion is not None:
-            message += f"; did you mean {suggestion}?"
-            fix = Fix(f"Write `{suggestion}`.", (self.edit(v.start.offset, v.end, suggestion, v.start),),
-                      safe=suggestion.lower() == shown.lower())  # fmt: skip
-        self.report(UNKNOWN_ENUM_VALUE, message, v.after or v.start,
-                    f'Unknown enumeration value of "{shown}" for field "{f.name}".', fix=fix,
-                    culprit=f.name)  # fmt: skip
-
-    def quoted_enum(self, f: Field, v: Scalar, t: str, mtype: str) -> None:
-        protobuf = f"Expected integer or identifier, got: {v.first_token}"
-        if f.name == "type" and mtype == "V1LayerParameter":
-            v1 = schema.V2_TO_V1_TYPE.get(v.value)
-            fix = None
-            message = f'`type: "{v.value}"` is the V2 string spelling inside a V1 `layers` block'
-            if v1 is not None:
-                message += f"; V1 layers use the enum {v1} (or convert the file to `layer` blocks)"
-                fix = Fix(f"Write `type: {v1}`.", (self.edit(v.start.offset, v.end, v1, v.start),))
-            else:
-                message += "; this type has no V1 enum, convert the net to V2 `layer` blocks"
-            self.report(V2_TYPE_IN_V1_LAYER, message, v.start, protobuf, fix=fix, culprit=v.value)
-            return
-        fix = None
-        if v.value in schema.ENUMS[t]:
-            fix = Fix(f"Write `{v.value}` without quotes.", (self.edit(v.start.offset, v.end, v.value, v.start),))
-        self.report(QUOTED_ENUM, f"`{f.name}` is an enum ({t}); enum values are written without quotes",
-                    v.start, protobuf, fix=fix, culprit=f.name)  # fmt: skip
+        if problem.replacement is not None:
+            edit = self.edit(v.start.offset, v.end, problem.replacement, v.start)
+            fix = Fix(problem.fix or f"Write `{problem.replacement}`.", (edit,), safe=problem.safe)
+        self.report(problem.code, problem.message, problem.pos, problem.protobuf, fix=fix,
+                    culprit=problem.culprit or f.name)  # fmt: skip
 
     # -- whole-message checks ---------------------------------------------------------------
     def required(self, msg: Message, spec: schema.MessageSpec, path: str) -> None:
@@ -477,7 +299,7 @@ class _Walk:
                 data={"fork": fork, "occurrences": 1, "caffe_stage": _STAGE_NET},
             )
             return
-        suggestion = _nearest(name, sorted(schema.V2_LAYER_TYPES))
+        suggestion = nearest(name, sorted(schema.V2_LAYER_TYPES))
         message = f'BVLC Caffe has no layer type "{name}"'
         fix = None
         if suggestion is not None:
@@ -558,29 +380,6 @@ def _opener(doc: Document, m: Message) -> str:
 
 def _type_word(t: str) -> str:
     return "enum" if schema.is_enum(t) else t
-
-
-def _value_token(v: Scalar) -> tuple[Pos, str]:
-    """Where protobuf complains about a literal's value, and the token it shows.
-
-    For ``-x`` protobuf has already consumed the sign, so it points at the token after it.
-    """
-    if v.negative and v.body is not None:
-        return v.body, v.text[1:].strip()
-    return v.start, v.first_token
-
-
-def _nearest(name: str, candidates: list[str]) -> str | None:
-    lowered = {c.lower(): c for c in candidates}
-    if name.lower() in lowered:
-        return lowered[name.lower()]
-    low = name.lower()
-    for c in candidates:  # `kernel` -> `kernel_size`, `AVERAGE` -> `AVE`: a word cut short or spelled out
-        cl = c.lower()
-        if min(len(cl), len(low)) >= 3 and (cl.startswith(low) or low.startswith(cl)):
-            return c
-    close = difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.75)
-    return lowered[close[0]] if close else None
 
 
 def validate(doc: Document, root: str) -> list[Finding]:
