@@ -249,3 +249,24 @@ def test_sqrt_gradient_at_zero_in_model_is_named_by_backward_replay():
     assert guard.facts.forward is None
     assert guard.facts.backward["op"] == "torch.sqrt"
     assert top(guard).cause is Cause.UNKNOWN
+
+
+def test_loss_computed_inside_the_model_forward_is_still_loss_function():
+    class WithLoss(SmallCNN):
+        """Hugging Face style: forward(x, labels) returns the loss, with class weights."""
+
+        def forward(self, x, labels):
+            weight = torch.tensor([1.0, 1.0, 0.0])  # class 2 "ignored" by a zero weight
+            return F.cross_entropy(super().forward(x), labels, weight=weight)
+
+    data = Images(n=32)
+    data.y = torch.arange(32) % 3
+    data.y[16:24] = 2  # batch 2: only class 2, total weight 0 -> 0 / 0
+    model = WithLoss()
+    guard = run(model, sgd(model), image_batches(data, 8), None, forward=lambda m, b: m(b[0], b[1]))
+    cause = top(guard)
+    assert cause.cause is Cause.LOSS_FUNCTION
+    assert guard.diagnosis.first_nonfinite_iteration == 2
+    assert guard.facts.forward["op"] == "F.cross_entropy"
+    assert guard.facts.forward["module"] == "<model>"
+    assert cause.culprit == "F.cross_entropy (loss)"

@@ -136,6 +136,18 @@ def _shapes(objs) -> list[list[int]]:
     return [list(t.shape) for _, t in tensors(objs)][:4]
 
 
+LOSS_OPS = {"cross_entropy", "nll_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits", "kl_div",
+            "poisson_nll_loss", "gaussian_nll_loss", "ctc_loss", "margin_ranking_loss", "hinge_embedding_loss",
+            "multilabel_margin_loss", "soft_margin_loss", "multilabel_soft_margin_loss", "cosine_embedding_loss",
+            "multi_margin_loss", "triplet_margin_loss", "triplet_margin_with_distance_loss", "mse_loss", "l1_loss",
+            "smooth_l1_loss", "huber_loss"}  # fmt: skip
+
+
+def is_loss_op(op: str) -> bool:
+    """torch.nn.functional's loss functions (F.cross_entropy, ...), by the name op_name gives them."""
+    return op.startswith("F.") and op[2:] in LOSS_OPS
+
+
 def op_name(func) -> str:
     name = getattr(func, "__name__", repr(func))
     module = getattr(func, "__module__", None)
@@ -168,14 +180,21 @@ class _Watch:
             return f"<{type(module).__name__}>"
         return name or "<model>"
 
-    def where(self) -> str:
+    def where(self, op: str = "") -> str:
+        """Where an op ran: "loss" (a loss module or loss function, also one called inside
+        the model's forward as Hugging Face models do), "model", or "input" (before the model)."""
+        innermost = self.stack[-1] if self.stack else None
+        if innermost is not None and innermost not in self.names and type(innermost).__name__.endswith("Loss"):
+            return "loss"
+        if is_loss_op(op):
+            return "loss"
         if any(m in self.names for m in self.stack):
             return "model"
         return "loss" if self.model_done else "input"
 
-    def context(self) -> dict[str, Any]:
+    def context(self, op: str = "") -> dict[str, Any]:
         return {
-            "where": self.where(),
+            "where": self.where(op),
             "module": self.label(self.stack[-1]) if self.stack else None,
             "module_type": type(self.stack[-1]).__name__ if self.stack else None,
             "stack": [[self.label(m), type(m).__name__] for m in self.stack],
@@ -209,11 +228,11 @@ class _Watch:
             return
         for _, t in tensors(out):
             if t.grad_fn is not None and t.grad_fn not in self.origin:
-                self.origin[t.grad_fn] = {"op": op_name(func), **self.context()}
+                self.origin[t.grad_fn] = {"op": op_name(func), **self.context(op_name(func))}
         if self.forward is not None or _all_finite(out) or not _all_finite((args, kwargs)):
             return
         name = getattr(func, "__name__", "")
-        entry = {"op": op_name(func), **self.context(), "input_absmax": _absmax((args, kwargs))}
+        entry = {"op": op_name(func), **self.context(op_name(func)), "input_absmax": _absmax((args, kwargs))}
         entry["input_shapes"] = _shapes((args, kwargs))
         entry["output_nan"], entry["output_inf"] = _nonfinite_count(out)
         if name in DIVISIONS and len(args) >= 2 and isinstance(args[1], torch.Tensor | int | float):

@@ -58,7 +58,8 @@ class TorchLossProducer(Rule):
         fwd, bwd = f.forward, f.backward
         if fwd and fwd.get("where") == "loss":
             sane = sane_inputs(fwd)
-            culprit = fwd.get("module") if fwd.get("module") else f"{fwd.get('op')} (loss)"
+            loss_module = (fwd.get("module_type") or "").endswith("Loss")
+            culprit = fwd.get("module") if loss_module else f"{fwd.get('op')} (loss)"
             evidence = producer_evidence(fwd)
             if not sane:
                 evidence.append(
