@@ -58,8 +58,9 @@ class TorchLossProducer(Rule):
         fwd, bwd = f.forward, f.backward
         if fwd and fwd.get("where") == "loss":
             sane = sane_inputs(fwd)
-            loss_module = (fwd.get("module_type") or "").endswith("Loss")
-            culprit = fwd.get("module") if loss_module else f"{fwd.get('op')} (loss)"
+            label = fwd.get("module") or ""
+            outside_model = label.startswith("<") and label != "<model>"  # a loss module the loop called
+            culprit = label if outside_model else f"{fwd.get('op')} (loss)"
             evidence = producer_evidence(fwd)
             if not sane:
                 evidence.append(
