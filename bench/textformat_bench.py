@@ -16,7 +16,8 @@ import sys
 import time
 from pathlib import Path
 
-from nandoctor.config.textformat import _lex, parse_text
+from nandoctor.config.textformat import parse_text
+from nandoctor.config.tokenizer import lex
 from nandoctor.config.validate import validate
 
 REPO = Path(__file__).resolve().parents[1]
@@ -45,7 +46,7 @@ def main() -> int:
     lines = text.count("\n")
     doc = parse_text(text, "resnet50x3.prototxt", "NetParameter")
     rows = [
-        ("tokenize only (regex pass)", best(lambda: _lex(text), args.repeat)),
+        ("tokenize only (regex pass)", best(lambda: lex(text), args.repeat)),
         ("parse, no schema", best(lambda: parse_text(text, root=None), args.repeat)),
         ("parse, schema-aware", best(lambda: parse_text(text, root="NetParameter"), args.repeat)),
         ("validate (parsed tree)", best(lambda: validate(doc, "NetParameter"), args.repeat)),

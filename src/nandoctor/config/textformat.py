@@ -23,105 +23,17 @@ after the field name, or after a value).
 
 from __future__ import annotations
 
-import re
-from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nandoctor.config.tokenizer import TOKEN_RE, Pos, Positions, Tok, decode_string, lex, number_value
 from nandoctor.core.types import InputError, Location
 
-# One token per match; whitespace and comments are matched (and skipped) too, so
-# finditer walks the whole text. Anything else is a one-character symbol, as in
-# protobuf's tokenizer (the parser then rejects it).
-_TOKEN_RE = re.compile(
-    r"""
-    (?P<ws>[ \t\r\n\f\v]+|\#[^\n]*)
-  | (?P<ident>[A-Za-z_][A-Za-z0-9_]*)
-  | (?P<number>0[xX][0-9A-Fa-f]*
-      | (?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]*)?[fF]?)
-  | (?P<string>"(?:[^"\\\n]|\\[^\n])*"|'(?:[^'\\\n]|\\[^\n])*')
-  | (?P<badstring>["'])
-  | (?P<control>[\x00-\x08\x0e-\x1f])
-  | (?P<nonascii>[^\x00-\x7f])
-  | (?P<symbol>.)
-    """,
-    re.VERBOSE | re.DOTALL,
-)
-_PLAIN_INT_RE = re.compile(r"[1-9][0-9]*|0")
-_PLAIN_FLOAT_RE = re.compile(
-    r"(?:[1-9][0-9]*|0)?\.[0-9]+(?:[eE][+-]?[0-9]+)?[fF]?|(?:[1-9][0-9]*|0)\.?(?:[eE][+-]?[0-9]+)?[fF]?"
-)
-_VALID_ESCAPE_RE = re.compile(r"\\(?:[abfnrtv\\?'\"0-7]|[xX][0-9A-Fa-f]|u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8})")
-_SPECIAL_COLUMN_RE = re.compile(r"[\t]|[^\x00-\x7f]")
-
-_ESCAPES = {
-    "n": "\n", "t": "\t", "r": "\r", "a": "\a", "b": "\b", "f": "\f", "v": "\v",
-    "\\": "\\", "'": "'", '"': '"', "?": "?",
-}  # fmt: skip
-
-
-class Pos:
-    """A place in the text: 1-based ``line``/``col`` (protobuf's counting) and 0-based ``offset``.
-
-    The parser creates positions lazily: line and column are worked out from the
-    offset the first time anyone asks, since most positions are never looked at.
-    """
-
-    __slots__ = ("_col", "_line", "_where", "offset")
-
-    def __init__(self, line: int, col: int, offset: int):
-        self._line = line
-        self._col = col
-        self.offset = offset
-        self._where = None
-
-    @classmethod
-    def _lazy(cls, offset: int, where: _Positions) -> Pos:
-        pos = cls.__new__(cls)
-        pos._line = 0
-        pos.offset = offset
-        pos._where = where
-        return pos
-
-    def _resolve(self) -> None:
-        self._line, self._col = self._where.line_col(self.offset)
-        self._where = None
-
-    @property
-    def line(self) -> int:
-        if self._where is not None:
-            self._resolve()
-        return self._line
-
-    @property
-    def col(self) -> int:
-        if self._where is not None:
-            self._resolve()
-        return self._col
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Pos):
-            return NotImplemented
-        return (self.line, self.col, self.offset) == (other.line, other.col, other.offset)
-
-    def __hash__(self) -> int:
-        return hash((self.line, self.col, self.offset))
-
-    def __repr__(self) -> str:
-        return f"Pos(line={self.line}, col={self.col}, offset={self.offset})"
-
-
-@dataclass(slots=True, frozen=True)
-class Token:
-    kind: str  # ident | int | float | string | symbol | eof
-    text: str
-    pos: Pos
-
-    @property
-    def end(self) -> int:
-        return self.pos.offset + len(self.text)
+__all__ = [
+    "Document", "Field", "Message", "ParseError", "Pos", "Scalar", "number", "parse_file", "parse_text", "read_text",
+]  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -147,7 +59,7 @@ class Scalar:
         if self.negative:
             return "-"
         if self.kind == "string":
-            m = _TOKEN_RE.match(self.text)
+            m = TOKEN_RE.match(self.text)
             return m.group() if m else self.text
         return self.text
 
@@ -229,213 +141,6 @@ class ParseError(InputError):
     """Malformed text format; carries protobuf-style ``line:col`` and what was expected."""
 
 
-class _Positions:
-    """Offsets -> protobuf line/column, computed on demand (most tokens never need one)."""
-
-    def __init__(self, text: str):
-        self.text = text
-        self.starts = [0]
-        self.starts.extend(m.end() for m in re.finditer("\n", text))
-        special = {bisect_right(self.starts, m.start()) for m in _SPECIAL_COLUMN_RE.finditer(text)}
-        self.special_lines = special
-
-    def __call__(self, offset: int) -> Pos:
-        return Pos._lazy(offset, self)
-
-    def line_col(self, offset: int) -> tuple[int, int]:
-        line = bisect_right(self.starts, offset)
-        start = self.starts[line - 1]
-        if line not in self.special_lines:
-            return line, offset - start + 1
-        return line, _protobuf_column(self.text[start:offset]) + 1
-
-
-def _protobuf_column(segment: str) -> int:
-    """Zero-based column protobuf's tokenizer reaches after ``segment`` (tabs to 8, UTF-8 bytes)."""
-    if segment.isascii():
-        return len(segment.expandtabs(8))
-    col = 0
-    for ch in segment:
-        if ch == "\t":
-            col += 8 - col % 8
-        elif ch < "\x80":
-            col += 1
-        else:
-            col += len(ch.encode("utf-8", "replace"))
-    return col
-
-
-# A token is (kind, text, offset); a symbol's kind is the symbol itself ("{", ":"), and
-# kind "error" carries the tokenizer's message in text (always the last token).
-_Tok = tuple[str, str, int]
-
-
-def _number_error(text: str, tok: str, start: int) -> tuple[str, int] | None:
-    """The tokenizer error protobuf reports for a number token, with its offset (None: fine)."""
-    end = start + len(tok)
-    following = text[end : end + 1]
-    if _PLAIN_INT_RE.fullmatch(tok) is None and _PLAIN_FLOAT_RE.fullmatch(tok) is None:
-        low = tok.lower()
-        if low.startswith("0x"):
-            if len(tok) == 2:
-                return '"0x" must be followed by hex digits.', end
-        elif re.fullmatch(r"0[0-9]+", tok) or re.match(r"0[0-9]", tok):
-            octal = re.match(r"0[0-7]*", tok).group()
-            if octal != tok:
-                if tok[len(octal)].isdigit():
-                    return "Numbers starting with leading zero must be in octal.", start + len(octal)
-                return "Hex and octal numbers must be integers.", start + len(octal)
-        elif re.search(r"[eE][+-]?(?:[fF])?$", tok):
-            m = re.search(r"[eE][+-]?", tok)
-            return '"e" must be followed by exponent.', start + m.end()
-    if following and ((following.isalpha() and following.isascii()) or following == "_"):
-        return "Need space between number and identifier.", end
-    if following == ".":
-        is_float = any(c in tok for c in ".eEfF") and not tok.lower().startswith("0x")
-        if is_float:
-            return "Already saw decimal point or exponent; can't have another one.", end
-        if tok.lower().startswith("0x") or (len(tok) > 1 and tok[0] == "0"):
-            return "Hex and octal numbers must be integers.", end
-    return None
-
-
-def _string_error(text: str, start: int) -> tuple[str, int]:
-    """Why the string starting at ``start`` does not lex, as protobuf's tokenizer says it."""
-    quote = text[start]
-    i = start + 1
-    n = len(text)
-    while i < n:
-        ch = text[i]
-        if ch == "\n":
-            return "String literals cannot cross line boundaries.", i
-        if ch == "\\":
-            m = _VALID_ESCAPE_RE.match(text, i)
-            if m is None:
-                nxt = text[i + 1 : i + 2]
-                if nxt in ("x", "X"):
-                    return "Expected hex digits for escape sequence.", i + 2
-                return "Invalid escape sequence in string literal.", i + 1
-            i = m.end()
-            continue
-        if ch == quote:
-            break  # pragma: no cover - a well-formed string never reaches here
-        i += 1
-    return "Unexpected end of string.", n
-
-
-def _lex(text: str) -> list[_Tok]:
-    toks: list[_Tok] = []
-    append = toks.append
-    for m in _TOKEN_RE.finditer(text):
-        kind = m.lastgroup
-        if kind == "ws":
-            continue
-        start = m.start()
-        tok = m.group()
-        if kind == "ident":
-            append(("ident", tok, start))
-        elif kind == "symbol":
-            append((tok, tok, start))  # the kind of a symbol is the symbol itself
-        elif kind == "number":
-            if _PLAIN_INT_RE.fullmatch(tok) or re.fullmatch(r"0[xX][0-9A-Fa-f]+|0[0-7]+", tok):
-                tkind = "int"
-            else:
-                tkind = "float"
-            end = m.end()
-            nxt = text[end : end + 1]
-            if tkind == "int" and not nxt.isalnum() and nxt not in "._":
-                append(("int", tok, start))
-                continue
-            err = _number_error(text, tok, start)
-            if err is not None:
-                append(("error", err[0], err[1]))
-                return toks
-            append((tkind, tok, start))
-        elif kind == "string":
-            if "\\" in tok:
-                bad = _bad_escape(tok)
-                if bad is not None:
-                    append(("error", bad[0], start + bad[1]))
-                    return toks
-            append(("string", tok, start))
-        elif kind == "badstring":
-            msg, at = _string_error(text, start)
-            append(("error", msg, at))
-            return toks
-        elif kind == "control":
-            append(("error", "Invalid control characters encountered in text.", start))
-            return toks
-        else:  # nonascii
-            code = ord(tok) if ord(tok) < 128 else tok.encode("utf-8", "replace")[0]
-            append(("error", f"Interpreting non ascii codepoint {code}.", start))
-            return toks
-    append(("eof", "", len(text)))
-    return toks
-
-
-def _bad_escape(lit: str) -> tuple[str, int] | None:
-    i = 1
-    while True:
-        i = lit.find("\\", i)
-        if i < 0 or i >= len(lit) - 1:
-            return None
-        m = _VALID_ESCAPE_RE.match(lit, i)
-        if m is None:
-            if lit[i + 1] in "xX":
-                return "Expected hex digits for escape sequence.", i + 2
-            return "Invalid escape sequence in string literal.", i + 1
-        i = m.end()
-
-
-def _decode_string(lit: str) -> str:
-    body = lit[1:-1]
-    if "\\" not in body:
-        return body
-    out: list[str] = []
-    i = 0
-    while i < len(body):
-        ch = body[i]
-        if ch != "\\":
-            out.append(ch)
-            i += 1
-            continue
-        nxt = body[i + 1] if i + 1 < len(body) else ""
-        if nxt in _ESCAPES:
-            out.append(_ESCAPES[nxt])
-            i += 2
-        elif nxt in ("x", "X"):
-            m = re.match(r"[0-9A-Fa-f]{1,2}", body[i + 2 :])
-            out.append(chr(int(m.group(), 16)) if m else nxt)
-            i += 2 + (len(m.group()) if m else 0)
-        elif nxt and nxt in "01234567":
-            m = re.match(r"[0-7]{1,3}", body[i + 1 :])
-            out.append(chr(int(m.group(), 8)))
-            i += 1 + len(m.group())
-        elif nxt in ("u", "U"):
-            width = 4 if nxt == "u" else 8
-            digits = body[i + 2 : i + 2 + width]
-            try:
-                out.append(chr(int(digits, 16)))
-            except (ValueError, OverflowError):
-                out.append("\ufffd")
-            i += 2 + width
-        else:
-            out.append(nxt)
-            i += 2
-    return "".join(out)
-
-
-def _number_value(text: str) -> int | float:
-    t = text
-    if t[:2] in ("0x", "0X"):
-        return int(t, 16)
-    if len(t) > 1 and t[0] == "0" and t.isdigit():
-        return int(t, 8)
-    if t.isdigit():
-        return int(t)
-    return float(t.rstrip("fF"))
-
-
 class _Types:
     """The schema view the parser needs: is a field a message, of which type, what protobuf expects."""
 
@@ -510,9 +215,9 @@ class _Parser:
     def __init__(self, text: str, path: str, root: str | None):
         self.path = path
         self.text = text
-        self.toks = _lex(text)
+        self.toks = lex(text)
         self.i = 0
-        self.pos = _Positions(text)
+        self.pos = Positions(text)
         self.types = _Types(root) if root is not None else None
         self.root = Message()
         self._raise_if_error()
@@ -523,7 +228,7 @@ class _Parser:
             p = self.pos(off)
             raise ParseError(msg, self.path, p.line, p.col)
 
-    def _next(self) -> _Tok:
+    def _next(self) -> Tok:
         tok = self.toks[self.i]
         if tok[0] != "eof":
             self.i += 1
@@ -534,7 +239,7 @@ class _Parser:
     def _kind(self) -> str:
         return self.toks[self.i][0]
 
-    def _error(self, msg: str, tok: _Tok | None = None) -> ParseError:
+    def _error(self, msg: str, tok: Tok | None = None) -> ParseError:
         p = self.pos((tok or self.toks[self.i])[2])
         return ParseError(msg, self.path, p.line, p.col)
 
@@ -650,13 +355,13 @@ class _Parser:
             parts = []
             while toks[self.i][0] == "string":
                 t = self._next()
-                parts.append(_decode_string(t[1]))
+                parts.append(decode_string(t[1]))
                 end = t[2] + len(t[1])
             after = self.pos(toks[self.i][2])
             return Scalar("string", self.text[start.offset : end], "".join(parts), start, end, after=after)
         if kind == "int" or kind == "float":
             self._next()
-            value = _number_value(text)
+            value = number_value(text)
             if negative:
                 value = -value
         elif kind == "ident":
