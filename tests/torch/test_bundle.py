@@ -40,9 +40,8 @@ def test_bundle_holds_pre_step_state_batch_and_findings(tmp_path):
     guard = loss_bundle(tmp_path)
     path = guard.bundle
     assert path is not None and is_bundle(path)
-    assert sorted(p.name for p in path.iterdir()) == [
-        "batch.pt", "findings.json", "model.pt", "optimizer.pt", "rng.pt",
-    ]  # fmt: skip
+    assert sorted(p.name for p in path.iterdir()) == ["findings.json", "manifest.json", "state"]
+    assert sorted(p.name for p in (path / "state").iterdir()) == ["batch.pt", "model.pt", "optimizer.pt", "rng.pt"]
     bundle = load_bundle(path)
     assert bundle.facts.step == 5 and bundle.meta["torch_version"] == torch.__version__
     # weights are those the poisoned step started from (the guard skipped the step)
@@ -115,19 +114,36 @@ def test_bad_input_bundle_keeps_the_poisoned_batch(tmp_path):
 def test_not_a_bundle_is_an_input_error(tmp_path):
     with pytest.raises(InputError, match="not a nandoctor PyTorch bundle"):
         diagnose_bundle(tmp_path)
-    (tmp_path / "findings.json").write_text("{not json")
-    with pytest.raises(InputError, match="cannot read"):
+    (tmp_path / "findings.json").write_text(json.dumps({"facts": {"step": 1, "trigger": "loss"}}))
+    (tmp_path / "manifest.json").write_text("{not json")
+    with pytest.raises(InputError, match="cannot read manifest"):
         diagnose_bundle(tmp_path)
-    (tmp_path / "findings.json").write_text(json.dumps({"format": "something else"}))
+    (tmp_path / "manifest.json").write_text(json.dumps({"format": "something else"}))
     with pytest.raises(InputError, match="is not a"):
         load_bundle(tmp_path)
+    (tmp_path / "manifest.json").write_text(json.dumps({"format": "nandoctor-torch-bundle"}))
+    (tmp_path / "findings.json").write_text(json.dumps({"facts": {"trigger": "loss"}}))
+    with pytest.raises(InputError, match="malformed facts"):
+        diagnose_bundle(tmp_path)
+
+
+def test_the_cli_diagnoses_a_bundle(tmp_path, capsys):
+    cli = pytest.importorskip("nandoctor.cli.diagnose")
+    guard = loss_bundle(tmp_path)
+    from nandoctor.cli.main import main
+
+    code = main(["diagnose", str(guard.bundle), "--format", "json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 1 and cli is not None
+    assert out["causes"][0]["cause"] == "loss_function"
+    assert out["first_nonfinite_iteration"] == 5
 
 
 def test_bundle_missing_tensors_is_an_input_error(tmp_path):
     guard = loss_bundle(tmp_path)
-    (guard.bundle / "batch.pt").unlink()
+    (guard.bundle / "state" / "batch.pt").unlink()
     with pytest.raises(InputError, match=r"lacks batch\.pt"):
         load_bundle(guard.bundle)
-    (guard.bundle / "model.pt").write_bytes(b"garbage")
+    (guard.bundle / "state" / "model.pt").write_bytes(b"garbage")
     with pytest.raises(InputError, match=r"cannot load model\.pt"):
         load_bundle(guard.bundle)

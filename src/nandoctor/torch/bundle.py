@@ -2,15 +2,16 @@
 
 A bundle is a directory::
 
-    findings.json   the TorchFacts and the Diagnosis (plain JSON; no torch needed)
-    model.pt        state dict as it was before the step (buffers from before its forward)
-    optimizer.pt    optimizer state dict (the step was not taken)
-    scheduler.pt    scheduler state dict, when there is one and it can be saved
-    batch.pt        the batch (tensors on the CPU)
-    rng.pt          torch CPU/CUDA RNG states from before the forward, Python and NumPy states
+    manifest.json         format, version, torch version, model/optimizer class, file list
+    findings.json         the TorchFacts and the Diagnosis (plain JSON; no torch needed)
+    state/model.pt        state dict as it was before the step (buffers from before its forward)
+    state/optimizer.pt    optimizer state dict (the step was not taken)
+    state/scheduler.pt    scheduler state dict, when there is one and it can be saved
+    state/batch.pt        the batch (tensors on the CPU)
+    state/rng.pt          torch CPU/CUDA RNG states from before the forward, Python and NumPy states
 
 Tensors are read back with ``torch.load(weights_only=True)``: a bundle is data, and
-loading one never runs code from it. ``diagnose_bundle`` reads only findings.json.
+loading one never runs code from it. ``diagnose_bundle`` reads only the JSON files.
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ from nandoctor.torch.diagnosis import diagnose_facts
 from nandoctor.torch.facts import TorchFacts
 
 FORMAT = "nandoctor-torch-bundle"
+MANIFEST = "manifest.json"
 FINDINGS = "findings.json"
+STATE = "state"
 
 
 @dataclass
@@ -43,20 +46,29 @@ class Bundle:
 
 
 def is_bundle(path: str | Path) -> bool:
-    return (Path(path) / FINDINGS).is_file()
+    """A directory with a manifest.json and a state/ folder (what `nandoctor diagnose` looks for)."""
+    path = Path(path)
+    return (path / MANIFEST).is_file() and (path / STATE).is_dir()
+
+
+def _read_json(file: Path) -> Any:
+    try:
+        return json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"cannot read {file.name}: {exc}", str(file)) from None
 
 
 def _read_findings(path: Path) -> dict[str, Any]:
-    file = path / FINDINGS
-    if not file.is_file():
-        raise InputError(f"not a nandoctor PyTorch bundle (no {FINDINGS})", str(path))
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"cannot read bundle findings: {exc}", str(file)) from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("facts"), dict):
-        raise InputError(f"{FINDINGS} is not a {FORMAT} file", str(file))
-    return data
+    """manifest.json and findings.json of a bundle, merged, after checking the format."""
+    if not (path / MANIFEST).is_file() or not (path / FINDINGS).is_file():
+        raise InputError(f"not a nandoctor PyTorch bundle (needs {MANIFEST} and {FINDINGS})", str(path))
+    manifest = _read_json(path / MANIFEST)
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise InputError(f"{MANIFEST} is not a {FORMAT} manifest", str(path / MANIFEST))
+    findings = _read_json(path / FINDINGS)
+    if not isinstance(findings, dict) or not isinstance(findings.get("facts"), dict):
+        raise InputError(f"{FINDINGS} holds no facts", str(path / FINDINGS))
+    return {**manifest, **findings}
 
 
 def diagnose_bundle(path: str | Path) -> Diagnosis:
@@ -83,36 +95,40 @@ def write_bundle(root: str | Path, guard, batch: Any, facts: TorchFacts, diagnos
     while path.exists():
         n += 1
         path = root / f"nan-step{facts.step}-{n}"
-    path.mkdir(parents=True)
+    state_dir = path / STATE
+    state_dir.mkdir(parents=True)
     state = {k: v.detach().cpu().clone() for k, v in guard.model.state_dict().items()}
     for name, copy in guard.buffers.as_dict().items():
         if name in state:
             state[name] = copy.detach().cpu().clone()
-    torch.save(state, path / "model.pt")
-    torch.save(guard.optimizer.state_dict(), path / "optimizer.pt")
+    torch.save(state, state_dir / "model.pt")
+    torch.save(guard.optimizer.state_dict(), state_dir / "optimizer.pt")
     if guard.scheduler is not None and hasattr(guard.scheduler, "state_dict"):
         try:
-            torch.save(guard.scheduler.state_dict(), path / "scheduler.pt")
+            torch.save(guard.scheduler.state_dict(), state_dir / "scheduler.pt")
         except Exception:  # schedulers holding lambdas or objects that do not pickle
             facts.notes.append("scheduler state not saved")
-    torch.save(detach_copy(batch), path / "batch.pt")
+    torch.save(detach_copy(batch), state_dir / "batch.pt")
     kind, keys, pos, has_gauss, cached = np.random.get_state()
     rng = {
         "torch": dict(guard.rng or {}),
         "python": random.getstate(),
         "numpy": [kind, torch.from_numpy(np.asarray(keys).astype(np.int64)), int(pos), int(has_gauss), float(cached)],
     }
-    torch.save(rng, path / "rng.pt")
-    meta = {
+    torch.save(rng, state_dir / "rng.pt")
+    manifest = {
         "format": FORMAT,
         "version": 1,
         "torch_version": torch.__version__,
         "model": type(guard.model).__name__,
         "optimizer": type(guard.optimizer).__name__,
-        "facts": facts.to_dict(),
-        "diagnosis": diagnosis.to_dict(),
+        "step": facts.step,
+        "files": [*sorted(f"{STATE}/{p.name}" for p in state_dir.iterdir()), FINDINGS],
     }
-    (path / FINDINGS).write_text(json.dumps(meta, indent=2), encoding="utf-8")
+    (path / FINDINGS).write_text(
+        json.dumps({"facts": facts.to_dict(), "diagnosis": diagnosis.to_dict()}, indent=2), encoding="utf-8"
+    )
+    (path / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     return path
 
 
@@ -124,7 +140,7 @@ def load_bundle(path: str | Path) -> Bundle:
     data = _read_findings(path)
 
     def load(name: str, required: bool = True):
-        file = path / name
+        file = path / STATE / name
         if not file.is_file():
             if required:
                 raise InputError(f"bundle lacks {name}", str(path))
