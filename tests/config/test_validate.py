@@ -169,6 +169,23 @@ def test_unknown_layer_type_is_a_warning_with_the_nearest_type():
     assert not finding.fix.safe
 
 
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("layer { type: 'Convolution' lr_mult: 1 }", "it belongs inside `param { ... }`"),
+        ("layer { type: 'Pooling' kernel_size: 3 }", "it belongs inside `pooling_param { ... }`"),
+        ("layer { type: 'ReLU' kernel_size: 3 }", "`convolution_param { ... }` or `pooling_param { ... }`"),
+        ("layer { type: 'Convolution' convolution_param { std: 0.1 } }", "`weight_filler { ... }` or"),
+        ("layer { type: 'Convolution' blobs_lr: 1 }", "V1 spelling of `param { lr_mult: ... }`"),
+        ("layer { Name: 'x' type: 'ReLU' }", "did you mean `name`?"),
+    ],
+)
+def test_unknown_field_points_to_where_it_belongs(text, words):
+    [finding] = [f for f in check(text, schema_parse=False) if f.code == UNKNOWN_FIELD]
+    assert words in finding.message
+    assert finding.fix is not None
+
+
 def test_unknown_field_without_near_name_lists_the_fields():
     [finding] = check("layer { type: 'Dropout' dropout_param { ratio_xyz: 0.5 } }")
     assert finding.fix is None

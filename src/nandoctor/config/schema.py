@@ -732,6 +732,9 @@ V1_TYPE_TO_V2 = {
 }  # fmt: skip
 V2_TO_V1_TYPE = {v2: v1 for v1, v2 in V1_TYPE_TO_V2.items()}
 
+# V1 layer fields that the V1 -> V2 upgrade moves into a sub-message: (block, field).
+V1_LAYER_FIELD_TO_V2 = {"blobs_lr": ("param", "lr_mult"), "weight_decay": ("param", "decay_mult")}
+
 # Subclasses of LossLayer: without loss_weight, top 0 gets weight 1 (every other layer: 0).
 LOSS_LAYER_TYPES = frozenset(
     ("ContrastiveLoss", "EuclideanLoss", "HingeLoss", "InfogainLoss", "MultinomialLogisticLoss",

@@ -108,7 +108,7 @@ class _Walk:
         for f in fields:
             fspec = spec.fields.get(f.name)
             if fspec is None:
-                fspec = self.unknown_field(f, mtype)
+                fspec = self.unknown_field(f, mtype, msg)
                 if fspec is None:
                     continue
             index = counts.get(f.name, 0)
@@ -118,7 +118,8 @@ class _Walk:
                 first = seen.get(f.name)
                 if first is not None and (f.list_pos is None or first.list_pos is not f.list_pos):
                     self.duplicate(f, mtype)
-                seen.setdefault(f.name, f)
+                if not (isinstance(f.value, Scalar) and f.value.kind == "empty_list"):  # `x: []` sets nothing
+                    seen.setdefault(f.name, f)
             where = f"{path}{f.name}[{index}]" if fspec.repeated else f"{path}{f.name}"
             self.field(f, fspec, mtype, where)
         self.required(msg, spec, path)
@@ -129,7 +130,7 @@ class _Walk:
         elif mtype == "NetParameter":
             self.layer_formats(msg)
 
-    def unknown_field(self, f: Field, mtype: str) -> schema.FieldSpec | None:
+    def unknown_field(self, f: Field, mtype: str, msg: Message) -> schema.FieldSpec | None:
         """Report a field the message lacks; returns the fork's spec when a fork defines it."""
         pos = f.after_name
         protobuf = f'Message type "caffe.{mtype}" has no field named "{f.name}".'
@@ -158,15 +159,28 @@ class _Walk:
             return fspec
         names = list(schema.MESSAGES[mtype].fields)
         suggestion = nearest(f.name, names)
+        homes = _homes(f.name, mtype, msg)
         message = f"Caffe has no field `{f.name}` in {mtype}"
         fix = None
-        if suggestion is not None:
+        v1_home = schema.V1_LAYER_FIELD_TO_V2.get(f.name) if mtype == "LayerParameter" else None
+        if v1_home is not None:  # `blobs_lr: 1` copied from a V1 net into a V2 layer
+            suggestion = None
+            block, inner = v1_home
+            message += f"; it is the V1 spelling of `{block} {{ {inner}: ... }}` (one `{block}` per blob)"
+            fix = Fix(f"Write `{block} {{ {inner}: ... }}` instead of `{f.name}`, one block per blob.", safe=False)
+        elif homes and (suggestion is None or suggestion.lower() != f.name.lower()):
+            # `lr_mult` in a layer, `kernel_size` in a layer: right name, wrong level
+            suggestion = None
+            blocks = " or ".join(f"`{h} {{ ... }}`" for h in homes)
+            message += f"; it belongs inside {blocks}"
+            fix = Fix(f"Move `{f.name}` into {blocks}.", safe=False)
+        elif suggestion is not None:
             message += f"; did you mean `{suggestion}`?"
             start = f.name_pos.offset
             edit = self.edit(start, start + len(f.name), suggestion, f.name_pos)
             case_only = suggestion.lower() == f.name.lower()
             fix = Fix(f"Rename `{f.name}` to `{suggestion}`.", (edit,), safe=case_only)
-        else:
+        elif len(names) <= 15:
             message += f" (its fields: {', '.join(names)})"
         self.report(UNKNOWN_FIELD, message, pos, protobuf, fix=fix, culprit=f.name,
                     data={"message": mtype, "field": f.name, "suggestion": suggestion})  # fmt: skip
@@ -371,6 +385,22 @@ class _Walk:
             culprit=later.name,
             data={"caffe_stage": _STAGE_UPGRADE},
         )
+
+
+def _homes(name: str, mtype: str, msg: Message) -> list[str]:
+    """The message fields of ``mtype`` whose own message has a field ``name`` (the layer's own
+    ``*_param`` first, when its type is known)."""
+    homes = []
+    for child in schema.MESSAGES[mtype].fields.values():
+        sub = schema.MESSAGES.get(child.type)
+        if sub is not None and name in sub.fields and child.type != mtype:
+            homes.append(child.name)
+    if mtype == "LayerParameter" and len(homes) > 1:
+        own = schema.LAYER_PARAM_FIELD.get(msg.get("type") if isinstance(msg.get("type"), str) else "")
+        if own in homes:
+            return [own]
+        return homes[:3]
+    return homes
 
 
 def _opener(doc: Document, m: Message) -> str:
