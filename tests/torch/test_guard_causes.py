@@ -270,3 +270,17 @@ def test_loss_computed_inside_the_model_forward_is_still_loss_function():
     assert guard.facts.forward["op"] == "F.cross_entropy"
     assert guard.facts.forward["module"] == "<model>"
     assert cause.culprit == "F.cross_entropy (loss)"
+
+
+def test_in_place_producer_is_found_although_it_overwrites_its_input():
+    class InPlace(SmallCNN):
+        def forward(self, x):
+            h = self.fc(self.drop(torch.flatten(self.pool(F.relu(self.bn(self.conv(x)))), 1)))
+            scale = h.detach().abs().amax(1, keepdim=True) * 0  # a zero scale
+            return h.clone().div_(scale)
+
+    model = InPlace()
+    guard = run(model, sgd(model), image_batches(Images()), F.cross_entropy)
+    assert guard.facts.forward["op"] == "Tensor.div_"
+    assert guard.facts.forward["zero_divisor"] is True
+    assert guard.facts.forward["module"] == "<model>"

@@ -204,3 +204,30 @@ def test_bad_action_is_rejected():
     model = SmallCNN()
     with pytest.raises(ValueError):
         NaNGuard(model, torch.optim.SGD(model.parameters(), 0.1), on_nan="ignore")
+
+
+def test_replay_runs_under_the_loops_autocast_when_asked():
+    class OnlyUnderAutocast(nn.Module):
+        """NaN only in mixed precision: the replay must run under the same autocast to see it."""
+
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 2)
+
+        def forward(self, x):
+            h = self.fc(x)
+            return h * torch.log(torch.zeros(())) if torch.is_autocast_enabled("cpu") else h
+
+    results = {}
+    for settings in (None, {"device_type": "cpu", "dtype": torch.bfloat16}):
+        model = OnlyUnderAutocast()
+        opt = torch.optim.SGD(model.parameters(), 0.1)
+        guard = NaNGuard(model, opt, closure=lambda m, b: m(b).float().sum(), autocast=settings,
+                         on_nan="stop", verbose=False)  # fmt: skip
+        batch = torch.ones(2, 4)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss = model(batch).float().sum()
+        loss.backward()
+        guard.check(loss, batch)
+        results[settings is not None] = guard.facts.replay["reproduced"]
+    assert results == {False: False, True: True}

@@ -53,7 +53,13 @@ class NaNGuard:
     keys) give ``criterion(model(inputs), targets)``; with neither, only the model's
     forward is replayed. ``scaler`` is a GradScaler: its normal inf-gradient skips are
     let through, a run of ``max_scaler_skips`` (or a scale below ``min_scale``) is
-    reported. ``bundle_dir`` makes the guard write a reproducer bundle there.
+    reported; ``autocast`` (torch.autocast keyword arguments, e.g.
+    ``{"device_type": "cuda", "dtype": torch.float16}``) makes the replay run under the
+    same mixed precision as the loop when the closure does not enter it itself.
+    ``bundle_dir`` makes the guard write a reproducer bundle there.
+
+    With gradient accumulation, call ``check`` once per optimizer step with the last
+    micro-batch: the replay covers that micro-batch.
     """
 
     def __init__(
@@ -65,6 +71,7 @@ class NaNGuard:
         closure=None,
         criterion=None,
         scaler=None,
+        autocast: dict[str, Any] | None = None,
         on_nan: str = "raise",
         bundle_dir: str | Path | None = None,
         history: int = 64,
@@ -81,6 +88,7 @@ class NaNGuard:
         self.criterion = criterion
         self.closure = closure
         self.scaler = scaler
+        self.autocast = autocast
         self.on_nan = on_nan
         self.bundle_dir = Path(bundle_dir) if bundle_dir is not None else None
         self.replay = replay
@@ -136,7 +144,12 @@ class NaNGuard:
 
     # the per-step check --------------------------------------------------------------
     def check(
-        self, loss: torch.Tensor | None = None, batch: Any = None, *, indices: Any = None, step: int | None = None
+        self,
+        loss: torch.Tensor | float | None = None,
+        batch: Any = None,
+        *,
+        indices: Any = None,
+        step: int | None = None,
     ) -> bool:
         """Call after ``backward()`` and before ``optimizer.step()``; True when the step is safe to take.
 
@@ -146,6 +159,8 @@ class NaNGuard:
         """
         step = self.iteration if step is None else step
         self.iteration += 1
+        if loss is not None and not isinstance(loss, torch.Tensor):
+            loss = torch.tensor(float(loss))
         self._armed = True
         scale = self._scaler_scale()
         stats = self.monitor.measure(loss, scale if scale is not None and self._grads_scaled() else None)
@@ -226,7 +241,7 @@ class NaNGuard:
         facts = TorchFacts(
             step=step,
             trigger=trigger,
-            loss=num(stats.loss) if trigger != TRIGGER_LR or stats.loss else None,
+            loss=num(stats.loss) if stats.has_loss else None,
             model=type(self.model).__name__,
             lrs=[num(x) for x in stats.lrs],
             lr_history=[[num(x) for x in row] for row in [*list(m.lrs)[-16:], stats.lrs]],
@@ -264,6 +279,18 @@ class NaNGuard:
         return facts
 
     def _closure(self, batch: Any):
+        closure, partial = self._base_closure(batch)
+        if self.autocast is None:
+            return closure, partial
+        settings = dict(self.autocast)
+
+        def under_autocast(model, b):
+            with torch.autocast(**settings):
+                return closure(model, b)
+
+        return under_autocast, partial
+
+    def _base_closure(self, batch: Any):
         if self.closure is not None:
             return self.closure, False
         inputs, targets = _split(batch)

@@ -18,9 +18,10 @@ import torch
 
 @dataclass(slots=True)
 class StepStats:
-    loss: float  # NaN when no loss was given and grads are non-finite
+    loss: float  # 0.0 when no loss was given
     total_norm: float
     lrs: list[float]
+    has_loss: bool = True
 
 
 class StepMonitor:
@@ -67,7 +68,7 @@ class StepMonitor:
             total = math.inf
         if math.isinf(total) or math.isnan(total):
             total = self._recheck_overflow(grads, index, grad_divisor, total)
-        return StepStats(loss_value, total, self.current_lrs())
+        return StepStats(loss_value, total, self.current_lrs(), loss is not None)
 
     def _recheck_overflow(self, grads, index, grad_divisor, total: float) -> float:
         """An inf float32 norm of finite gradients is an overflow of the sum of squares, not a

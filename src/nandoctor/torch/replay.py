@@ -223,13 +223,15 @@ class _Watch:
             self.model_done = True
 
     # function mode ------------------------------------------------------------
-    def after_op(self, func, args, kwargs, out) -> None:
+    def after_op(self, func, args, kwargs, out, inputs_finite: bool | None = None) -> None:
         if not isinstance(out, torch.Tensor | list | tuple):
             return
         for _, t in tensors(out):
             if t.grad_fn is not None and t.grad_fn not in self.origin:
                 self.origin[t.grad_fn] = {"op": op_name(func), **self.context(op_name(func))}
-        if self.forward is not None or _all_finite(out) or not _all_finite((args, kwargs)):
+        if self.forward is not None or _all_finite(out):
+            return
+        if not (inputs_finite if inputs_finite is not None else _all_finite((args, kwargs))):
             return
         name = getattr(func, "__name__", "")
         entry = {"op": op_name(func), **self.context(op_name(func)), "input_absmax": _absmax((args, kwargs))}
@@ -250,9 +252,18 @@ class _OpMode(TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
+        inputs_finite = None
+        if self.watch.forward is None and _in_place(func):
+            # an in-place op overwrites its input: judge the input before it is gone
+            inputs_finite = _all_finite((args, kwargs))
         out = func(*args, **kwargs)
-        self.watch.after_op(func, args, kwargs, out)
+        self.watch.after_op(func, args, kwargs, out, inputs_finite)
         return out
+
+
+def _in_place(func) -> bool:
+    name = getattr(func, "__name__", "")
+    return (name.endswith("_") and not name.endswith("__")) or name.startswith("__i")
 
 
 def _plain(v: Any) -> Any:
