@@ -241,19 +241,30 @@ def powf(x: np.ndarray, y: float) -> np.ndarray:
         return to_f32(c_pow(xv, yf))
 
     x64 = x.astype(F64)
+    if not math.isfinite(yf) or yf == 0.0:  # the result depends on few properties of x
+        return _map_unique(exact, x64).reshape(x.shape)
     with np.errstate(all="ignore"):
-        logx = np.log(np.abs(x64))
-        t = yf * logx
-        approx = np.exp(t)
-    special = ~np.isfinite(x64) | (x64 <= 0.0) | ~np.isfinite(approx) | (approx == 0.0)
-    if not math.isfinite(yf) or yf == 0.0:
-        special[...] = True
-    zone = _ZONE * (1.0 + np.abs(np.where(np.isfinite(t), t, 0.0)))
+        t = yf * np.log(np.abs(x64))
+        approx = np.exp(t)  # pow(|x|, y); beyond the double range it is inf/0, as powf is
+    negative = x64 < 0.0
+    if yf == math.floor(yf):  # integer power: the sign follows the parity
+        if _is_odd_integer(yf):
+            approx = np.where(negative, -approx, approx)
+    else:  # a negative base to a fractional power is invalid: the default NaN
+        approx[negative & np.isfinite(x64)] = DEFAULT_NAN
     with np.errstate(all="ignore"):
         out = approx.astype(F32)
-    idx = np.flatnonzero(special | _undecided(approx, zone))
-    if idx.size:
-        out[idx] = _map_unique(exact, x64[idx])
+    # NaN bases propagate (y is neither 0 nor NaN here); inf and zero bases give one value per sign.
+    nan = np.isnan(x)
+    out[nan] = x[nan]
+    for value in (math.inf, -math.inf, 0.0, -0.0):
+        same = (x64 == value) & (np.signbit(x64) == (math.copysign(1.0, value) < 0))
+        if same.any():
+            out[same] = exact(value)
+    zone = _ZONE * (1.0 + np.abs(np.where(np.isfinite(t), t, 0.0)))
+    undecided = np.flatnonzero(_undecided(approx, zone) & np.isfinite(x64) & (x64 != 0.0))
+    if undecided.size:
+        out[undecided] = _map_unique(exact, x64[undecided])
     return out
 
 
@@ -274,11 +285,9 @@ def expf(x: np.ndarray) -> np.ndarray:
 
 
 def _map_unique(fn, values: np.ndarray) -> np.ndarray:
-    """Apply a scalar function once per distinct value (NaNs keep their own sign)."""
-    if values.size > 64 and not (np.isnan(values) | (values == 0.0)).any():
-        uniq, inverse = np.unique(values, return_inverse=True)
-        return np.array([fn(float(v)) for v in uniq], dtype=F32)[inverse]
-    return np.array([fn(float(v)) for v in values], dtype=F32)
+    """Apply a scalar function once per distinct bit pattern (so -0/+0 and NaN signs stay apart)."""
+    bits, inverse = np.unique(np.ascontiguousarray(values, dtype=F64).view(np.uint64), return_inverse=True)
+    return np.array([fn(float(v)) for v in bits.view(F64)], dtype=F32)[inverse.reshape(-1)]
 
 
 # ---------------------------------------------------------------------------

@@ -165,6 +165,8 @@ class LrVanishesEarly(Rule):
             return
         if p.policy in ("step", "exp", "multistep") and not 0 < float(p.gamma) < 1:
             return  # gamma 0 is NAN203, gamma >= 1 does not decay
+        if p.policy == "poly" and not 0 < a.horizon.stop <= p.max_iter:
+            return  # poly stepped past max_iter is NAN201/NAN202
         rates = a.rates
         if not np.isfinite(rates).all():
             return
