@@ -270,3 +270,32 @@ def test_small_blocks_give_the_same_trace(monkeypatch):
     assert small.solver.text == whole.solver.text
     assert [n.text for n in small.nets] == [n.text for n in whole.nets]
     assert small.stats["lines"] == whole.stats["lines"]
+
+
+def _summary(trace):
+    return (
+        [(s.start_line, s.end_line) for s in trace.segments],
+        [
+            (p.iteration, p.loss_text, p.line, repr(p.lr), [(o.name, o.text, o.line) for o in p.outputs])
+            for p in trace.train
+        ],
+        [(t.iteration, t.line, [o.text for o in t.outputs]) for t in trace.tests],
+        [(c.kind, c.line) for c in trace.crashes],
+        [[(*r[:-1], repr(r.value)) for r in s.debug] for s in trace.segments],
+        [(s.solver.text if s.solver else None, [n.text for n in s.nets]) for s in trace.segments],
+        trace.stats["lines"],
+    )
+
+
+def test_parallel_scan_gives_the_same_trace(tmp_path, monkeypatch):
+    """Worker processes scan chunks; the trace must not depend on how many there are."""
+    import nandoctor.log.parser as P
+
+    names = ["glog_year.log", "debug_info.log", "crash_stepsize.log", "old_caffe.log", "nvcaffe.log"]
+    big = tmp_path / "many.log"
+    big.write_bytes(b"".join((FIXTURES / n).read_bytes() for n in names) * 20)
+    monkeypatch.setattr(P, "BLOCK", 4096)
+    one = parse_log(big, workers=1)
+    two = parse_log(big, workers=2)
+    assert _summary(one) == _summary(two)
+    assert len(one.segments) > 20 and sum(len(s.debug) for s in one.segments) == 20 * 18

@@ -21,8 +21,9 @@ import io
 import os
 import zlib
 from array import array
-from itertools import accumulate, repeat
-from operator import itemgetter
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
 
@@ -30,6 +31,7 @@ import numpy as np
 
 from nandoctor.core.types import InputError
 from nandoctor.log import patterns as P
+from nandoctor.log.scan import DUMP, ITER, OUT, RARE, ChunkScan, cut_point, floats, scan_chunk
 from nandoctor.log.trace import (
     ClipEvent,
     Crash,
@@ -50,23 +52,6 @@ from nandoctor.log.values import parse_value
 BLOCK = 8 << 20  # bytes per read
 MAX_LINE = 4 << 20  # longer lines are dropped, not buffered
 MAX_DUMP = 32 << 20  # a protobuf dump longer than this is cut
-
-# event kinds, in the order they must be handled when two share a line (never happens)
-_ITER, _OUT, _RARE, _RAW = 0, 1, 2, 3
-_ORDER = itemgetter(0, 1)  # events sort by line, then kind; ties keep their order
-
-# (role, what) -> DebugTable code; data/diff mismatches cannot come from Caffe but map somewhere sane
-_DEBUG_CODE = {(r, w): c for r, c in ((b"t", 0), (b"p", 1), (b"b", 2)) for w in (b"data", b"diff")}
-_DEBUG_CODE[(b"p", b"diff")] = 3
-
-
-def _floats(vals) -> array:
-    """Values as a float array; C-speed ``float`` first, the MSVC spellings only when that fails."""
-    try:
-        return array("d", map(float, vals))
-    except ValueError:
-        nan = float("nan")
-        return array("d", [v if (v := parse_value(b)) is not None else nan for b in vals])
 
 
 def _text(b: bytes) -> str:
@@ -179,16 +164,23 @@ class _Prepend(io.RawIOBase):
         pass
 
 
-def parse_log(source) -> Trace:
-    """Parse a Caffe log (path, binary or text file object; gzip allowed) into a Trace."""
+def parse_log(source, workers: int | None = None) -> Trace:
+    """Parse a Caffe log (path, binary or text file object; gzip allowed) into a Trace.
+
+    ``workers``: processes that scan chunks in parallel (the state machine stays in
+    this process, so the result is identical). Default: 1 below ``PARALLEL_FROM`` bytes,
+    else up to ``MAX_WORKERS`` (one per CPU).
+    """
     stream, path, gz = _open(source)
+    if workers is None:
+        workers = _default_workers(source)
     parser = _Parser(path)
     parser.stats["gzip"] = int(gz)
     # millions of short-lived tuples, no reference cycles: the cyclic GC would only rescan them
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        parser.feed(stream)
+        parser.feed(stream, workers)
         error = getattr(stream, "error", None)
         if error:
             parser.stats["read_error"] = 1
@@ -203,6 +195,29 @@ def parse_log(source) -> Trace:
         if gc_was_enabled:
             gc.enable()
     return parser.finish()
+
+
+PARALLEL_FROM = 64 << 20
+MAX_WORKERS = 4
+
+
+def _default_workers(source) -> int:
+    if not isinstance(source, (str, os.PathLike)):
+        return 1
+    try:
+        size = os.path.getsize(source)
+    except OSError:
+        return 1
+    if size < PARALLEL_FROM:
+        return 1
+    return max(1, min(MAX_WORKERS, os.cpu_count() or 1))
+
+
+def _mp_context():
+    import multiprocessing
+
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("fork" if "fork" in methods else methods[0])
 
 
 class _Parser:
@@ -237,7 +252,8 @@ class _Parser:
         self._unsorted_debug = False
 
     # ------------------------------------------------------------------ reading
-    def feed(self, stream: BinaryIO) -> None:
+    def chunks(self, stream: BinaryIO) -> Iterator[bytes]:
+        """The stream cut into chunks that end at line ends and never inside a protobuf dump."""
         pending = b""
         skipping = False  # inside an over-long line
         while True:
@@ -254,7 +270,7 @@ class _Parser:
             buf = pending + data if pending else data
             pending = b""
             if not buf:
-                break
+                return
             if eof:
                 end = len(buf)
             else:
@@ -268,96 +284,67 @@ class _Parser:
                         pending = buf
                     continue
                 end = nl + 1
-            consumed = self._chunk(buf, end, force=eof or len(buf) > MAX_DUMP)
-            pending = buf[consumed:]
-            if eof and not pending:
-                break
-            if eof:  # defensive: force the rest through
-                self._chunk(pending, len(pending), force=True)
-                break
+            cut = cut_point(buf, end, force=eof or len(buf) > MAX_DUMP)
+            if cut == 0:
+                pending = buf  # only an unfinished dump so far: read on
+                continue
+            self.stats["bytes"] += cut
+            yield buf if cut == len(buf) else buf[:cut]
+            pending = buf[cut:]
+            if eof:
+                if pending:
+                    self.stats["bytes"] += len(pending)
+                    yield pending
+                return
+
+    def feed(self, stream: BinaryIO, workers: int = 1) -> None:
+        if workers <= 1:
+            for chunk in self.chunks(stream):
+                self.merge(scan_chunk(chunk))
+            return
+        try:
+            pool = ProcessPoolExecutor(workers, mp_context=_mp_context())
+        except (OSError, ValueError, ImportError):
+            self.feed(stream, 1)
+            return
+        with pool:
+            queue: deque = deque()
+            for chunk in self.chunks(stream):
+                queue.append(pool.submit(scan_chunk, chunk))
+                while len(queue) > 2 * workers:
+                    self.merge(queue.popleft().result())
+            while queue:
+                self.merge(queue.popleft().result())
 
     # ------------------------------------------------------------------ one chunk
-    def _chunk(self, buf: bytes, end: int, force: bool) -> int:
-        events: list[tuple] = []
-        # rare lines first: a protobuf dump still open at the end of the chunk moves the cut
-        rare = []
-        # prefix-less ("bare") text, judged on a sample: pasted logs have no glog "] " on most lines
-        sample = min(end, 1 << 18)
-        lines = buf.count(b"\n", 0, sample)
-        glog = buf.count(b"] ", 0, sample)
-        bare = glog * 3 < lines or (lines == 0 and glog == 0)
-        for m in P.RARE_RE.finditer(buf, 0, end):
-            rare.append((m.start(), m.group(1), m.group(2), m.end()))
-        if bare:
-            prefixed = {r[0] for r in rare}
-            extra = []
-            for m in P.BARE_RE.finditer(b"\n" + buf[:end]):
-                pos = m.start()  # position of the newline in buf is pos - 1; the line starts at pos
-                if pos not in prefixed:
-                    extra.append((pos, m.group(1), m.group(2), m.end() - 1))
-            if extra:
-                rare = sorted(rare + extra, key=lambda r: r[0])
-        cut = end
-        for i in range(len(rare) - 1, -1, -1):
-            key = rare[i][1]
-            if key.startswith(b"Initializing "):
-                stop = self._dump_end(buf, rare[i][3], end)
-                if stop is None and not force:
-                    cut = buf.rfind(b"\n", 0, rare[i][0]) + 1
-                    if cut == 0:
-                        return 0
-                    rare = rare[:i]
-                break
-        end = cut
-        self.stats["bytes"] += end
-        # every "] " is a glog prefix, except the second one on debug_info lines ("[Forward] Layer")
-        self.stats["glog_lines"] += buf.count(b"] ", 0, end)
+    def merge(self, scan: ChunkScan) -> None:
+        """Feed one scanned chunk, in file order, through the state machine."""
         base = self.stats["lines"]
-        self.stats["lines"] = base + buf.count(b"\n", 0, end) + (1 if end and buf[end - 1 : end] != b"\n" else 0)
-
-        # line numbers: 1-based, counted incrementally per pass
-        count = buf.count
-        line, prev = base + 1, 0
-        for pos, key, rest, stop in rare:
-            line += count(b"\n", prev, pos)
-            prev = pos
-            events.append((line, _RARE, key, rest, buf, stop, end))
-        if not bare:
-            m0 = P.RAW_RE.match(b"\n" + buf[: min(end, 512)])
-            if m0 is not None:  # the chunk's first line has no newline before it
-                events.append((base + 1, _RAW, m0.group(1), m0.group(2)))
-            line, prev = base + 1, 0
-            for m in P.RAW_RE.finditer(buf, 0, end):
-                pos = m.start() + 1
-                line += count(b"\n", prev, pos)
-                prev = pos
-                events.append((line, _RAW, m.group(1), m.group(2)))
-        line, prev = base + 1, 0
-        for m in P.ITERATION_RE.finditer(buf, 0, end):
-            pos = m.start()
-            line += count(b"\n", prev, pos)
-            prev = pos
-            rank = None
-            if buf[pos - 2 : pos] == b"] " and buf.find(b"[", max(0, pos - 16), pos) >= 0:
-                r = P.RANK_RE.search(buf, max(0, pos - 16), pos)
-                if r is not None:
-                    rank = r.group(1)
-            events.append((line, _ITER, int(m.group(1)), m.group(2), rank))
-        line, prev = base + 1, 0
-        for m in P.OUTPUT_RE.finditer(buf, 0, end):
-            pos = m.start()
-            line += count(b"\n", prev, pos)
-            prev = pos
-            events.append((line, _OUT, buf[pos - 2 : pos - 1] == b"n", *m.groups()))
-        self.chunk_debug = DebugTable()
-        self.chunk_debug.names = self.names
-        self._debug(buf, end, base)
+        self.stats["lines"] = base + scan.lines
+        self.stats["glog_lines"] += scan.glog_lines
+        self.stats["events"] += len(scan.events)
+        cd = self.chunk_debug = DebugTable()
+        cd.names = self.names
+        self._unsorted_debug = False
+        if scan.debug is not None:
+            d = scan.debug
+            ids = self.name_ids
+            remap = []
+            for name in d.names:
+                i = ids.get(name)
+                if i is None:
+                    i = ids[name] = len(self.names)
+                    self.names.append(_text(name))
+                remap.append(i)
+            cd.line = array("q", map(base.__add__, d.lines))
+            cd.code = d.codes
+            cd.layer = array("l", map(remap.__getitem__, d.layers))
+            cd.blob = array("l", map(remap.__getitem__, d.blobs))
+            cd.value = d.values
+            self.stats["debug_values"] += len(d.values)
         first_seg = len(self.segments) - 1
-        events.sort(key=_ORDER)
-        self.stats["events"] += len(events)
-        self._handle(events)
+        self._handle(scan.events, base)
         self._distribute_debug(first_seg)
-        return end
 
     def _distribute_debug(self, first_seg: int) -> None:
         """Hand this chunk's debug values to the segment(s) they were read in."""
@@ -385,46 +372,6 @@ class _Parser:
                 t.value.extend(cd.value[lo:hi])
             lo = hi
 
-    def _dump_end(self, buf: bytes, start: int, end: int) -> int | None:
-        m = P.BLOCK_END_RE.search(buf, start, end)
-        if m is None:
-            return None
-        return m.start() + 1
-
-    def _debug(self, buf: bytes, end: int, base: int) -> None:
-        """debug_info lines, column-wise: the per-line work is done by C-level map/zip over columns."""
-        starts: list[int] = []
-        groups: list[tuple] = []
-        add_start, add_group = starts.append, groups.append
-        for m in P.DEBUG_RE.finditer(buf, 0, end):
-            add_start(m.start())
-            add_group(m.groups())
-        n = len(starts)
-        if not n:
-            return
-        layers, roles, blobs, whats, vals = zip(*groups, strict=True)
-        table = self.chunk_debug
-        # line numbers: newlines between consecutive matches, accumulated from the chunk's first line
-        gaps = map(buf.count, repeat(b"\n"), [0, *starts[:-1]], starts)
-        lines = array("q", accumulate(gaps, initial=base + 1))
-        del lines[0]
-        ids = self.name_ids
-        for name in set(layers).union(blobs).difference(ids):
-            ids[name] = len(self.names)
-            self.names.append(_text(name))
-        codes = bytearray(map(_DEBUG_CODE.__getitem__, zip(roles, whats, strict=True)))
-        values = _floats(vals)
-        layer_ids = array("l", map(ids.__getitem__, layers))
-        blob_ids = array("l", map(ids.__getitem__, blobs))
-        table.line.extend(lines)
-        table.code.extend(codes)
-        table.layer.extend(layer_ids)
-        table.blob.extend(blob_ids)
-        table.value.extend(values)
-        self.stats["debug_values"] += len(values)
-        self.stats["glog_lines"] -= n
-
-    # ------------------------------------------------------------------ state machine
     def _new_segment(self, line: int) -> Segment:
         seg = Segment(index=len(self.segments), start_line=line)
         if self.segments:
@@ -451,17 +398,20 @@ class _Parser:
             self.names.append(name)
         return i
 
-    def _handle(self, events: list[tuple]) -> None:
+    def _handle(self, events: list[tuple], base: int) -> None:
         for ev in events:
             kind = ev[1]
-            if kind == _ITER:
-                self._iteration(ev[0], ev[2], ev[3], ev[4])
-            elif kind == _OUT:
-                self._output(ev[0], *ev[2:])
-            elif kind == _RARE:
-                self._rare(*ev)
+            line = ev[0] + base
+            if kind == ITER:
+                self._iteration(line, ev[2], ev[3], ev[4])
+            elif kind == OUT:
+                self._output(line, *ev[2:])
+            elif kind == RARE:
+                self._rare(line, ev[2], ev[3])
+            elif kind == DUMP:
+                self._dump(line, ev[2], ev[3])
             else:
-                self._raw(ev[0], ev[2], ev[3])
+                self._raw(line, ev[2], ev[3])
 
     def _iteration(self, line: int, it: int, tail: bytes, rank) -> None:
         if rank not in (None, b"0", b"0.0"):
@@ -563,7 +513,7 @@ class _Parser:
         elif key.startswith(b"terminate called"):
             seg.crashes.append(Crash("fatal", text, line))
 
-    def _rare(self, line, _kind, key: bytes, rest: bytes, buf: bytes, stop: int, end: int) -> None:
+    def _rare(self, line: int, key: bytes, rest: bytes) -> None:
         seg = self.seg
         k = key[:6]
         # net setup lines first: they are the most frequent rare lines
@@ -586,8 +536,6 @@ class _Parser:
                 seg.layers.append(self.cur_layer)
         elif k in (b"*** ", b"double", b"free()", b"Segmen", b"Floati", b"Aborte", b"termin"):
             self._raw(line, key, rest)
-        elif key.startswith(b"Initializing "):
-            self._dump(line, key, buf, stop, end)
         elif k == b"Creati":
             if key.startswith(b"Creating Layer"):
                 seg.layers.append(LayerSetup(_text(rest), line, max(0, self.net_count - 1)))
@@ -689,17 +637,10 @@ class _Parser:
                 t.code.append(code)
                 t.layer.append(li)
                 t.blob.append(bi)
-                t.value.extend(_floats((val,)))
+                t.value.extend(floats((val,)))
 
-    def _dump(self, line: int, key: bytes, buf: bytes, stop: int, end: int) -> None:
+    def _dump(self, line: int, key: bytes, raw: bytes) -> None:
         """A protobuf dump after 'Initializing solver/net from parameters:'."""
-        start = buf.find(b"\n", stop, end)
-        if start < 0:
-            return
-        finish = self._dump_end(buf, start, end)
-        start += 1
-        finish = end if finish is None else finish
-        raw = buf[start:finish]
         if b"\n>" in raw or raw.startswith(b">"):
             raw = P.QUOTE_RE.sub(b"", raw)
         text = raw.decode("utf-8", "replace").replace("\r", "")
