@@ -25,6 +25,12 @@ CASES = {
     "poly": dict(base_lr=0.01, power=0.9, max_iter=10_000_000),
     "sigmoid": dict(base_lr=0.01, gamma=0.000002, stepsize=5_000_000),
 }
+# Degenerate schedules that take the special-value paths (NaN, inf, negative bases).
+WORST = {
+    "poly past max_iter": ("poly", dict(base_lr=0.01, power=0.9, max_iter=100)),
+    "poly no max_iter": ("poly", dict(base_lr=0.01, power=0.9)),
+    "exp to inf": ("exp", dict(base_lr=0.01, gamma=1.001)),
+}
 
 
 def best_of(fn, repeat: int = 3) -> float:
@@ -41,11 +47,15 @@ def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000_000
     floor = best_of(lambda: np.arange(n, dtype=np.float32) * np.float32(0.01))
     print(f"{n:,} iterations; floor (float32 arange + one multiply): {floor * 1000:.1f} ms")
-    print(f"{'policy':<10} {'time':>10} {'x floor':>8}")
+    print(f"{'policy':<20} {'time':>10} {'x floor':>8}")
     for policy, kw in CASES.items():
         p = lr.LrParams.make(policy, **kw)
         t = best_of(lambda p=p: lr.schedule(p, n))
-        print(f"{policy:<10} {t * 1000:>8.1f} ms {t / floor:>8.1f}")
+        print(f"{policy:<20} {t * 1000:>8.1f} ms {t / floor:>8.1f}")
+    for label, (policy, kw) in WORST.items():
+        p = lr.LrParams.make(policy, **kw)
+        t = best_of(lambda p=p: lr.schedule(p, n))
+        print(f"{label:<20} {t * 1000:>8.1f} ms {t / floor:>8.1f}")
 
 
 if __name__ == "__main__":
