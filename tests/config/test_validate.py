@@ -155,6 +155,17 @@ def test_ignored_param_blocks_in_v1_layers_and_their_causes():
     assert [f.code for f in check("layer { type: 'BN' transform_param { } }")] == [UNKNOWN_LAYER_TYPE]
 
 
+def test_v0_layer_types_follow_caffes_upgrade_list():
+    text = 'layers { layer { name: "c" type: "convolution" } }\nlayers { layer { name: "p" type: "padding" } }'
+    doc = parse_text(text)
+    [finding] = validate(doc, "NetParameter")
+    assert (finding.code, finding.severity, finding.location.line) == (UNKNOWN_LAYER_TYPE, Severity.ERROR, 1)
+    assert finding.fix.edits[0].new == '"conv"'
+    assert finding.evidence[0].text == "Unknown layer name: convolution"
+    assert not caffe_accepts(doc, "NetParameter")
+    assert validate(parse_text('layers { layer { type: "innerproduct" } }'), "NetParameter") == []
+
+
 def test_layer_without_type_is_a_warning():
     [finding] = check("layer { name: 'x' bottom: 'a' top: 'b' }")
     assert (finding.code, finding.severity, finding.location.col) == (UNKNOWN_LAYER_TYPE, Severity.WARNING, 7)

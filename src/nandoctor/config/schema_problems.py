@@ -29,9 +29,6 @@ ALL_CODES = (
     QUOTED_ENUM, IGNORED_PARAM_BLOCK,
 )  # fmt: skip
 
-# Codes whose findings mean BVLC Caffe refuses the file (fork extensions included).
-REJECTING_CODES = frozenset(ALL_CODES) - {UNKNOWN_LAYER_TYPE, IGNORED_PARAM_BLOCK}
-
 
 def nearest(name: str, candidates: list[str]) -> str | None:
     """The candidate ``name`` most likely meant: same letters in another case, a word cut

@@ -35,7 +35,6 @@ from nandoctor.config.schema_problems import (
     MIXED_LAYER_FORMATS,
     NEGATIVE_UNSIGNED,
     QUOTED_ENUM,
-    REJECTING_CODES,
     UNKNOWN_ENUM_VALUE,
     UNKNOWN_FIELD,
     UNKNOWN_LAYER_TYPE,
@@ -46,12 +45,13 @@ from nandoctor.config.schema_problems import (
     nearest,
 )
 from nandoctor.config.textformat import Document, Field, Message, Pos, Scalar
+from nandoctor.config.upgrade import V0_TYPE_TO_V2
 from nandoctor.core.types import Cause, Edit, Evidence, Finding, Fix, Location, Severity
 
 __all__ = [
     "ALL_CODES", "BAD_BOOLEAN", "DUPLICATE_FIELD", "FORK_EXTENSION", "IGNORED_PARAM_BLOCK", "INTEGER_OUT_OF_RANGE",
     "MESSAGE_SCALAR_MISMATCH", "MISSING_REQUIRED", "MIXED_LAYER_FORMATS", "NEGATIVE_UNSIGNED", "QUOTED_ENUM",
-    "REJECTING_CODES", "UNKNOWN_ENUM_VALUE", "UNKNOWN_FIELD", "UNKNOWN_LAYER_TYPE", "UNQUOTED_STRING",
+    "UNKNOWN_ENUM_VALUE", "UNKNOWN_FIELD", "UNKNOWN_LAYER_TYPE", "UNQUOTED_STRING",
     "V1_TYPE_IN_V2_LAYER", "V2_TYPE_IN_V1_LAYER", "WRONG_LITERAL", "caffe_accepts", "validate", "validate_cached",
 ]  # fmt: skip
 
@@ -127,6 +127,8 @@ class _Walk:
             self.ignored_params(msg, mtype)
         if mtype == "LayerParameter":
             self.layer_type(msg)
+        elif mtype == "V0LayerParameter":
+            self.v0_layer_type(msg)
         elif mtype == "NetParameter":
             self.layer_formats(msg)
 
@@ -323,6 +325,25 @@ class _Walk:
         self.report(UNKNOWN_LAYER_TYPE, message, v.start, None, severity=Severity.WARNING, evidence=evidence,
                     fix=fix, culprit=name, data={"caffe_stage": _STAGE_NET})  # fmt: skip
 
+    def v0_layer_type(self, layer: Message) -> None:
+        """V0 (2013) type strings: Caffe's upgrade knows a fixed list and aborts on anything else."""
+        f = layer.last("type")
+        if f is None or not isinstance(f.value, Scalar) or f.value.kind != "string":
+            return
+        name = f.value.value
+        if name in V0_TYPE_TO_V2 or name == "padding":  # padding layers are folded into the next layer
+            return
+        suggestion = nearest(name, sorted(V0_TYPE_TO_V2))
+        message = f'Caffe\'s V0 upgrade knows no layer type "{name}"'
+        fix = None
+        if suggestion is not None:
+            message += f'; did you mean "{suggestion}"?'
+            edit = self.edit(f.value.start.offset, f.value.end, f'"{suggestion}"', f.value.start)
+            fix = Fix(f'Write type: "{suggestion}".', (edit,), safe=False)
+        self.report(UNKNOWN_LAYER_TYPE, message, f.value.start, None, fix=fix, culprit=name,
+                    evidence=[Evidence(f"Unknown layer name: {name}", None, "computed")],
+                    data={"caffe_stage": _STAGE_UPGRADE})  # fmt: skip
+
     def ignored_params(self, layer: Message, mtype: str) -> None:
         """``*_param`` blocks that the layer's type never reads: Caffe silently drops them."""
         type_field = layer.last("type")
@@ -462,8 +483,8 @@ def validate_cached(doc: Document, root: str) -> list[Finding]:
 
 
 def caffe_accepts(doc: Document, root: str) -> bool:
-    """Would BVLC Caffe's parser (and its upgrade step) accept this file? Fork extensions: no."""
-    return not any(
-        f.code in REJECTING_CODES and (f.severity is Severity.ERROR or f.code == FORK_EXTENSION)
-        for f in validate_cached(doc, root)
-    )
+    """Would BVLC Caffe's parser and its upgrade step accept this file? Fork extensions: no.
+
+    (Building the net is a later step: unknown V2 layer types do not count here.)
+    """
+    return not any(f.severity is Severity.ERROR or f.code == FORK_EXTENSION for f in validate_cached(doc, root))
