@@ -60,9 +60,11 @@ class V2TypeInV1Layer(SchemaRule):
 class UnknownLayerType(SchemaRule):
     """
     ## What it detects
-    A V2 layer whose type BVLC Caffe's layer registry does not know. Types of well-known forks
-    (SSD's PriorBox, py-faster-rcnn's ROIPooling, SegNet's BN/Upsample ...) are reported as
-    information, once per type; other unknown types as warnings, with the nearest known type.
+    A V2 layer whose type BVLC Caffe's layer registry does not know, or that has no type at
+    all. Types of well-known forks (SSD's PriorBox, py-faster-rcnn's ROIPooling, SegNet's
+    BN/Upsample ...) are reported as information, once per type; other unknown types as
+    warnings, with the nearest known type. In a V0 (2013) net an unknown type string is an
+    error: Caffe's upgrade of the file aborts (`Unknown layer name: X`).
 
     ## Why it leads to NaN
     BVLC Caffe aborts while building the net (`Unknown layer type: X`). A fork's layer has the
