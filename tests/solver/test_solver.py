@@ -150,3 +150,12 @@ def test_cli_on_a_corpus_run(capsys):
     assert main(["lr", str(run / "solver.prototxt"), "--format", "csv"]) == 1
     rows = dict(line.split(",") for line in capsys.readouterr().out.splitlines()[1:])
     assert rows["160"] == "1" and rows["320"] == "100"
+
+
+def test_cli_unchecked_shows_the_legacy_arithmetic(capsys):
+    path = str(corpus_path("oracles", "lr", "31_inv_negative_gamma.prototxt"))
+    assert main(["lr", path, "--format", "csv"]) == 1
+    assert capsys.readouterr().out.splitlines() == ["iteration,lr"]
+    assert main(["lr", path, "--format", "csv", "--unchecked"]) == 1
+    rows = dict(line.split(",") for line in capsys.readouterr().out.splitlines()[1:])
+    assert rows["0"] == "0.01" and rows["100"] == "inf" and rows["101"] == "-nan"  # 1 - 0.01*100 = 0

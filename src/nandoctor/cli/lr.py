@@ -27,6 +27,12 @@ def add_arguments(p) -> None:
     )
     p.add_argument("--format", choices=("text", "json", "csv"), default="text")
     p.add_argument("--plot", metavar="PNG", help="write a plot of the schedule (log scale) to this file")
+    p.add_argument(
+        "--unchecked",
+        action="store_true",
+        help="where Caffe (2018+) aborts on a parameter check, show what builds without the checks "
+        "(Caffe 1.0 and older) compute instead",
+    )
 
 
 def run(args) -> int:
@@ -42,6 +48,12 @@ def run(args) -> int:
     findings = report.sorted()
     abort = lr.caffe_abort(params)
     rates = analysis(facts).rates if stop > 0 else None  # the schedule the rules analysed (cached)
+    if abort is not None and args.unchecked and stop > 0:
+        try:
+            rates = lr.schedule(params, stop, checks=False)
+            abort = None  # shown as computed; the finding still says what newer builds do
+        except lr.LrAbort:
+            pass  # no rate in any build: unknown policy, or SIGFPE for step without stepsize
     rows = _rows(params, rates, stop)
 
     if args.format == "csv":
