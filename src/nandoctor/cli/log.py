@@ -68,7 +68,9 @@ def _summary(console, trace: Trace) -> None:
     console.print(
         f"[bold]{escape(trace.path)}[/bold]: {st['lines']:,} lines, {len(trace.segments)} run(s)"
         + (", gzip" if st.get("gzip") else "")
+        + (f", {st['unparsed_lines']:,} line(s) neither glog nor dump" if st.get("unparsed_lines") else "")
         + (f", {st['long_lines']} over-long line(s) skipped" if st.get("long_lines") else "")
+        + (", read error: the file is damaged" if st.get("read_error") else "")
     )
     for seg in trace.segments:
         if not (seg.has_training or len(seg.debug) or seg.crashes):

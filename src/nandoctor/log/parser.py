@@ -1,16 +1,17 @@
-"""Streaming parser for Caffe logs: ``parse_log(path_or_file) -> Trace``.
+"""Streaming parser for Caffe logs: ``parse_log(path_or_file, workers=None) -> Trace``.
 
-The file is read as bytes in large blocks (gzip is recognised by its magic bytes)
-and never held whole. Each block, cut at a line end, is scanned by a few
-literal-anchored regex passes (see ``patterns``); the few events that need order
-(iteration, output, test, lr, setup and crash lines) are merged by line number and
-fed through a small state machine, while debug_info values go straight into a
-column-wise table and get their iteration afterwards. Line numbers are counted
-with ``bytes.count`` between matches, so they cost next to nothing.
+The file is read as bytes in large blocks (gzip is recognised by its magic bytes and
+decompressed incrementally) and never held whole. ``chunks`` cuts the stream at line
+ends, never inside a protobuf dump; ``scan.scan_chunk`` finds the interesting lines of
+a chunk with a few literal-anchored regex passes (see ``patterns``) and returns events
+plus debug_info columns; ``merge`` feeds the events, in file order, through a small
+state machine that builds the ``Trace`` (runs, displays, outputs, tests, lr, dumps,
+crashes). Scanning is stateless, so large logs are scanned in worker processes while
+this process merges; the result is the same for any number of workers.
 
 Robustness: invalid UTF-8 is replaced, binary junk is skipped, a line longer than
-``MAX_LINE`` bytes is dropped (and counted) instead of being buffered, and nothing
-in the input can raise anything but ``InputError`` for an unreadable file.
+``MAX_LINE`` bytes is dropped (and counted) instead of being buffered, and nothing in
+the input can raise anything but ``InputError`` for a missing or unreadable file.
 """
 
 from __future__ import annotations
