@@ -57,6 +57,11 @@ def test_nan300_first_nonfinite():
     f = fires(run_log(["2.3", "2.0", "-nan", "-nan"]), "NAN300")
     assert f.data["first_nonfinite_iteration"] == 20 and f.data["value"] == "-nan"
     assert f.location.line == 5 and f.evidence[0].location.line == 5
+    outs = [[("a", "1", 1), ("b", "1", 1)], [("a", "inf", 1), ("b", "1", 1)], [("a", "nan", 1), ("b", "nan", 1)]]
+    f = fires(run_log(["2", "3", "-nan"], outputs=outs, lrs=["0.1", "0.1", "nan"]), "NAN300")
+    assert f.data["first_nonfinite_iteration"] == 10 and f.data["first_nonfinite_loss_iteration"] == 20
+    assert f.data["first_nonfinite_by_output"] == {"a": 10, "b": 20}
+    assert f.data["first_nonfinite_lr_iteration"] == 20
 
 
 def test_nan301_nan_at_start_needs_a_finite_lr():

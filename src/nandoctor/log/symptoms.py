@@ -83,6 +83,16 @@ def first_nonfinite_point(seg: Segment) -> tuple[int, TrainPoint] | None:
     return None
 
 
+def first_nonfinite_by_output(seg: Segment) -> dict[str, int | None]:
+    """Train output name -> first displayed iteration where it is nan/inf (None: always finite)."""
+    first: dict[str, int | None] = dict.fromkeys(seg.output_names())
+    for p in seg.train:
+        for o in p.outputs:
+            if first.get(o.name) is None and _bad(o.value):
+                first[o.name] = p.iteration
+    return first
+
+
 def detect_loss_nonfinite(trace: Trace, seg: Segment) -> list[Symptom]:
     found = first_nonfinite_point(seg)
     if found is None:
@@ -93,6 +103,9 @@ def detect_loss_nonfinite(trace: Trace, seg: Segment) -> list[Symptom]:
     what = "the displayed loss" if _bad(p.loss) else f"train output {', '.join(outs)}"
     data = {
         "first_nonfinite_iteration": p.iteration,
+        "first_nonfinite_loss_iteration": next((q.iteration for q in seg.train if _bad(q.loss)), None),
+        "first_nonfinite_by_output": first_nonfinite_by_output(seg),
+        "first_nonfinite_lr_iteration": next((q.iteration for q in seg.lr if _bad(q.value)), None),
         "value": p.loss_text if _bad(p.loss) else next(o.text for o in p.outputs if _bad(o.value)),
         "loss_nonfinite": _bad(p.loss),
         "outputs_nonfinite": outs,
@@ -362,7 +375,13 @@ def detect_test_nonfinite(trace: Trace, seg: Segment) -> list[Symptom]:
             ev = [(t.line, f"Iteration {t.iteration}, Testing net (#{t.net_index})")]
             ev += [(o.line, f"Test net output #{o.index}: {o.name} = {o.text}") for o in t.outputs]
             found = first_nonfinite_point(seg)
+            per_output: dict[str, int | None] = {}
+            for u in seg.tests:
+                for o in u.outputs:
+                    if per_output.get(o.name) is None:
+                        per_output[o.name] = u.iteration if _bad(o.value) else None
             data = {"first_nonfinite_test_iteration": t.iteration, "net_index": t.net_index,
+                    "first_nonfinite_by_output": per_output,
                     "outputs": [o.name for o in bad],
                     "before_train": found is None or t.iteration < found[1].iteration,
                     "first_nonfinite_train_iteration": found[1].iteration if found else None}  # fmt: skip
