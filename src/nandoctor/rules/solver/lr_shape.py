@@ -179,7 +179,7 @@ class LrVanishesEarly(Rule):
             return
         yield self.finding(
             f"the learning rate is below 1e-4 x base_lr from iteration {k} on, "
-            f"{100 * k / a.horizon.stop:.0f}% into the run ({a.runner_text})",
+            f"{100 * k / a.horizon.stop:.2g}% into the run ({a.runner_text})",
             location(s, "gamma" if p.policy != "poly" else "power", "lr_policy"),
             evidence=[*field_evidence(s, "lr_policy", "gamma", "stepsize"), rate_evidence(a, k)],
             fix=fix,

@@ -315,6 +315,8 @@ class SolverTypeConflict(Rule):
     severity = Severity.ERROR
     needs = ("solver",)
 
+    # The line number is counted in BVLC's upgrade_proto.cpp (its "Attempting to upgrade" LOG is
+    # line 1084 in the oracle build's output, CAFFE_VERDICTS.tsv; the CHECK sits 41 lines above).
     FATAL = (
         "upgrade_proto.cpp:1043] Check failed: !solver_param->has_solver_type() || !solver_param->has_type() "
         "Failed to upgrade solver: old solver_type field (enum) and new type field (string) cannot be both "
