@@ -222,6 +222,7 @@ def test_eof_position_after_final_newline():
         ("a: 08", (1, 5, "Numbers starting with leading zero must be in octal.")),
         ("a: 0x1.5", (1, 7, "Hex and octal numbers must be integers.")),
         ("a: 1.5.3", (1, 7, "Already saw decimal point or exponent; can't have another one.")),
+        ("a.5: 1", (1, 2, "Need space between identifier and decimal point.")),
         ("a: 1\x01", (1, 5, "Invalid control characters encountered in text.")),
         ("\ufeffa: 1", (1, 1, "Interpreting non ascii codepoint 239.")),
         ("a: ü", (1, 4, "Interpreting non ascii codepoint 195.")),

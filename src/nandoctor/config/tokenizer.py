@@ -215,6 +215,8 @@ def lex(text: str) -> list[Tok]:
                 append(("int", tok, start))
                 continue
             err = _number_error(text, tok, start)
+            if tok[0] == "." and toks and toks[-1][0] == "ident" and toks[-1][2] + len(toks[-1][1]) == start:
+                err = ("Need space between identifier and decimal point.", start)  # `blah.123`
             if err is not None:
                 append(("error", err[0], err[1]))
                 return toks
