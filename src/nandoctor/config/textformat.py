@@ -145,9 +145,11 @@ class _Types:
     """The schema view the parser needs: is a field a message, of which type, what protobuf expects."""
 
     def __init__(self, root: str):
-        from nandoctor.config import schema
+        from nandoctor.config import schema  # the schema modules import this one
+        from nandoctor.config.literals import expected_word
 
         self.schema = schema
+        self.expected_word = expected_word
         self.root = root
 
     def lookup(self, mtype: str | None, name: str):
@@ -188,20 +190,9 @@ class _Types:
 
     def expected(self, spec) -> str | None:
         """The word in protobuf's ``Expected <word>, got: X`` for a scalar field (None: unknown)."""
-        if spec is None:
+        if spec is None or self.schema.is_message(spec.type) or spec.type == self.schema.UNKNOWN_TYPE:
             return None
-        t = spec.type
-        if t in self.schema.INT_RANGES:
-            return "integer"
-        if t in ("float", "double"):
-            return "double"
-        if t in ("string", "bytes"):
-            return "string"
-        if t == "bool":
-            return "identifier"
-        if self.schema.is_enum(t):
-            return "integer or identifier"
-        return None
+        return self.expected_word(spec.type)
 
 
 class _Parser:
