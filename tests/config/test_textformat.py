@@ -327,6 +327,20 @@ def test_every_corpus_prototxt_parses():
         assert parse_file(path).root.fields, path
 
 
+def _shape(msg: Message) -> list:
+    return [(f.name, _shape(f.value) if isinstance(f.value, Message) else f.value.value) for f in msg.fields]
+
+
+def test_schema_aware_parse_builds_the_same_tree_as_the_plain_parse():
+    files = corpus_files("zoo", pattern="*.prototxt") + corpus_files("caffe-runs", pattern="*/*.prototxt")
+    if not files:
+        pytest.skip("corpus not available")
+    for path in files:
+        plain = parse_file(path, None).root
+        for root in ("auto", "SolverParameter" if "solver" in path.name else "NetParameter"):
+            assert _shape(parse_file(path, root).root) == _shape(plain), path
+
+
 def test_crlf_corpus_file_has_the_positions_caffe_uses():
     path = corpus_path("zoo", "BVLC__caffe__examples__cifar__cifar10_18pct.prototxt")
     doc = parse_file(path)
