@@ -3,12 +3,16 @@ finding disappear when applied and the rules are run again."""
 
 from __future__ import annotations
 
+import contextlib
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from nandoctor.config import lr, schema
 from nandoctor.config.solver import apply_edits, load_solver
 from nandoctor.config.textformat import parse_text
 from nandoctor.core.registry import Facts, run_rules, select_rules
+from nandoctor.core.types import InputError
 
 RULES = select_rules(["NAN2"])
 
@@ -63,3 +67,25 @@ def test_rules_never_raise_and_fixes_work(text, iters):
         fixed = apply_edits(text, f.fix.edits)
         again = [g for g in run(fixed, iters) if g.code == f.code and g.culprit == f.culprit]
         assert not again, (f.code, f.message, f.fix.description, again[0].message)
+
+
+JUNK = st.sampled_from(
+    ['"x"', "'step'", "step", "true", "0x10", "-3", "1.5", "1e400", "-inf", "nan", "{ a: 1 }", "2147483648", '""']
+)
+SOLVER_FIELDS = sorted(schema.MESSAGES["SolverParameter"].fields)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from(SOLVER_FIELDS), JUNK), max_size=8), st.sampled_from([None, 100]))
+def test_badly_typed_values_never_crash(fields, iters):
+    """Values of the wrong type (Caffe's parser rejects those files) give InputError or nothing."""
+    text = "\n".join(f"{n}: {v}" if not v.startswith("{") else f"{n} {v}" for n, v in fields)
+    try:
+        solver = load_solver(parse_text(text, "s.prototxt"))
+    except InputError:
+        return  # the parser already rejects it, as Caffe's does
+    for name in SOLVER_FIELDS:
+        solver.value(name)
+    with contextlib.suppress(InputError):
+        lr.LrParams.from_solver(solver)
+    list(run_rules(Facts(solver=solver, options={"iters": iters}), RULES))
