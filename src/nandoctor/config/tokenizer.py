@@ -37,7 +37,8 @@ _PLAIN_INT_RE = re.compile(r"[1-9][0-9]*|0")
 _PLAIN_FLOAT_RE = re.compile(
     r"(?:[1-9][0-9]*|0)?\.[0-9]+(?:[eE][+-]?[0-9]+)?[fF]?|(?:[1-9][0-9]*|0)\.?(?:[eE][+-]?[0-9]+)?[fF]?"
 )
-_VALID_ESCAPE_RE = re.compile(r"\\(?:[abfnrtv\\?'\"0-7]|[xX][0-9A-Fa-f]|u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8})")
+_SIMPLE_ESCAPES = frozenset("abfnrtv\\?'\"01234567")
+_HEX = frozenset("0123456789abcdefABCDEF")
 _SPECIAL_COLUMN_RE = re.compile(r"[\t]|[^\x00-\x7f]")
 
 _ESCAPES = {
@@ -167,6 +168,30 @@ def _number_error(text: str, tok: str, start: int) -> tuple[str, int] | None:
     return None
 
 
+def _escape(text: str, i: int) -> tuple[int, tuple[str, int] | None]:
+    """The escape sequence at ``text[i] == "\\"``: where it ends, and protobuf's error if it is bad."""
+    nxt = text[i + 1 : i + 2]
+    if nxt and nxt in _SIMPLE_ESCAPES:
+        return i + 2, None
+    if nxt == "x":  # lowercase only, as in protobuf
+        if text[i + 2 : i + 3] and text[i + 2] in _HEX:
+            return i + 3, None
+        return i + 2, ("Expected hex digits for escape sequence.", i + 2)
+    if nxt == "u":
+        for k in range(4):
+            if not (text[i + 2 + k : i + 3 + k] and text[i + 2 + k] in _HEX):
+                return i + 2 + k, ("Expected four hex digits for \\u escape sequence.", i + 2 + k)
+        return i + 6, None
+    if nxt == "U":  # 8 hex digits, at most 0010ffff
+        rules = ["0", "0", "01"] + [_HEX] * 5
+        for k, allowed in enumerate(rules):
+            ch = text[i + 2 + k : i + 3 + k]
+            if not ch or ch not in allowed:
+                return i + 2 + k, ("Expected eight hex digits up to 10ffff for \\U escape sequence", i + 2 + k)
+        return i + 10, None
+    return i + 1, ("Invalid escape sequence in string literal.", i + 1)
+
+
 def _string_error(text: str, start: int) -> tuple[str, int]:
     """Why the string starting at ``start`` does not lex, as protobuf's tokenizer says it."""
     quote = text[start]
@@ -176,14 +201,12 @@ def _string_error(text: str, start: int) -> tuple[str, int]:
         ch = text[i]
         if ch == "\n":
             return "String literals cannot cross line boundaries.", i
+        if ch == "\x00":
+            return "Unexpected end of string.", i
         if ch == "\\":
-            m = _VALID_ESCAPE_RE.match(text, i)
-            if m is None:
-                nxt = text[i + 1 : i + 2]
-                if nxt in ("x", "X"):
-                    return "Expected hex digits for escape sequence.", i + 2
-                return "Invalid escape sequence in string literal.", i + 1
-            i = m.end()
+            i, err = _escape(text, i)
+            if err is not None:
+                return err
             continue
         if ch == quote:
             break  # pragma: no cover - a well-formed string never reaches here
@@ -222,8 +245,8 @@ def lex(text: str) -> list[Tok]:
                 return toks
             append((tkind, tok, start))
         elif kind == "string":
-            if "\\" in tok:
-                bad = _bad_escape(tok)
+            if "\\" in tok or "\x00" in tok:
+                bad = _bad_string(tok)
                 if bad is not None:
                     append(("error", bad[0], start + bad[1]))
                     return toks
@@ -243,18 +266,21 @@ def lex(text: str) -> list[Tok]:
     return toks
 
 
-def _bad_escape(lit: str) -> tuple[str, int] | None:
+def _bad_string(lit: str) -> tuple[str, int] | None:
+    """protobuf's error inside a lexed string literal (a bad escape, a NUL byte), offset within ``lit``."""
     i = 1
-    while True:
-        i = lit.find("\\", i)
-        if i < 0 or i >= len(lit) - 1:
-            return None
-        m = _VALID_ESCAPE_RE.match(lit, i)
-        if m is None:
-            if lit[i + 1] in "xX":
-                return "Expected hex digits for escape sequence.", i + 2
-            return "Invalid escape sequence in string literal.", i + 1
-        i = m.end()
+    end = len(lit) - 1
+    while i < end:
+        ch = lit[i]
+        if ch == "\\":
+            i, err = _escape(lit, i)
+            if err is not None:
+                return err
+        elif ch == "\x00":
+            return "Unexpected end of string.", i
+        else:
+            i += 1
+    return None
 
 
 def decode_string(lit: str) -> str:
