@@ -248,6 +248,7 @@ class _Parser:
         self.seen_speed = False
         # debug_info names are interned once for the whole file (shared by every segment's table)
         self.name_ids: dict[bytes, int] = {}
+        self.output_names: dict[bytes, str] = {}
         self.names: list[str] = self.seg.debug.names
         self.chunk_debug = DebugTable()
         self._unsorted_debug = False
@@ -477,11 +478,17 @@ class _Parser:
         self.cur_test = None
 
     def _output(self, line, is_train, idx, name, val, weight, contrib) -> None:
-        value = _num(val)
-        out = OutputValue(int(idx), _text(name), value, val.decode("latin-1"), line, _num(weight), _num(contrib))
+        if is_train and self.cur_train is None:
+            return  # an output line without its Iteration line (cut or grepped log)
+        text = self.output_names.get(name)
+        if text is None:
+            text = self.output_names[name] = _text(name)
+        if weight is None:
+            out = OutputValue(int(idx), text, _num(val), val.decode("latin-1"), line)
+        else:
+            out = OutputValue(int(idx), text, _num(val), val.decode("latin-1"), line, _num(weight), _num(contrib))
         if is_train:
-            if self.cur_train is not None:
-                self.cur_train.outputs.append(out)
+            self.cur_train.outputs.append(out)
             return
         test = self.cur_test
         if test is None:

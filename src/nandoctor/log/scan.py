@@ -22,9 +22,9 @@ from typing import NamedTuple
 from nandoctor.log import patterns as P
 from nandoctor.log.values import parse_value
 
-# event kinds; events sort by (line, kind) and ties keep their order
+# event kinds; events come in file order (by byte offset)
 ITER, OUT, RARE, RAW, DUMP = 0, 1, 2, 3, 4
-ORDER = itemgetter(0, 1)
+FIRST = itemgetter(0)
 DUMP_LOOKBACK = 4 << 20  # a dump open at a chunk's end is looked for this far back
 
 # (role letter, data|diff) -> DebugTable code
@@ -79,8 +79,9 @@ def cut_point(buf: bytes, end: int, force: bool) -> int:
 def scan_chunk(buf: bytes) -> ChunkScan:
     end = len(buf)
     count = buf.count
-    events: list[tuple] = []
-    add = events.append
+    # every pass adds (offset, kind, payload...); one sweep then turns offsets into line numbers
+    found: list[tuple] = []
+    add = found.append
     # prefix-less ("bare") text, judged on a sample: pasted logs have no glog "] " on most lines
     sample = min(end, 1 << 18)
     s_lines, s_glog = count(b"\n", 0, sample), count(b"] ", 0, sample)
@@ -89,13 +90,8 @@ def scan_chunk(buf: bytes) -> ChunkScan:
     rare = [(m.start(), m.group(1), m.group(2), m.end()) for m in P.RARE_RE.finditer(buf)]
     if bare:
         # line starts: search "\n" + buf, so a match at i starts line i of buf
-        extra = [(m.start(), m.group(1), m.group(2), m.end() - 1) for m in P.BARE_RE.finditer(b"\n" + buf)]
-        if extra:
-            rare = sorted(rare + extra, key=itemgetter(0))
-    line, prev = 1, 0
+        rare += [(m.start(), m.group(1), m.group(2), m.end() - 1) for m in P.BARE_RE.finditer(b"\n" + buf)]
     for pos, key, rest, stop in rare:
-        line += count(b"\n", prev, pos)
-        prev = pos
         if key.startswith(b"Initializing "):
             newline = buf.find(b"\n", stop, end)
             if newline < 0:
@@ -103,42 +99,36 @@ def scan_chunk(buf: bytes) -> ChunkScan:
             else:
                 finish = dump_end(buf, newline, end)
                 text = buf[newline + 1 : end if finish is None else finish]
-            add((line, DUMP, key, text))
+            add((pos, DUMP, key, text))
         else:
-            add((line, RARE, key, rest))
+            add((pos, RARE, key, rest))
     if not bare:
         m0 = P.RAW_RE.match(b"\n" + buf[:512])
         if m0 is not None:  # the chunk's first line has no newline before it
-            add((1, RAW, m0.group(1), m0.group(2)))
-        line, prev = 1, 0
+            add((0, RAW, m0.group(1), m0.group(2)))
         for m in P.RAW_RE.finditer(buf):
-            pos = m.start() + 1
-            line += count(b"\n", prev, pos)
-            prev = pos
-            add((line, RAW, m.group(1), m.group(2)))
-    line, prev = 1, 0
+            add((m.start() + 1, RAW, m.group(1), m.group(2)))
     for m in P.ITERATION_RE.finditer(buf):
         pos = m.start()
-        line += count(b"\n", prev, pos)
-        prev = pos
         rank = None
         if buf[pos - 2 : pos] == b"] " and buf.find(b"[", max(0, pos - 16), pos) >= 0:
             r = P.RANK_RE.search(buf, max(0, pos - 16), pos)
             if r is not None:
                 rank = r.group(1)
-        add((line, ITER, int(m.group(1)), m.group(2), rank))
-    line, prev = 1, 0
+        add((pos, ITER, int(m.group(1)), m.group(2), rank))
     for m in P.OUTPUT_RE.finditer(buf):
         pos = m.start()
-        line += count(b"\n", prev, pos)
-        prev = pos
-        add((line, OUT, buf[pos - 2 : pos - 1] == b"n", *m.groups()))
-    events.sort(key=ORDER)
+        add((pos, OUT, buf[pos - 2 : pos - 1] == b"n", *m.groups()))
+    found.sort(key=FIRST)
+    offsets = [ev[0] for ev in found]
+    lines = accumulate(map(count, repeat(b"\n"), [0, *offsets[:-1]], offsets), initial=1)
+    next(lines)
+    events = [(line, *ev[1:]) for line, ev in zip(lines, found, strict=False)]
     debug = _debug_columns(buf)
-    lines = count(b"\n") + (1 if end and buf[-1:] != b"\n" else 0)
+    n_lines = count(b"\n") + (1 if end and buf[-1:] != b"\n" else 0)
     # every "] " is a glog prefix, except the second one on debug_info lines ("[Forward] Layer")
     glog = count(b"] ") - (len(debug.lines) if debug else 0)
-    return ChunkScan(lines, glog, events, debug)
+    return ChunkScan(n_lines, glog, events, debug)
 
 
 def _debug_columns(buf: bytes) -> DebugColumns | None:
