@@ -15,6 +15,7 @@ budget: at most 5% (aim 2%).
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 import warnings
@@ -149,24 +150,29 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore", message=".*[Aa]nomaly.*")
     print(f"torch {torch.__version__}, {args.threads} threads, median of {args.steps * args.rounds} steps per mode")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"load average at start: {load:.2f} on {os.cpu_count()} CPUs (other work on the machine adds noise)")
     for name, (factory, batch) in workloads().items():
         t, paired = measure(factory, batch, args.steps, args.rounds)
-        guard = 100 * (paired["guard"] - 1)
-        anomaly = 100 * (paired["anomaly"] - 1)
-        verdict = "within budget" if guard <= BUDGET else "OVER BUDGET"
         print(f"\n{name}")
-        print(f"  no guard        {1e3 * t['none']:8.2f} ms/step")
-        print(f"  NaNGuard        {1e3 * t['guard']:8.2f} ms/step   overhead {guard:+6.2f}%  "
-              f"(budget {BUDGET:.0f}%, aim {AIM:.0f}%: {verdict})")  # fmt: skip
-        print(
-            f"  detect_anomaly  {1e3 * t['anomaly']:8.2f} ms/step   overhead {anomaly:+6.2f}%  ({paired['anomaly']:.2f}x)"
-        )
+        print(f"  {'mode':<15} {'median step':>12} {'overhead':>9} {'paired':>9}")
+        for mode, label in (("none", "no guard"), ("guard", "NaNGuard"), ("anomaly", "detect_anomaly")):
+            overall = 100 * (t[mode] / t["none"] - 1)
+            pair = 100 * (paired[mode] - 1)
+            print(f"  {label:<15} {1e3 * t[mode]:9.2f} ms {overall:+8.2f}% {pair:+8.2f}%")
+        guard = 100 * (t["guard"] / t["none"] - 1)
+        print(f"  NaNGuard overhead {guard:+.2f}% vs budget {BUDGET:.0f}% (aim {AIM:.0f}%): "
+              f"{'within budget' if guard <= BUDGET else 'OVER BUDGET'}; "
+              f"detect_anomaly is {t['anomaly'] / t['none']:.2f}x")  # fmt: skip
         own = t["check"] + t["snapshot"]
         print(
             f"  guard's own work {1e6 * t['check']:.0f} us check + {1e6 * t['snapshot']:.0f} us snapshot "
-            f"= {100 * own / t['none']:.2f}% of the unguarded step (budget {BUDGET:.0f}%)"
+            f"= {100 * own / t['none']:.2f}% of the unguarded median step (budget {BUDGET:.0f}%)"
         )
-    print("\noverhead = median over rounds of (mode's block median / unguarded block median of the same round) - 1")
+    print(
+        "\noverhead: median step time of the mode vs no guard over all steps; paired: median over rounds"
+        " of the same ratio per round (block medians)"
+    )
 
 
 if __name__ == "__main__":
