@@ -249,6 +249,7 @@ class _Parser:
         # debug_info names are interned once for the whole file (shared by every segment's table)
         self.name_ids: dict[bytes, int] = {}
         self.output_names: dict[bytes, str] = {}
+        self.dump_texts: dict[bytes, str] = {}
         self.names: list[str] = self.seg.debug.names
         self.chunk_debug = DebugTable()
         self._unsorted_debug = False
@@ -651,8 +652,13 @@ class _Parser:
         """A protobuf dump after 'Initializing solver/net from parameters:'."""
         if b"\n>" in raw or raw.startswith(b">"):
             raw = P.QUOTE_RE.sub(b"", raw)
-        text = raw.decode("utf-8", "replace").replace("\r", "")
-        self.stats["dump_lines"] += text.count("\n")
+        # runs restarted or resumed with the same config dump the same text: keep one copy
+        text = self.dump_texts.get(raw)
+        if text is None:
+            text = raw.decode("utf-8", "replace").replace("\r", "")
+            if len(self.dump_texts) < 4096:
+                self.dump_texts[raw] = text
+        self.stats["dump_lines"] += raw.count(b"\n")
         is_solver = b"solver" in key
         seg = self.seg
         # a new solver dump, or a net dump after training started, begins another run
