@@ -284,3 +284,28 @@ def test_in_place_producer_is_found_although_it_overwrites_its_input():
     assert guard.facts.forward["op"] == "Tensor.div_"
     assert guard.facts.forward["zero_divisor"] is True
     assert guard.facts.forward["module"] == "<model>"
+
+
+def test_tracked_shuffling_sampler_names_the_dataset_item():
+    from torch.utils.data import BatchSampler, DataLoader, RandomSampler
+
+    from nandoctor.torch import NaNGuard
+
+    data = Images(poison={37: float("-inf")})
+    model = SmallCNN()
+    opt = sgd(model)
+    guard = NaNGuard(model, opt, criterion=F.cross_entropy, on_nan="stop", verbose=False)
+    sampler = BatchSampler(RandomSampler(data, generator=torch.Generator().manual_seed(5)), 8, False)
+    for x, y in DataLoader(data, batch_sampler=guard.track(sampler)):
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        if guard.check(loss, (x, y)):
+            opt.step()
+        if guard.should_stop:
+            break
+    entry = guard.facts.batch[0]
+    assert guard.diagnosis.first_nonfinite_iteration == 5  # not the first batch: the recorder kept pace
+    assert entry["dataset_indices"] == [37]
+    assert torch.isinf(x[entry["batch_indices"][0]]).any()
+    assert top(guard).culprit == f"batch[0][{entry['batch_indices'][0]}] = dataset[37]"

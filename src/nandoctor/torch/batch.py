@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator
 from typing import Any
 
@@ -87,3 +88,28 @@ def to_device(batch: Any, device: torch.device) -> Any:
     if isinstance(batch, list | tuple):
         return type(batch)(to_device(v, device) for v in batch)
     return batch
+
+
+class IndexRecorder:
+    """A batch sampler wrapper that remembers which data set indices each batch holds.
+
+    ``DataLoader(ds, batch_sampler=guard.track(BatchSampler(RandomSampler(ds), 32, False)))``:
+    the loader draws index lists from here in order (also with worker processes, which
+    return batches in sampling order), so the oldest recorded list belongs to the batch
+    the loop is checking. The guard pops one list per ``check``; call it once per batch.
+    """
+
+    def __init__(self, batch_sampler, keep: int = 256):
+        self.batch_sampler = batch_sampler
+        self.pending: deque[list[int]] = deque(maxlen=keep)
+
+    def __iter__(self):
+        for indices in self.batch_sampler:
+            self.pending.append([int(i) for i in indices])
+            yield indices
+
+    def __len__(self):
+        return len(self.batch_sampler)
+
+    def pop(self) -> list[int] | None:
+        return self.pending.popleft() if self.pending else None

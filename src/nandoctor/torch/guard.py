@@ -111,6 +111,7 @@ class NaNGuard:
         self.facts: TorchFacts | None = None
         self.diagnosis: Diagnosis | None = None
         self.bundle: Path | None = None
+        self.recorder: batches.IndexRecorder | None = None
 
     # step boundaries -------------------------------------------------------------
     def _before_forward(self, module, args):
@@ -122,6 +123,11 @@ class NaNGuard:
         self.rng = capture_rng()
         self.buffers.take()
         self._armed = False
+
+    def track(self, batch_sampler) -> batches.IndexRecorder:
+        """Wrap a DataLoader's batch sampler so each check knows its batch's data set indices."""
+        self.recorder = batches.IndexRecorder(batch_sampler)
+        return self.recorder
 
     @contextlib.contextmanager
     def step(self, batch: Any = None, indices: Any = None):
@@ -154,13 +160,17 @@ class NaNGuard:
         """Call after ``backward()`` and before ``optimizer.step()``; True when the step is safe to take.
 
         ``batch`` enables the replay and the data check; ``indices`` are the data set indices
-        of its rows (else a dict batch's ``index``/``idx`` field is used); ``step`` labels the
+        of its rows (else those recorded by ``track``, else a dict batch's ``index``/``idx``
+        field); ``step`` labels the
         step in reports (default: the number of checks so far).
         """
         step = self.iteration if step is None else step
         self.iteration += 1
         if loss is not None and not isinstance(loss, torch.Tensor):
             loss = torch.tensor(float(loss))
+        if self.recorder is not None:
+            recorded = self.recorder.pop()
+            indices = recorded if indices is None else indices
         self._armed = True
         scale = self._scaler_scale()
         stats = self.monitor.measure(loss, scale if scale is not None and self._grads_scaled() else None)
