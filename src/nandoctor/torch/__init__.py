@@ -2,9 +2,33 @@
 
     from nandoctor.torch import NaNGuard
 
+    guard = NaNGuard(model, optimizer, scheduler, criterion=loss_fn,   # or closure=lambda m, b: loss
+                     on_nan="raise",                                   # or "skip" / "stop"
+                     bundle_dir="nan-bundles")                         # optional reproducer bundle
+    loader = DataLoader(ds, batch_sampler=guard.track(batch_sampler))  # optional: data set indices
+    for batch in loader:
+        optimizer.zero_grad()
+        loss = loss_fn(model(batch[0]), batch[1])
+        loss.backward()
+        if guard.check(loss, batch):          # before optimizer.step()
+            optimizer.step()
+        scheduler.step()
+        if guard.should_stop:
+            break
+    print(guard.diagnosis.to_dict() if guard.diagnosis else "healthy")
+
+Each step costs one fused gradient-norm kernel, a stack and one host sync. On the first
+NaN/inf (loss, gradient, lr, or a GradScaler that keeps collapsing) the guard replays the
+step with hooks, names the producer, ranks the five causes with the NAN6xx rules
+(``nandoctor rules NAN6``) and skips, stops or raises ``NaNDetected``.
+
+``load_bundle(path)``, ``replay_bundle(path, model_factory, closure=None, criterion=None)``
+and ``diagnose_bundle(path)`` work on reproducer bundles; ``diagnose_bundle`` needs no torch,
+so ``nandoctor diagnose BUNDLE`` works anywhere. Callbacks: ``nandoctor.torch.lightning``
+and ``nandoctor.torch.huggingface`` (import only when those packages are installed).
+
 Importing this package does not import torch; ``NaNGuard`` does (install the
-``nandoctor[torch]`` extra). ``diagnose_bundle`` needs no torch at all, so
-``nandoctor diagnose BUNDLE`` works on any machine.
+``nandoctor[torch]`` extra).
 """
 
 from __future__ import annotations
