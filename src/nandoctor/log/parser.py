@@ -23,9 +23,10 @@ import os
 import zlib
 from array import array
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from types import MappingProxyType
 from typing import BinaryIO
 
 import numpy as np
@@ -199,6 +200,8 @@ def parse_log(source, workers: int | None = None) -> Trace:
 
 
 PARALLEL_FROM = 64 << 20
+# BVLC lr lines have no extras: share one read-only empty mapping instead of a dict per line
+_NO_EXTRAS: Mapping[str, float] = MappingProxyType({})
 MAX_WORKERS = 4
 
 
@@ -425,8 +428,9 @@ class _Parser:
             head, comma, more = tail[7:].partition(b",")
             words = head.split()
             raw = words[0] if words else b""
-            extras = {}
+            extras = _NO_EXTRAS
             if comma:
+                extras = {}
                 for em in P.EXTRA_RE.finditer(b", " + more.lstrip()):
                     v = _num(em.group(2))
                     if v is not None:

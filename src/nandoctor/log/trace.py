@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 from array import array
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -75,7 +75,7 @@ class LrPoint:
     value: float | None
     text: str
     line: int
-    extras: dict[str, float] = field(default_factory=dict)
+    extras: Mapping[str, float] = field(default_factory=dict)  # NVCaffe's m, wd, gs, lrm
 
 
 @dataclass(slots=True)
