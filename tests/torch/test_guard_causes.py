@@ -309,3 +309,36 @@ def test_tracked_shuffling_sampler_names_the_dataset_item():
     assert entry["dataset_indices"] == [37]
     assert torch.isinf(x[entry["batch_indices"][0]]).any()
     assert top(guard).culprit == f"batch[0][{entry['batch_indices'][0]}] = dataset[37]"
+
+
+def test_fully_masked_attention_pooling_blames_the_softmax_not_the_intended_minus_inf():
+    class AttentionPool(nn.Module):
+        def __init__(self, dim):
+            super().__init__()
+            self.score = nn.Linear(dim, 1)
+
+        def forward(self, h, mask):
+            scores = self.score(h).squeeze(-1).masked_fill(mask == 0, float("-inf"))  # -inf on purpose
+            return (torch.softmax(scores, 1).unsqueeze(-1) * h).sum(1)
+
+    class Tagger(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = nn.Linear(4, 8)
+            self.pool = AttentionPool(8)
+            self.head = nn.Linear(8, 2)
+
+        def forward(self, batch):
+            x, mask = batch
+            return self.head(self.pool(torch.tanh(self.embed(x)), mask))
+
+    torch.manual_seed(0)
+    x, mask, y = torch.randn(3, 4, 5, 4), torch.ones(3, 4, 5), torch.randint(0, 2, (3, 4))
+    mask[1, :, 2:] = 0  # padding, fine
+    mask[2, 3] = 0  # batch 2, sequence 3: nothing left to attend to
+    model = Tagger()
+    guard = run(model, sgd(model), [((x[i], mask[i]), y[i]) for i in range(3)], F.cross_entropy)
+    assert guard.diagnosis.first_nonfinite_iteration == 2
+    assert guard.facts.forward["op"] == "torch.softmax"
+    assert guard.facts.forward["module"] == "pool"
+    assert top(guard).cause is Cause.POOLING

@@ -23,6 +23,8 @@ import torch
 from nandoctor.torch.batch import tensors
 
 POOL_ATTRS = ("kernel_size", "stride", "padding", "dilation", "ceil_mode", "count_include_pad", "output_size")
+# Ops that write ±inf on purpose (attention masks): an inf they make is not a producer.
+MASKING = {"masked_fill", "masked_fill_", "where", "full", "full_like", "new_full", "fill_", "fill"}
 DIVISIONS = {"div", "div_", "true_divide", "__truediv__", "__rtruediv__", "__itruediv__", "reciprocal"}
 
 
@@ -124,11 +126,22 @@ def _all_finite(objs) -> bool:
     return True
 
 
+def _has_nan(objs) -> bool:
+    for _, t in tensors(objs):
+        if (t.is_floating_point() or t.is_complex()) and bool(torch.isnan(t.detach()).any()):
+            return True
+    return False
+
+
 def _absmax(objs) -> float:
+    """Largest finite magnitude among the tensors (±inf written on purpose is left out)."""
     best = 0.0
     for _, t in tensors(objs):
         if (t.is_floating_point() or t.is_complex()) and t.numel():
-            best = max(best, float(t.detach().abs().max()))
+            d = t.detach().abs()
+            d = d[torch.isfinite(d)]
+            if d.numel():
+                best = max(best, float(d.max()))
     return best
 
 
@@ -171,6 +184,7 @@ class _Watch:
         self.stack: list[torch.nn.Module] = []
         self.model_done = False
         self.forward: dict[str, Any] | None = None
+        self.nan_forward: dict[str, Any] | None = None
         self.module: dict[str, Any] | None = None
         self.origin: dict[Any, dict[str, Any]] = {}
 
@@ -223,26 +237,44 @@ class _Watch:
             self.model_done = True
 
     # function mode ------------------------------------------------------------
-    def after_op(self, func, args, kwargs, out, inputs_finite: bool | None = None) -> None:
+    def after_op(self, func, args, kwargs, out, before: tuple[bool, bool] | None = None) -> None:
+        """Judge one op; ``before`` is (inputs finite, inputs hold NaN) taken before an in-place op."""
         if not isinstance(out, torch.Tensor | list | tuple):
             return
+        op = op_name(func)
         for _, t in tensors(out):
             if t.grad_fn is not None and t.grad_fn not in self.origin:
-                self.origin[t.grad_fn] = {"op": op_name(func), **self.context(op_name(func))}
-        if self.forward is not None or _all_finite(out):
+                self.origin[t.grad_fn] = {"op": op, **self.context(op)}
+        if (self.forward is not None and self.nan_forward is not None) or _all_finite(out):
             return
-        if not (inputs_finite if inputs_finite is not None else _all_finite((args, kwargs))):
-            return
+        out_nan = _has_nan(out)
+        masking = not out_nan and getattr(func, "__name__", "") in MASKING
+        finite_in = before[0] if before is not None else None
+        if (
+            self.forward is None
+            and not masking
+            and (finite_in if finite_in is not None else _all_finite((args, kwargs)))
+        ):
+            self.forward = self._entry(func, op, args, kwargs, out, True)
+        if self.nan_forward is None and out_nan and not (before[1] if before is not None else _has_nan((args, kwargs))):
+            self.nan_forward = self._entry(func, op, args, kwargs, out, finite_in)
+
+    def _entry(self, func, op: str, args, kwargs, out, inputs_finite: bool | None) -> dict[str, Any]:
         name = getattr(func, "__name__", "")
-        entry = {"op": op_name(func), **self.context(op_name(func)), "input_absmax": _absmax((args, kwargs))}
+        entry = {"op": op, **self.context(op), "input_absmax": _absmax((args, kwargs))}
+        entry["inputs_finite"] = _all_finite((args, kwargs)) if inputs_finite is None else inputs_finite
         entry["input_shapes"] = _shapes((args, kwargs))
         entry["output_nan"], entry["output_inf"] = _nonfinite_count(out)
         if name in DIVISIONS and len(args) >= 2 and isinstance(args[1], torch.Tensor | int | float):
-            divisor = args[1]
-            entry["zero_divisor"] = bool((torch.as_tensor(divisor) == 0).any())
+            entry["zero_divisor"] = bool((torch.as_tensor(args[1]) == 0).any())
         if name in ("log", "log_", "log2", "log10", "log1p") and args and isinstance(args[0], torch.Tensor):
             entry["zero_argument"] = bool((args[0] == 0).any())
-        self.forward = entry
+        return entry
+
+    def producer(self) -> dict[str, Any] | None:
+        """The first op that made a non-finite value from finite inputs; when the only ±inf
+        before the NaN were written on purpose (masking with -inf), the first NaN maker."""
+        return self.forward if self.forward is not None else self.nan_forward
 
 
 class _OpMode(TorchFunctionMode):
@@ -252,12 +284,12 @@ class _OpMode(TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        inputs_finite = None
-        if self.watch.forward is None and _in_place(func):
+        before = None
+        if (self.watch.forward is None or self.watch.nan_forward is None) and _in_place(func):
             # an in-place op overwrites its input: judge the input before it is gone
-            inputs_finite = _all_finite((args, kwargs))
+            before = (_all_finite((args, kwargs)), _has_nan((args, kwargs)))
         out = func(*args, **kwargs)
-        self.watch.after_op(func, args, kwargs, out, inputs_finite)
+        self.watch.after_op(func, args, kwargs, out, before)
         return out
 
 
@@ -349,7 +381,7 @@ def replay_step(
                 loss = closure(model, batch)
         loss_value = float(loss.detach().reshape(-1)[0]) if isinstance(loss, torch.Tensor) else math.nan
         result["loss"] = loss_value
-        result["forward"] = watch.forward
+        result["forward"] = watch.producer()
         result["module"] = watch.module
         result["backward"] = None
         if backward and math.isfinite(loss_value) and isinstance(loss, torch.Tensor) and loss.requires_grad:

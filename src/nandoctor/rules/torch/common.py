@@ -53,7 +53,8 @@ def producer_evidence(producer: dict[str, Any], label: str = "replay") -> list[E
         Evidence(
             f"{label}: first non-finite value made by {producer.get('op', '?')} "
             f"(module {producer.get('module') or '-'}, {where.get(producer.get('where', ''), '?')}) "
-            f"from finite inputs (max |input| {float(producer.get('input_absmax', 0.0)):.3g}); "
+            f"from {'finite' if producer.get('inputs_finite', True) else 'NaN-free (some ±inf written on purpose)'} "
+            f"inputs (max finite |input| {float(producer.get('input_absmax', 0.0)):.3g}); "
             f"output has {producer.get('output_nan', 0)} NaN and {producer.get('output_inf', 0)} inf"
         )
     ]
