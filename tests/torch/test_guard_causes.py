@@ -342,3 +342,38 @@ def test_fully_masked_attention_pooling_blames_the_softmax_not_the_intended_minu
     assert guard.facts.forward["op"] == "torch.softmax"
     assert guard.facts.forward["module"] == "pool"
     assert top(guard).cause is Cause.POOLING
+
+
+def test_adam_with_zero_eps_poisons_a_weight_with_zero_gradient():
+    class Gated(SmallCNN):
+        def __init__(self):
+            super().__init__()
+            self.gate = nn.Parameter(torch.zeros(3))
+
+        def forward(self, x):
+            return super().forward(x) + 0.0 * self.gate  # gate's gradient is always 0
+
+    model = Gated()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=0.0)
+    guard = run(model, opt, image_batches(Images()), F.cross_entropy)
+    cause = top(guard)
+    assert guard.diagnosis.first_nonfinite_iteration == 1  # step 0's update wrote the NaN
+    assert guard.facts.nonfinite_params == ["gate"]
+    assert cause.cause is Cause.GRADIENT_EXPLOSION and cause.culprit == "gate"
+    assert "eps" in cause.fixes[0].description
+    codes = {f.code for f in guard.diagnosis.findings}
+    assert "NAN652" in codes
+
+
+def test_adam_with_default_eps_and_the_same_gate_is_healthy():
+    class Gated(SmallCNN):
+        def __init__(self):
+            super().__init__()
+            self.gate = nn.Parameter(torch.zeros(3))
+
+        def forward(self, x):
+            return super().forward(x) + 0.0 * self.gate
+
+    model = Gated()
+    guard = run(model, torch.optim.Adam(model.parameters(), lr=1e-3), image_batches(Images()), F.cross_entropy)
+    assert guard.diagnosis is None and guard.iteration == 8

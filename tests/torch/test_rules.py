@@ -14,7 +14,19 @@ from nandoctor.torch.facts import TorchFacts, num, value  # noqa: E402
 from nandoctor.torch.pooling import empty_windows, geometry_report, window_count  # noqa: E402
 from tests.torch.loops import CaffeAvgPool2d  # noqa: E402
 
-TORCH_CODES = {"NAN601", "NAN602", "NAN610", "NAN611", "NAN620", "NAN630", "NAN631", "NAN640", "NAN650", "NAN651"}
+TORCH_CODES = {
+    "NAN601",
+    "NAN602",
+    "NAN610",
+    "NAN611",
+    "NAN620",
+    "NAN630",
+    "NAN631",
+    "NAN640",
+    "NAN650",
+    "NAN651",
+    "NAN652",
+}
 
 
 def codes(facts: TorchFacts) -> set[str]:
@@ -106,6 +118,20 @@ def test_backward_producer_in_model_and_scale_collapse():
     scaler = {"scale": 2.0**-9, "consecutive_skips": 12, "scale_history": [1.0, 0.5]}
     assert "NAN611" in codes(healthy(trigger="scale_collapse", loss=1.0, scaler=scaler))
     assert "NAN611" not in codes(healthy(trigger="grad", loss=1.0, scaler=scaler))
+
+
+def test_update_rule_names_the_poisoned_weight_and_zero_eps():
+    adam = {"type": "Adam", "groups": [{"lr": 1e-3, "eps": 0.0}]}
+    facts = healthy(nonfinite_params=["gate"], optimizer=adam, forward={**PRODUCER, "where": "model"})
+    d = diagnose_facts(facts)
+    assert d.causes[0].cause is Cause.GRADIENT_EXPLOSION and d.causes[0].culprit == "gate"
+    assert d.causes[0].confidence == 0.9 and "eps" in d.causes[0].fixes[0].description
+    sgd = {"type": "SGD", "groups": [{"lr": 0.1}]}
+    assert next(f for f in diagnose_facts(healthy(nonfinite_params=["w"], optimizer=sgd)).findings).data[
+        "confidence"
+    ] == pytest.approx(0.6)
+    assert "NAN652" not in codes(healthy(optimizer=adam))
+    assert "NAN652" not in codes(healthy(nonfinite_params=["w"], optimizer=adam, growth=1e4))
 
 
 def test_nothing_named_is_an_honest_unknown():

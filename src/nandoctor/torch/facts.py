@@ -38,7 +38,8 @@ class TorchFacts:
     top_params: list[dict[str, Any]] = field(default_factory=list)  # name, growth, norm, baseline
     suggested_max_norm: float | None = None
     nonfinite_grads: list[str] = field(default_factory=list)
-    nonfinite_params: list[str] = field(default_factory=list)
+    nonfinite_params: list[str] = field(default_factory=list)  # weights already NaN/inf at this step
+    optimizer: dict[str, Any] | None = None  # type and per-group hyperparameters (lr, eps, ...)
     batch: list[dict[str, Any]] = field(default_factory=list)  # path, count, batch_indices, dataset_indices
     forward: dict[str, Any] | None = None  # first producer in the replayed forward pass
     backward: dict[str, Any] | None = None  # first producer in the replayed backward pass

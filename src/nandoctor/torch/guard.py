@@ -260,6 +260,7 @@ class NaNGuard:
         )
         facts.nonfinite_grads = m.nonfinite_grads()
         facts.nonfinite_params = m.nonfinite_params()
+        facts.optimizer = _optimizer_summary(self.optimizer)
         self._growth(facts)
         if self._scales:
             facts.scaler = {
@@ -336,6 +337,26 @@ class NaNGuard:
                     rows.append({"name": name, "growth": norm / base, "norm": norm, "baseline": base})
             rows.sort(key=lambda r: -r["growth"])
             facts.top_params = rows[:5]
+
+
+HYPERPARAMETERS = ("lr", "eps", "weight_decay", "momentum", "betas", "alpha", "rho", "lr_decay")
+
+
+def _optimizer_summary(optimizer) -> dict[str, Any]:
+    """The optimizer's type and the numeric hyperparameters of each param group, for the report."""
+    groups = []
+    for group in getattr(optimizer, "param_groups", []):
+        row = {}
+        for key in HYPERPARAMETERS:
+            v = group.get(key)
+            if isinstance(v, int | float) and not isinstance(v, bool):
+                row[key] = num(v)
+            elif isinstance(v, tuple | list) and all(isinstance(x, int | float) for x in v):
+                row[key] = [num(x) for x in v]
+        groups.append(row)
+    inner = getattr(optimizer, "optimizer", None)  # wrappers such as accelerate's
+    kind = type(inner if isinstance(inner, torch.optim.Optimizer) else optimizer).__name__
+    return {"type": kind, "groups": groups}
 
 
 class _Step:

@@ -122,3 +122,67 @@ class TorchScaleCollapse(Rule):
             culprit=culprit,
             data={"confidence": 0.6},
         )
+
+
+ADAPTIVE = ("Adam", "AdamW", "Adamax", "NAdam", "RAdam", "Adagrad", "RMSprop", "Adadelta", "SparseAdam")
+
+
+@register
+class TorchUpdateMadeWeightsNonFinite(Rule):
+    """
+    ## What it detects
+    At the failing step some weights were already NaN/inf although every gradient and lr
+    the guard checked before the previous updates was finite and the gradient norm was
+    not growing: the optimizer's update itself produced them. With an adaptive optimizer
+    the finding shows each group's ``eps``.
+
+    ## Why it leads to NaN
+    Adaptive optimizers divide by ``sqrt(v) + eps``. A weight whose gradients have all
+    been 0 (an unused embedding row, a gated-off branch, a zero-initialised bias behind a
+    dead unit) has ``v = 0``, so with ``eps = 0`` (or an eps that underflows to 0 in
+    float16) its update is 0 / 0 = NaN. Every forward pass through that weight is then
+    NaN. (Caffe's ``delta <= 0``, NAN212, is the same failure.)
+
+    ## How to fix
+    Keep ``eps`` positive (1e-8 in float32; >= 1e-7 or keep optimizer state in float32
+    under float16), and check custom optimizers for divisions by running statistics.
+
+    ## Example
+    ``torch.optim.Adam(model.parameters(), lr=1e-3, eps=0)`` with a parameter that
+    received a zero gradient: after the first step it is NaN.
+    """
+
+    code = "NAN652"
+    title = "The optimizer update made weights non-finite"
+    cause = Cause.GRADIENT_EXPLOSION
+    severity = Severity.ERROR
+    needs = ("torch",)
+
+    def check(self, facts):
+        f = facts.torch
+        if not f.nonfinite_params or exploding(f) or not f.lr_is_sane():
+            return
+        optimizer = f.optimizer or {}
+        kind = optimizer.get("type", "the optimizer")
+        groups = optimizer.get("groups", [])
+        bad_eps = [i for i, g in enumerate(groups) if isinstance(g.get("eps"), int | float) and g["eps"] <= 0]
+        adaptive = kind in ADAPTIVE
+        evidence = [Evidence(f"weights already non-finite before this step: {', '.join(f.nonfinite_params[:6])}")]
+        evidence += [Evidence(f"{kind} param group {i}: {groups[i]}") for i in range(min(len(groups), 3))]
+        if adaptive and bad_eps:
+            fix = Fix(f"set eps > 0 in {kind} (e.g. eps=1e-8) for param group(s) {bad_eps}", safe=False)
+            message = (
+                f"{kind} with eps = {groups[bad_eps[0]]['eps']}: a weight with zero gradient history got a 0/0 update"
+            )
+        else:
+            fix = Fix(f"check {kind}'s update for divisions by running statistics (eps) and overflow", safe=False)
+            message = (
+                f"{kind}'s update wrote NaN/inf into {f.nonfinite_params[0]} although gradients and lr were finite"
+            )
+        yield self.finding(
+            message,
+            evidence=evidence,
+            fix=fix,
+            culprit=f.nonfinite_params[0],
+            data={"confidence": 0.9 if adaptive and bad_eps else 0.6, "eps_groups": bad_eps},
+        )
