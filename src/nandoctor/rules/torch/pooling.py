@@ -27,11 +27,13 @@ class TorchPoolingProducer(Rule):
     An average over an empty window is 0 / 0 = NaN and a max over one is -inf. PyTorch's
     own ``AvgPool``/``MaxPool`` drop such a last window, but ported Caffe pooling
     (``ceil`` output size without the clip, stride > kernel), masked mean pooling over
-    an all-padding sequence and ``mean`` over a zero-length dimension do not.
+    an all-padding sequence, attention pooling whose mask hides every position (softmax
+    of all -inf) and ``mean`` over a zero-length dimension do not.
 
     ## How to fix
     Use ``ceil_mode=False`` or a stride <= kernel, clip the last window as PyTorch does,
-    or divide by ``count.clamp_min(1)`` in masked pooling.
+    divide by ``count.clamp_min(1)`` in masked pooling, and give fully masked rows a
+    defined output (skip them, or mask with a large negative number instead of -inf).
 
     ## Example
     Caffe-style average pooling, kernel 2, stride 3, no padding, ceil mode, on width 6:
