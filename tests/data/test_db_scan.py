@@ -181,3 +181,29 @@ def test_locked_leveldb_is_refused_then_read_as_snapshot(tmp_path):
         holder.kill()
         holder.wait()
     time.sleep(0)
+
+
+def _dies_past_the_first_range(plan, unit):
+    import os
+
+    from nandoctor.data.scan import Plan
+
+    if unit.start > 0:
+        os._exit(3)  # what a SIGBUS on a damaged page looks like from the parent
+    return _REAL_RUN_UNIT[0](plan, unit) if isinstance(plan, Plan) else None
+
+
+_REAL_RUN_UNIT: list = []
+
+
+def test_a_dying_reader_costs_its_range_only(tmp_path, monkeypatch):
+    from nandoctor.data import scan as scan_module
+
+    path = str(write_lmdb(tmp_path / "db", float_records(400)))
+    _REAL_RUN_UNIT[:] = [scan_module.run_unit]
+    monkeypatch.setattr(scan_module, "run_unit", _dies_past_the_first_range)
+    report = scan_source(path, batch_size=16, workers=2, progress=False)
+    src = report.sources[0]
+    assert src.records == 200 and not src.complete
+    [issue] = src.issues
+    assert issue.kind == "unreadable_source" and "died" in issue.message and issue.index == 200

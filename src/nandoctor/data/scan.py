@@ -54,19 +54,23 @@ class Plan:
 
 
 class Ticker:
-    """Counts records done; ``add`` returns True when the scan should stop (Ctrl-C in the parent)."""
+    """Counts records done; ``add`` returns True when the scan should stop (Ctrl-C in the parent).
 
-    def __init__(self, counter=None, stop=None):
-        self.counter, self.stop = counter, stop
+    Shared state is lock-free on purpose: a worker that dies (a damaged LMDB page faults) or is
+    killed while holding a lock would leave every later worker waiting for it forever. Each
+    process adds to its own slot of ``counts`` (indexed by pid) and only reads ``stop``.
+    """
+
+    def __init__(self, counts=None, stop=None):
+        self.counts, self.stop = counts, stop
         self.local = 0
 
     def add(self, n: int) -> bool:
-        if self.counter is not None:
-            with self.counter.get_lock():
-                self.counter.value += n
+        if self.counts is not None:
+            self.counts[os.getpid() % len(self.counts)] += n
         else:
             self.local += n
-        return bool(self.stop is not None and self.stop.is_set())
+        return bool(self.stop is not None and self.stop.value)
 
 
 _WORKER_TICKER: Ticker | None = None
@@ -136,6 +140,8 @@ def plan_source(spec: SourceSpec, pieces: int, shard: tuple[int, int] | None = N
         raise InputError(f"unknown source kind {spec.kind!r}", spec.path)
     except InputError as exc:
         return Plan(spec, 0, [], issues, error=exc.message)
+    except Exception as exc:  # damaged data can make a reader library fail in any way
+        return Plan(spec, 0, [], issues, error=f"cannot read: {type(exc).__name__}: {exc}")
 
 
 def _leveldb_ranges(spec: SourceSpec):
@@ -173,10 +179,12 @@ def run_unit(plan: Plan, unit: Unit) -> SourceReport:
         if spec.kind in ("hdf5", "hdf5file"):
             return scan_h5_range(spec, plan.h5plan, unit.start, unit.count, ticker, unit.shard)
         return scan_list_range(spec, unit.start, unit.count, plan.total, ticker, unit.shard)
-    except InputError as exc:
+    except Exception as exc:  # a reader library failing on damaged data must not end the whole scan
+        message = exc.message if isinstance(exc, InputError) else f"reading failed: {type(exc).__name__}: {exc}"
         rep = _empty_report(spec, plan.total)
+        rep.complete = False
         rep.issues.append(
-            Issue("unreadable_source", exc.message, index=unit.start, read=spec.schedule.first_read(unit.start))
+            Issue("unreadable_source", message, index=unit.start, read=spec.schedule.first_read(unit.start))
         )
         return rep
 
@@ -271,8 +279,8 @@ class _Runner:
         self.total = 0
         self._pool: ProcessPoolExecutor | None = None
         self._ctx = mp.get_context("fork") if hasattr(os, "fork") else mp.get_context("spawn")
-        self._counter = self._ctx.Value("q", 0)
-        self._stop = self._ctx.Event()
+        self._counter = self._ctx.RawArray("q", 1024)  # per-process slots, see Ticker
+        self._stop = self._ctx.RawValue("b", 0)
         self._progress = _make_progress(progress)
 
     def _new_pool(self, n: int) -> ProcessPoolExecutor:
@@ -292,8 +300,9 @@ class _Runner:
         # a crashed worker breaks the whole pool: retry each lost unit alone to find the culprit
         for i, r in enumerate(results):
             if isinstance(r, _Lost):
-                self._pool.shutdown(cancel_futures=True)
-                self._pool = None
+                if self._pool is not None:
+                    self._pool.shutdown(cancel_futures=True)
+                    self._pool = None
                 with self._new_pool(1) as solo:
                     results[i] = self._collect([solo.submit(fn, *argsets[i])], what)[0]
                 if isinstance(results[i], _Lost):
@@ -307,7 +316,7 @@ class _Runner:
         task = self._start_task(what)
 
         def on_sigint(_sig, _frame):  # finish the current block, then return a partial report
-            self._stop.set()
+            self._stop.value = 1
             self.interrupted = True
 
         try:
@@ -332,7 +341,7 @@ class _Runner:
             try:
                 _done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
             except KeyboardInterrupt:
-                self._stop.set()
+                self._stop.value = 1
                 self.interrupted = True
             self._tick(task)
         out = []
@@ -350,7 +359,7 @@ class _Runner:
     def _start_task(self, what: str):
         if self._progress is None:
             return None
-        self._counter.value = 0
+        self._counter[:] = [0] * len(self._counter)
         if not self._progress.live.is_started:
             self._progress.start()
         return self._progress.add_task(what, total=self.total or None)
@@ -361,7 +370,7 @@ class _Runner:
 
     def _tick(self, task) -> None:
         if self._progress is not None and task is not None:
-            self._progress.update(task, completed=self._counter.value)
+            self._progress.update(task, completed=sum(self._counter))
 
     def close(self) -> None:
         if self._pool is not None:
