@@ -207,3 +207,16 @@ def test_a_dying_reader_costs_its_range_only(tmp_path, monkeypatch):
     assert src.records == 200 and not src.complete
     [issue] = src.issues
     assert issue.kind == "unreadable_source" and "died" in issue.message and issue.index == 200
+
+
+def test_damaged_lmdb_pages_give_a_partial_report(tmp_path):
+    path = write_lmdb(tmp_path / "db", float_records(2000, (1, 8, 8)))
+    data = bytearray((path / "data.mdb").read_bytes())
+    pages = len(data) // 4096
+    for page in range(pages * 3 // 4, pages, 5):
+        data[page * 4096 + 8 : page * 4096 + 16] = b"\xff" * 8  # page flags/bounds
+    (path / "data.mdb").write_bytes(bytes(data))
+    src = scan_source(str(path), batch_size=16, workers=2, progress=False).sources[0]
+    assert 0 < src.records < 2000 and not src.complete
+    [issue] = [i for i in src.issues if i.kind == "unreadable_source"]
+    assert "corrupt" in issue.message.lower() and issue.index >= src.records - 1000

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import itertools
 import os
 import shutil
 import struct
@@ -89,19 +90,16 @@ def open_lmdb(path: str):
 
 
 def lmdb_ranges(path: str, shards: int) -> tuple[int, list[KeyRange]]:
-    """Count entries and cut the key order into ``shards`` ranges of equal record count."""
-    import lmdb
+    """Cut the key order into ``shards`` ranges of equal record count.
 
-    env = open_lmdb(path)
-    try:
-        total = env.stat()["entries"]
-        with env.begin(buffers=True) as txn:
-            return total, _cut(total, shards, txn.cursor().iternext(keys=True, values=False))
-    except lmdb.Error:
-        # damaged tree: one sequential range, so the scan reports every record before the damage
-        return total, [KeyRange(0, total, None)]
-    finally:
-        env.close()
+    No key is read here: the meta page gives the count, and each range's reader skips to its
+    first record with a keys-only cursor (:func:`iter_lmdb`), so those skips run in parallel
+    and the first range starts at once.
+    """
+    total = check_lmdb_file(path)
+    shards = max(1, min(shards, total or 1))
+    bounds = [total * i // shards for i in range(shards + 1)]
+    return total, [KeyRange(a, b - a, None) for a, b in itertools.pairwise(bounds)]
 
 
 def _cut(total: int, shards: int, keys: Iterator) -> list[KeyRange]:
@@ -132,11 +130,16 @@ def iter_lmdb(path: str, rng: KeyRange, chunk: int) -> Iterator[tuple[LazyKeys, 
     try:
         with env.begin(buffers=False) as txn:
             cur, kcur = txn.cursor(), txn.cursor()
+            start_key = rng.start_key
+            if start_key is None and rng.start_index > 0:
+                start_key = _key_at(txn, rng.start_index)
+                if start_key is None:
+                    return
             for c in (cur, kcur):
-                if rng.start_key is None:
+                if start_key is None:
                     c.first()
                 else:
-                    c.set_range(rng.start_key)
+                    c.set_range(start_key)
             values = cur.iternext(keys=False, values=True)
             keys = kcur.iternext(keys=True, values=False)
             yield from _blocks(values, keys, rng.count, chunk)
@@ -144,6 +147,14 @@ def iter_lmdb(path: str, rng: KeyRange, chunk: int) -> Iterator[tuple[LazyKeys, 
         raise SourceError(f"LMDB is corrupt: {exc}", path) from None
     finally:
         env.close()
+
+
+def _key_at(txn, index: int) -> bytes | None:
+    """The key at ordinal ``index`` in key order (a keys-only walk: no value is read)."""
+    from itertools import islice
+
+    keys = txn.cursor().iternext(keys=True, values=False)
+    return next(islice(keys, index, None), None)
 
 
 class _KeyWalker:
