@@ -64,7 +64,8 @@ def test_loss_rules():
 
 
 def test_balanced_single_head_is_quiet():
-    net = load_net(parse_text('layer { name: "l" type: "SoftmaxWithLoss" bottom: "a" bottom: "b" top: "l" }\n'
+    net = load_net(parse_text('layer { name: "in" type: "Input" top: "a" top: "b" }\n'
+                              'layer { name: "l" type: "SoftmaxWithLoss" bottom: "a" bottom: "b" top: "l" }\n'
                               'layer { name: "e" type: "EuclideanLoss" bottom: "a" bottom: "b" top: "e" loss_weight: 0.5 }'))  # fmt: skip
     assert set(by_code(findings(net))) == {"NAN110"}
 

@@ -115,6 +115,18 @@ class Layer:
         return any(w != 0 for w in self.loss_weights)
 
 
+@dataclass(frozen=True, slots=True)
+class NetProblem:
+    """Something in the net's structure that makes Caffe abort while reading or building it."""
+
+    message: str  # Caffe's own words (its CHECK text) where it has them
+    layer: Layer | None = None  # the layer it aborts on (None: the net as a whole)
+    kind: str = "structure"  # mixed_formats | v0_padding | loss_weight_count
+
+    def __str__(self) -> str:
+        return self.message
+
+
 @dataclass(eq=False)
 class Net:
     doc: Document
@@ -122,7 +134,7 @@ class Net:
     version: Literal["v0", "v1", "v2"]
     layers: list[Layer]  # all, file order
     root: Message | None = None  # the NetParameter message (the document root unless embedded)
-    problems: list[str] = field(default_factory=list)  # things Caffe would refuse, found while modelling
+    problems: list[NetProblem] = field(default_factory=list)  # things Caffe would refuse, found while modelling
 
     def phase_layers(self, phase: str = "TRAIN", stages: tuple[str, ...] = (), level: int = 0) -> list[Layer]:
         return [layer for layer in self.layers if layer.included(phase, tuple(stages), level)]
@@ -204,10 +216,14 @@ def load_net_message(msg: Message, doc: Document) -> Net:
     """The net described by a NetParameter message (a file's root, or ``net_param`` in a solver)."""
     v2 = [f for f in msg.fields if f.name == "layer" and isinstance(f.value, Message)]
     old = [f for f in msg.fields if f.name == "layers" and isinstance(f.value, Message)]
-    problems = []
+    problems: list[NetProblem] = []
     if v2 and old:
         problems.append(
-            "Refusing to upgrade inconsistent NetParameter input; the definition includes both 'layer' and 'layers' fields."
+            NetProblem(
+                "Refusing to upgrade inconsistent NetParameter input; "
+                "the definition includes both 'layer' and 'layers' fields.",
+                kind="mixed_formats",
+            )
         )
     version: Literal["v0", "v1", "v2"] = "v2"
     if old and not v2:
@@ -249,7 +265,7 @@ def _loss_weights(msg: Message, layer_type: str, n_tops: int) -> list[float]:
     return [0.0] * n_tops
 
 
-def _loss_weight_problems(layers: list[Layer]) -> list[str]:
+def _loss_weight_problems(layers: list[Layer]) -> list[NetProblem]:
     """Caffe's Layer::SetLossWeights check: loss_weight unspecified or once per top.
 
     LossLayer types get an implicit single weight, so a two-top SoftmaxWithLoss without
@@ -263,8 +279,12 @@ def _loss_weight_problems(layers: list[Layer]) -> list[str]:
         n_tops = max(len(layer.tops), 1) if is_loss_type else len(layer.tops)  # AutoTopBlobs adds one
         if count and count != n_tops:
             out.append(
-                f"layer '{layer.name}': Check failed: top.size() == num_loss_weights ({n_tops} vs. {count}) "
-                "loss_weight must be unspecified or specified once per top blob."
+                NetProblem(
+                    f"Check failed: top.size() == num_loss_weights ({n_tops} vs. {count}) "
+                    "loss_weight must be unspecified or specified once per top blob.",
+                    layer,
+                    "loss_weight_count",
+                )
             )
     return out
 
@@ -317,7 +337,7 @@ def _v0_layer(f: Field, index: int, path: str) -> Layer:
     )  # fmt: skip
 
 
-def _fold_v0_padding(layers: list[Layer], problems: list[str]) -> list[Layer]:
+def _fold_v0_padding(layers: list[Layer], problems: list[NetProblem]) -> list[Layer]:
     """Caffe's UpgradeV0PaddingLayers: a padding layer's pad moves into the conv/pool reading it."""
     producers: dict[str, Layer] = {}
     kept: list[Layer] = []
@@ -328,7 +348,16 @@ def _fold_v0_padding(layers: list[Layer], problems: list[str]) -> list[Layer]:
                 continue
             param_name = {"Convolution": "convolution_param", "Pooling": "pooling_param"}.get(layer.type)
             if param_name is None:
-                problems.append(f"Padding layer input to non-convolutional / non-pooling layer type {layer.type}")
+                inner = layer.msg.get("layer")
+                v0_type = inner.get("type", "") if isinstance(inner, Message) else ""
+                problems.append(  # upgrade_proto.cpp's CHECK, with the V0 type string as written
+                    NetProblem(
+                        'Check failed: (layer_param.type() == "conv") || (layer_param.type() == "pool") '
+                        f"Padding layer input to non-convolutional / non-pooling layer type {v0_type}",
+                        layer,
+                        "v0_padding",
+                    )
+                )
                 continue
             layer.bottoms[i] = pad_layer.bottoms[0] if pad_layer.bottoms else bottom
             inner = pad_layer.msg.get("layer")

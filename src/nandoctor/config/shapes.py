@@ -541,11 +541,10 @@ class ResultBuilder:
     def run(self, layer: Layer) -> None:
         res = self.result
         bottoms: list[Shape | None] = []
-        for name in layer.bottoms:
+        for j, name in enumerate(layer.bottoms):
             if name not in self.produced:
-                res.problems.append(
-                    ShapeProblem(layer.name, f"Unknown bottom blob '{name}' (layer '{layer.name}')", "missing_bottom")
-                )
+                message = f"Unknown bottom blob '{name}' (layer '{layer.name}', bottom index {j})"  # insert_splits.cpp
+                res.problems.append(ShapeProblem(layer.name, message, "missing_bottom"))
             bottoms.append(res.shapes.get(name))
         res.bottoms[layer.index] = bottoms
         fn = SHAPE_FUNCTIONS.get(layer.type, _none)

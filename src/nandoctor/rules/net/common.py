@@ -60,12 +60,27 @@ class Variant:
 
 
 def nets_of(facts) -> list[Net]:
+    """The nets the net rules judge: only those whose file Caffe's parser accepts (see ``parsed_by_caffe``)."""
     net = facts.net
     if net is None:
         return []
-    if isinstance(net, (list, tuple)):
-        return [n for n in net if isinstance(n, Net)]
-    return [net] if isinstance(net, Net) else []
+    nets = [n for n in net if isinstance(n, Net)] if isinstance(net, (list, tuple)) else [net]
+    return [n for n in nets if isinstance(n, Net) and parsed_by_caffe(n)]
+
+
+def parsed_by_caffe(net: Net) -> bool:
+    """False when the file holding the net has a schema error (a NAN0xx error: Caffe refuses to read it).
+
+    Caffe never builds such a net, and our model of it is a guess (the seed's ``kernel: 3`` is no
+    kernel at all), so net rules stay quiet rather than pile findings about a net that does not
+    exist onto the one finding that matters. Fork extensions (NAN003, info) do not count: the
+    fork the user runs reads them, and its nets deserve the checks.
+    """
+    from nandoctor.config.load import root_type
+    from nandoctor.config.validate import validate_cached
+    from nandoctor.core.types import Severity
+
+    return not any(f.severity is Severity.ERROR for f in validate_cached(net.doc, root_type(net.doc)))
 
 
 def shape_overrides(facts, net: Net) -> dict[str, tuple]:

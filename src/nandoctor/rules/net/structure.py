@@ -1,0 +1,178 @@
+"""NAN100: nets Caffe refuses to build, with Caffe's own abort message.
+
+Three sources, all found without running anything:
+- the net model (``Net.problems``): loss_weight count vs tops (Layer::SetLossWeights), a V0
+  padding layer feeding something other than a convolution or pooling (the V0 upgrade);
+- blob wiring per phase, as Net::Init and InsertSplits check it: a bottom nobody produced
+  earlier ("Unknown bottom blob"), a top name reused other than in place ("produced by
+  multiple sources");
+- shape inference (``ShapeResult.problems``): negative output sizes, mismatched Concat/Eltwise
+  inputs, group/channel checks. Pooling geometry has its own rule (NAN103).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from nandoctor.config.net import Layer, Net, NetProblem
+from nandoctor.core.registry import Rule, register
+from nandoctor.core.types import Cause, Evidence, Finding, Fix, Severity
+from nandoctor.rules.net.common import Variant, field_evidence, insert_field_edit, location_of, nets_of, variants
+
+SHAPE_KINDS = ("negative", "mismatch", "check")  # "pooling" is NAN103's; "missing_bottom" is handled below
+
+
+@dataclass
+class Abort:
+    """One reason Caffe stops, with the phases it stops in (empty: whenever the file is read)."""
+
+    message: str
+    layer: Layer | None
+    kind: str
+    phases: list[str] = field(default_factory=list)
+
+
+def net_aborts(facts, net: Net) -> list[Abort]:
+    """Every distinct abort of this net, in file order of the layer it concerns."""
+    found: dict[tuple, Abort] = {}
+    built = variants(facts, net)
+
+    def add(message: str, layer: Layer | None, kind: str, phase: str | None) -> None:
+        key = (message, layer.index if layer is not None else -1)
+        abort = found.setdefault(key, Abort(message, layer, kind))
+        if phase is not None and phase not in abort.phases:
+            abort.phases.append(phase)
+
+    for problem in net.problems:
+        _add_model_problem(problem, built, add)
+    if any(not a.phases for a in found.values()):
+        return list(found.values())  # Caffe stops while reading the file: nothing after it is built
+    for variant in built:
+        for layer, message, kind in _wiring(variant, net):
+            add(message, layer, kind, variant.label)
+        by_name = {layer.name: layer for layer in variant.layers}
+        for sp in variant.shapes.problems:
+            if sp.kind in SHAPE_KINDS:
+                add(sp.message, by_name.get(sp.layer), sp.kind, variant.label)
+    return sorted(found.values(), key=lambda a: a.layer.index if a.layer is not None else -1)
+
+
+def _add_model_problem(problem: NetProblem, built: list[Variant], add) -> None:
+    if problem.layer is None or problem.kind == "v0_padding":  # raised while reading the file
+        add(problem.message, problem.layer, problem.kind, None)
+        return
+    for variant in built:  # raised while building a net that contains the layer
+        if problem.layer in variant.layers:
+            add(problem.message, problem.layer, problem.kind, variant.label)
+
+
+def _wiring(variant: Variant, net: Net) -> Iterator[tuple[Layer, str, str]]:
+    """Bottoms without a producer and tops produced twice, in the order Caffe meets them."""
+    root = net.root if net.root is not None else net.doc.root
+    produced = {str(n) for n in root.get_all("input")}  # legacy net inputs; Input layers produce their own tops
+    missing = []
+    for layer in variant.layers:
+        for j, bottom in enumerate(layer.bottoms):
+            if bottom not in produced:
+                missing.append((layer, f"Unknown bottom blob '{bottom}' (layer '{layer.name}', bottom index {j})"))
+        for i, top in enumerate(layer.tops):
+            in_place = i < len(layer.bottoms) and layer.bottoms[i] == top
+            if top in produced and not in_place:
+                yield layer, f"Top blob '{top}' produced by multiple sources.", "multiple_sources"
+            produced.add(top)
+    # Common.variants keeps a variant with unknown bottoms only when no variant of the file builds:
+    # then the file cannot be used at all (a TEST phase of a train-only file is not reported).
+    for layer, message in missing:
+        yield layer, message, "missing_bottom"
+
+
+@register
+class NetRejectedByCaffe(Rule):
+    """
+    ## What it detects
+    A net Caffe cannot build, found before running it: `loss_weight` given a number of times
+    other than once per top (also a two-top loss layer without `loss_weight`, since a loss
+    layer gets one implicit weight), a bottom that no earlier layer of the phase produces, a
+    top name reused other than in place, a V0 padding layer feeding anything but a
+    convolution or pooling, and shape checks Caffe makes while setting layers up (negative
+    convolution output, Concat/Eltwise inputs of different shapes, channels not divisible by
+    `group`). Files Caffe's parser already rejects are left to the NAN0xx rules.
+
+    ## Why it leads to NaN
+    It does not reach NaN: Caffe aborts with a CHECK failure (or FATAL) while setting the net
+    up, often minutes into a job when only the TEST net is affected. The message quoted is
+    Caffe's own, so it can be matched against a crashed log.
+
+    ## How to fix
+    Follow the message: one `loss_weight` per top (e.g. `loss_weight: 1 loss_weight: 0` for a
+    SoftmaxWithLoss that also outputs its probabilities), add the missing producer to the
+    phase or fix the blob name, give a reused top a new name (or make it in place by naming
+    it like the bottom at the same position), make shapes agree.
+
+    ## Example
+    `layer { type: "SoftmaxWithLoss" bottom: "fc" bottom: "label" top: "loss" top: "prob" }`
+    aborts with `Check failed: top.size() == num_loss_weights (2 vs. 1) loss_weight must be
+    unspecified or specified once per top blob.`
+    """
+
+    code = "NAN100"
+    title = "Caffe refuses to build this net"
+    cause = Cause.UNKNOWN
+    severity = Severity.ERROR
+    needs = ("net",)
+
+    def check(self, facts) -> Iterator[Finding]:
+        for net in nets_of(facts):
+            for abort in net_aborts(facts, net):
+                yield self._finding(net, abort)
+
+    def _finding(self, net: Net, abort: Abort) -> Finding:
+        layer = abort.layer
+        where = f" [{', '.join(abort.phases)}]" if abort.phases else ""
+        subject = f"{layer.type} '{layer.name}'" if layer is not None else f"net '{net.name}'"
+        message = f"Caffe aborts building {subject}: {abort.message}{where}"
+        evidence = [Evidence(abort.message, None, "computed")]
+        weights = layer.msg.all("loss_weight") if layer is not None and abort.kind == "loss_weight_count" else []
+        evidence += [field_evidence(layer, f) for f in weights]
+        location = location_of(layer, weights[0] if weights else None) if layer is not None else None
+        if location is None and net.layers:
+            location = net.layers[0].location()
+        return self.finding(
+            message,
+            location,
+            evidence=evidence,
+            fix=_fix(net, abort),
+            culprit=layer.name if layer is not None else None,
+            data={"caffe_message": abort.message, "kind": abort.kind, "phases": list(abort.phases)},
+        )
+
+
+def _fix(net: Net, abort: Abort) -> Fix:
+    layer = abort.layer
+    name = layer.name if layer is not None else ""
+    if abort.kind == "loss_weight_count" and layer is not None:
+        n_tops = max(len(layer.tops), 1)
+        given = len(layer.msg.all("loss_weight"))
+        if given < n_tops:
+            weights = ["1"] if given == 0 else []
+            weights += ["0"] * (n_tops - given - len(weights))
+            text = " ".join(f"loss_weight: {w}" for w in weights)
+            edit = insert_field_edit(net.doc, layer.msg, text)
+            return Fix(
+                f"Give '{name}' one loss_weight per top ({n_tops} tops): add `{text}`.",
+                (edit,) if edit is not None else (),
+            )
+        return Fix(f"Give '{name}' exactly one loss_weight per top ({n_tops} tops), or none.")
+    if abort.kind == "missing_bottom":
+        return Fix(f"Add the layer that produces the blob to this phase, or correct the bottom name of '{name}'.")
+    if abort.kind == "multiple_sources":
+        return Fix(
+            f"Give the top of '{name}' a new name (and update the layers reading it), or compute in place by "
+            "naming the top like the bottom at the same position."
+        )
+    if abort.kind == "mixed_formats":
+        return Fix("Convert the V1 `layers` blocks to V2 `layer` blocks.")
+    if abort.kind == "v0_padding":
+        return Fix(f"Remove the padding layer before '{name}' and give the padding to the layer it is meant for.")
+    return Fix(f"Change '{name}' or its inputs so Caffe's check holds: {abort.message}")
