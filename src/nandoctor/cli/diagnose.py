@@ -1,0 +1,115 @@
+"""``nandoctor diagnose RUN_DIR``: name the cause with evidence and write the fix."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from nandoctor.core.types import Diagnosis, InputError, Verdict
+from nandoctor.diagnose.inputs import discover
+from nandoctor.report.console import make_console
+from nandoctor.report.diagnosis_text import render_diagnosis
+from nandoctor.report.sarif import to_sarif
+
+NAME = "diagnose"
+HELP = "find why a Caffe run went NaN (or will): the cause, the evidence and the fix (exit 0 healthy, 1 problem, 2 bad input)"
+
+
+def add_arguments(p) -> None:
+    p.add_argument(
+        "target", nargs="?", help="a run folder, a log, a solver/net prototxt, or a PyTorch reproducer bundle"
+    )
+    p.add_argument("--log", help="the training log (Caffe's stderr); '-' reads a pasted excerpt from stdin")
+    p.add_argument("--solver", help="solver.prototxt")
+    p.add_argument("--net", action="append", default=[], help="net prototxt (repeatable)")
+    p.add_argument("--data-root", help="folder the data sources are relative to (default: the run folder)")
+    p.add_argument("--no-data", action="store_true", help="do not scan the data sets")
+    p.add_argument("--iters", type=int, help="iterations a pycaffe solver.step(N) run performs")
+    p.add_argument("--format", choices=("text", "json", "sarif"), default="text")
+    p.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report with plots")
+    p.add_argument("--fix", metavar="OUTDIR", help="write patched copies of the configs and a unified diff here")
+    p.add_argument("--all", action="store_true", help="show every finding, informational ones too")
+
+
+def run(args) -> int:
+    if args.target is None and not (args.log or args.solver or args.net):
+        raise InputError("give a run folder, a log or a prototxt (see nandoctor diagnose --help)")
+    if args.log == "-":
+        excerpt = _stdin_to_file()
+        try:
+            args.log = excerpt
+            return run(args)
+        finally:
+            Path(excerpt).unlink(missing_ok=True)
+    inputs = discover(args.target, log=args.log, solver=args.solver, nets=args.net, data_root=args.data_root)
+    if inputs.bundle is not None:
+        from nandoctor.torch import diagnose_bundle
+
+        diagnosis, gathered = diagnose_bundle(inputs.bundle), None
+    else:
+        from nandoctor.diagnose.engine import diagnose
+
+        options = {"iters": args.iters} if args.iters else {}
+        diagnosis, gathered = diagnose(inputs, scan_data=not args.no_data, options=options)
+    written = write_fix(diagnosis, args.fix) if args.fix else []
+    if args.html:
+        write_html(diagnosis, gathered, args.html, title=f"nandoctor: {args.target or args.log}")
+    _print(diagnosis, args, written)
+    return exit_code(diagnosis)
+
+
+def write_fix(diagnosis: Diagnosis, out_dir: str) -> list[Path]:
+    """Patched copies for the top cause's edits (plus fix.diff); the originals stay as they are."""
+    from nandoctor.fixes import write_fixes
+
+    edits = [e for c in diagnosis.causes[:1] for fx in c.fixes for e in fx.edits]
+    written = write_fixes(edits, out_dir)
+    diagnosis.inputs["fix_files"] = [str(p) for p in written]
+    return written
+
+
+def write_html(diagnosis: Diagnosis, gathered, path: str, title: str) -> None:
+    from nandoctor.report.html import render_html
+    from nandoctor.report.plots import diagnosis_plots
+
+    plots = diagnosis_plots(gathered) if gathered is not None else []
+    try:
+        Path(path).write_text(render_html(diagnosis, plots, title=title), encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot write the HTML report: {exc.strerror}", path) from None
+
+
+def exit_code(d: Diagnosis) -> int:
+    return 0 if d.verdict is Verdict.HEALTHY else 1
+
+
+def _stdin_to_file() -> str:
+    """A pasted excerpt becomes a temporary log file (the parser streams files)."""
+    import tempfile
+
+    data = sys.stdin.buffer.read()
+    with tempfile.NamedTemporaryFile(prefix="nandoctor-excerpt-", suffix=".log", delete=False) as fh:
+        fh.write(data)
+    return fh.name
+
+
+def _print(d: Diagnosis, args, written: list[Path]) -> None:
+    if args.format == "json":
+        print(json.dumps(d.to_dict(), indent=2, default=str))
+        return
+    if args.format == "sarif":
+        print(json.dumps(to_sarif(d.findings), indent=2))
+        return
+    console = make_console()
+    render_diagnosis(console, d, all_findings=args.all)
+    if written:
+        console.print()
+        console.print("[bold]Fixed copies written[/bold] (originals untouched):")
+        for p in written:
+            console.print(f"  {p}")
+    elif args.fix:
+        console.print()
+        console.print("No file edit to write for this cause (the fix above is advice or a data rebuild).")
+    if args.html:
+        console.print(f"HTML report: {args.html}")

@@ -1,0 +1,62 @@
+"""A diagnosis for people: the verdict, the ranked causes, the evidence and the fix."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.markup import escape
+
+from nandoctor.core.types import Diagnosis, Severity, Verdict
+from nandoctor.report.findings_text import render_finding
+
+_VERDICT = {
+    Verdict.NAN: ("bold red", "training went NaN"),
+    Verdict.DIVERGING: ("bold yellow", "training is diverging"),
+    Verdict.WILL_FAIL: ("bold red", "this configuration will fail"),
+    Verdict.HEALTHY: ("bold green", "healthy: no sign of NaN"),
+    Verdict.INCONCLUSIVE: ("bold", "inconclusive"),
+}
+
+
+def render_diagnosis(console: Console, d: Diagnosis, *, all_findings: bool = False, title: str | None = None) -> None:
+    style, words = _VERDICT[d.verdict]
+    head = f"[{style}]{words}[/{style}]"
+    if d.first_nonfinite_iteration is not None:
+        head += f" (first non-finite value at iteration {d.first_nonfinite_iteration})"
+    if title:
+        console.print(f"[bold]{escape(title)}[/bold]")
+    console.print(head)
+    if d.causes:
+        console.print()
+        console.print("[bold]Causes, ranked[/bold]")
+        for rank, c in enumerate(d.causes, 1):
+            culprit = f" -- culprit: [bold]{escape(c.culprit)}[/bold]" if c.culprit else ""
+            console.print(f"  {rank}. {c.cause.value} ({c.confidence:.0%}){culprit}")
+            if c.explanation:
+                console.print(f"     {escape(c.explanation)}")
+        top = d.causes[0]
+        if top.evidence:
+            console.print()
+            console.print("[bold]Evidence[/bold]")
+            for ev in top.evidence:
+                loc = f"{ev.location}: " if ev.location else ""
+                console.print(f"  - {escape(loc)}{escape(ev.text)}")
+        if top.fixes:
+            console.print()
+            console.print("[bold green]Fix[/bold green]")
+            for fx in top.fixes:
+                console.print(f"  - {escape(fx.description)}")
+                for e in fx.edits:
+                    console.print(
+                        f"      [dim]{escape(f'{e.path}:{e.line}:{e.col}')}: {escape(repr(e.old))} -> {escape(repr(e.new))}[/dim]"
+                    )
+    if d.next_steps:
+        console.print()
+        console.print("[bold]What would settle it[/bold]")
+        for s in d.next_steps:
+            console.print(f"  - {escape(s)}")
+    shown = [f for f in d.findings if all_findings or f.severity is not Severity.INFO]
+    if shown and (all_findings or d.verdict is not Verdict.HEALTHY):
+        console.print()
+        console.print("[bold]Findings[/bold]")
+        for f in shown:
+            render_finding(console, f, indent="  ")
