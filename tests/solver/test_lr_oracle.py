@@ -6,6 +6,7 @@ import collections
 import csv
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -117,3 +118,32 @@ def test_schedule_of_iteration_subsets_matches_full_range():
         full = lr.schedule(solver, stop)
         picks = np.arange(stop)[::7][::-1]
         assert np.array_equal(lr.schedule(solver, picks).view(np.uint32), full[picks].view(np.uint32))
+
+
+# --- policies no caffe-runs log prints ------------------------------------------------------------
+
+
+def test_runs_print_every_policy_but_sigmoid():
+    """Keeps the fixture below honest: if a run ever prints sigmoid, the real log replaces it."""
+    if not RUNS:
+        pytest.skip("corpus not available")
+    policies = {load_solver(parse_file(r / "solver.prototxt")).value("lr_policy") for r in RUNS}
+    assert set(lr.POLICIES) - policies == {"sigmoid"}
+
+
+def test_sigmoid_fixture_against_the_formula():
+    """Values worked out by hand from lr = base_lr / (1 + e^(-gamma (iter - stepsize))), base_lr 0.01,
+    gamma 0.05, stepsize 100 (e.g. iter 0: 0.01 / (1 + e^5) = 0.01 / 149.413159 = 6.69285e-05)."""
+    path = Path(__file__).resolve().parents[1] / "fixtures" / "solver" / "lr_sigmoid.prototxt"
+    solver = load_solver(parse_file(path))
+    h = lr.horizon(solver)
+    assert (h.stop, h.runner) == (301, "train")
+    points = lr.display_points(solver, h.stop).tolist()
+    assert points == [0, 50, 100, 150, 200, 250, 300]
+    by_hand = [6.69285e-05, 0.000758582, 0.005, 0.00924142, 0.00993307, 0.00999447, 0.00999955]
+    rates = lr.schedule(solver, h.stop)
+    for it, want in zip(points, by_hand, strict=True):
+        got = float(rates[it])
+        assert abs(got - want) <= 1e-6 * want, (it, got, want)  # float32 arithmetic, 6 printed digits
+    assert lr.format_lr(rates[100]) == "0.005"
+    assert not [f for f in run_rules(Facts(solver=solver), select_rules(["NAN2"])) if f.severity.value != "info"]
