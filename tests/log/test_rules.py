@@ -209,7 +209,7 @@ def test_nan502_weights_broken_by_the_update():
     param = f"{P}net.cpp:605]     [Forward] Layer conv1, param blob 0 data: "
     body = fwd("conv1", 0.2) + param + "0.1\n" + it_line(0) + param + "nan\n" + fwd("conv1", "nan") + it_line(1)
     f = fires(parse_text_log(body), "NAN502")
-    assert (f.culprit, f.data["phase"], f.data["iteration"]) == ("conv1", "param", 1)
+    assert (f.culprit, f.data["phase"], f.data["iteration"]) == ("conv1", "update", 1)
     silent(parse_text_log(body), "NAN500")
 
 

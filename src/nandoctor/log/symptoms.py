@@ -474,109 +474,20 @@ def _debug_text(r: DebugRecord) -> str:
     return f"[Update] Layer {r.layer}, param {r.blob} {r.what}: {_fmt(r.value)}"
 
 
-def _first_bad_iteration(seg: Segment) -> tuple[int, list[DebugRecord]] | None:
-    """The first train iteration with a non-finite debug value, and all its records in line order."""
-    t = seg.debug
-    n = len(t)
-    isfinite = math.isfinite
-    values, phase, iters = t.value, t.phase, t.iteration
-    for i in range(n):
-        if phase[i] == 0 and not isfinite(values[i]):
-            it = iters[i]
-            recs = [t.record(j) for j in range(n) if phase[j] == 0 and iters[j] == it]
-            return it, recs
-    return None
-
-
 def detect_debug_origin(trace: Trace, seg: Segment) -> list[Symptom]:
-    """debug_info: the first layer whose value is non-finite, and in which pass it shows first."""
-    if not len(seg.debug):
-        return []
-    found = _first_bad_iteration(seg)
-    if found is None:
-        return []
-    it, recs = found
-    first = next(r for r in recs if not math.isfinite(r.value))
-    types = layer_types(seg)
-    if first.direction == "forward" and first.role == "param":
-        phase, kind = "param", "debug_param_update"
-    elif first.direction == "forward":
-        phase, kind = "forward", "debug_forward_origin"
-    elif first.direction == "backward":
-        phase, kind = "backward", "debug_backward_origin"
-    else:
-        phase, kind = "update", "debug_param_update"
-    typ = types.get(first.layer)
-    if kind == "debug_param_update":
-        cause, candidates = Cause.UNKNOWN, [Cause.GRADIENT_EXPLOSION.value, Cause.LR_POLICY.value]
-        msg = (f"debug_info: the weights of layer {first.layer} (param blob {first.blob}) are already "
-               f"{_fmt(first.value)} at iteration {it} while the previous pass was finite: the update made them")  # fmt: skip
-    else:
-        cause, candidates = cause_for_layer(typ, first.layer, first.role)
-        where = "forward data" if phase == "forward" else "backward diff"
-        msg = (f"debug_info: layer {first.layer}{f' ({typ})' if typ else ''} is the first to produce a non-finite "
-               f"value ({_fmt(first.value)} in {first.role} blob {first.blob} {where}) at iteration {it}")  # fmt: skip
-    prev = [r for r in recs if r.line < first.line][-3:]
-    ev = [(r.line, _debug_text(r)) for r in [*prev, first]]
-    data = {
-        "layer": first.layer,
-        "layer_type": typ,
-        "blob": first.blob,
-        "role": first.role,
-        "phase": phase,
-        "iteration": it,
-        "value": first.value if math.isfinite(first.value) else str(first.value),
-        "first_nonfinite_debug_iteration": it,
-    }
-    if candidates:
-        data["candidates"] = candidates
-    return [_base(seg, kind, msg, cause, iteration=it, culprit=first.layer, evidence=ev, data=data)]
+    """debug_info: the first layer whose value is non-finite, and in which pass it shows first
+    (``log.debug_analysis.origin_symptoms``; flagged ``after_growth`` when an explosion preceded it)."""
+    from nandoctor.log.debug_analysis import origin_symptoms
+
+    return origin_symptoms(trace, seg)
 
 
 def detect_debug_growth(trace: Trace, seg: Segment) -> list[Symptom]:
-    """debug_info: the first forward top / param / diff series that grows by orders of magnitude."""
-    t = seg.debug
-    if not len(t):
-        return []
-    found = _first_bad_iteration(seg)
-    stop_it = found[0] if found else None
-    last: dict[tuple[int, int, int], tuple[float, int, int]] = {}
-    isfinite = math.isfinite
-    best = None
-    for i in range(len(t)):
-        if t.phase[i]:
-            continue
-        it = t.iteration[i]
-        if stop_it is not None and it > stop_it:
-            break
-        v = abs(t.value[i])
-        if not isfinite(v):
-            continue
-        key = (t.code[i], t.layer[i], t.blob[i])
-        prev = last.get(key)
-        last[key] = (v, it, i)
-        if prev is None or prev[1] == it or prev[0] <= 0:
-            continue
-        factor = v / prev[0]
-        if factor >= ORDERS_OF_MAGNITUDE and v >= 1.0:
-            best = (i, prev, factor)
-            break
-    if best is None:
-        return []
-    i, prev, factor = best
-    r = t.record(i)
-    p = t.record(prev[2])
-    phase = {"forward": "forward", "backward": "backward", "update": "update"}[r.direction]
-    if r.role == "param" and r.direction == "forward":
-        phase = "param"
-    data = {"layer": r.layer, "blob": r.blob, "role": r.role, "phase": phase, "iteration": r.iteration,
-            "from_iteration": p.iteration, "growth_factor": factor, "value": r.value,
-            "first_nonfinite_debug_iteration": stop_it}  # fmt: skip
-    msg = (f"debug_info: layer {r.layer} {r.role} blob {r.blob} grows {factor:.3g}x between iterations "
-           f"{p.iteration} and {r.iteration} ({_fmt(p.value)} -> {_fmt(r.value)})")  # fmt: skip
-    ev = [(p.line, _debug_text(p)), (r.line, _debug_text(r))]
-    return [_base(seg, "debug_growth", msg, Cause.GRADIENT_EXPLOSION, iteration=r.iteration, culprit=r.layer,
-                  evidence=ev, data=data)]  # fmt: skip
+    """debug_info: the first series that grows by orders of magnitude, the explosion's culprit layer,
+    its gradient path and loss head (``log.debug_analysis.growth_symptoms``)."""
+    from nandoctor.log.debug_analysis import growth_symptoms
+
+    return growth_symptoms(trace, seg)
 
 
 DETECTORS = (
