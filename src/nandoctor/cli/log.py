@@ -26,6 +26,7 @@ def add_arguments(p) -> None:
     p.add_argument("--csv", metavar="DIR", help="write parse_log.py-style .train/.test tables (+ lr, debug) to DIR")
     p.add_argument("--json", action="store_true", help="print the whole trace and the findings as JSON")
     p.add_argument("--plot", metavar="PNG", help="plot loss, outputs and lr (log scale) to a PNG file")
+    p.add_argument("--heatmap", metavar="PNG", help="debug_info logs: per-layer magnitudes, layers x iterations")
     p.add_argument("--debug-limit", type=int, default=100_000, help="debug_info records per run in --json")
     add_select_options(p)
 
@@ -53,6 +54,12 @@ def run(args) -> int:
         target = plot_trace(trace, args.plot)
         if not args.json:
             console.print(f"wrote {escape(str(target))}")
+    if getattr(args, "heatmap", None):
+        from nandoctor.report.debug_heatmap import plot_debug_heatmap
+
+        target = plot_debug_heatmap(trace, args.heatmap)
+        if not args.json:
+            console.print(f"wrote {escape(str(target))}" if target else "no debug_info values: no heat map written")
     if args.json:
         data = trace_to_dict(trace, args.debug_limit)
         data["findings"] = [f.to_dict() for f in findings]
