@@ -141,3 +141,21 @@ def test_v0_insertions_go_into_the_layers_own_block():
     conv = next(x for x in fixed.layers if x.name == "conv1")
     assert conv.param("convolution_param").get("weight_filler").get("type") == "xavier"
     assert conv.param("convolution_param").get("pad") == 2
+
+
+def test_loss_rules_negative():
+    """A Python layer that is no loss, InfogainLoss on raw scores (Caffe >= 1.0: info only), and a
+    MultinomialLogisticLoss after a Softmax."""
+    net = load_net(parse_text("""
+    layer { name: "in" type: "Input" top: "x" top: "y" input_param { shape { dim: 2 dim: 5 } shape { dim: 2 } } }
+    layer { name: "aug" type: "Python" bottom: "x" top: "xa" python_param { module: "aug" layer: "Jitter" } }
+    layer { name: "fc" type: "InnerProduct" bottom: "xa" top: "fc" inner_product_param { num_output: 3 weight_filler { type: "xavier" } } }
+    layer { name: "prob" type: "Softmax" bottom: "fc" top: "prob" }
+    layer { name: "info" type: "InfogainLoss" bottom: "fc" bottom: "y" top: "info" }
+    layer { name: "mll" type: "MultinomialLogisticLoss" bottom: "prob" bottom: "y" top: "mll" }
+    """))  # fmt: skip
+    found = findings(net)
+    assert not [f for f in found if f.code in ("NAN123", "NAN125")], [f.message for f in found]
+    [info] = [f for f in found if f.code == "NAN124"]
+    assert info.severity is Severity.INFO and info.culprit == "info"
+    assert not [f for f in found if f.severity is not Severity.INFO]
