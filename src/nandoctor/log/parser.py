@@ -33,7 +33,7 @@ import numpy as np
 
 from nandoctor.core.types import InputError
 from nandoctor.log import patterns as P
-from nandoctor.log.scan import DUMP, ITER, OUT, RARE, ChunkScan, cut_point, floats, scan_chunk
+from nandoctor.log.scan import DUMP, LR, OUT, RARE, STEP, TESTING, TRAIN, ChunkScan, cut_point, floats, scan_chunk
 from nandoctor.log.trace import (
     ClipEvent,
     Crash,
@@ -328,7 +328,7 @@ class _Parser:
         base = self.stats["lines"]
         self.stats["lines"] = base + scan.lines
         self.stats["glog_lines"] += scan.glog_lines
-        self.stats["events"] += len(scan.events)
+        self.stats["events"] += scan.found
         cd = self.chunk_debug = DebugTable()
         cd.names = self.names
         self._unsorted_debug = False
@@ -344,12 +344,15 @@ class _Parser:
                 remap.append(i)
             cd.line = array("q", map(base.__add__, d.lines))
             cd.code = d.codes
-            cd.layer = array("l", map(remap.__getitem__, d.layers))
-            cd.blob = array("l", map(remap.__getitem__, d.blobs))
+            if remap == list(range(len(remap))):
+                cd.layer, cd.blob = d.layers, d.blobs
+            else:
+                cd.layer = array("l", map(remap.__getitem__, d.layers))
+                cd.blob = array("l", map(remap.__getitem__, d.blobs))
             cd.value = d.values
             self.stats["debug_values"] += len(d.values)
         first_seg = len(self.segments) - 1
-        self._handle(scan.events, base)
+        self._handle(scan.events, scan.event_lines, base)
         self._distribute_debug(first_seg)
 
     def _distribute_debug(self, first_seg: int) -> None:
@@ -404,94 +407,56 @@ class _Parser:
             self.names.append(name)
         return i
 
-    def _handle(self, events: list[tuple], base: int) -> None:
-        for ev in events:
-            kind = ev[1]
-            line = ev[0] + base
-            if kind == ITER:
-                self._iteration(line, ev[2], ev[3], ev[4])
+    def _handle(self, events: list[tuple], lines: array, base: int) -> None:
+        # the hot loop of the whole parser: one tuple per event, most of them TRAIN, LR or OUT
+        for line, ev in zip(map(base.__add__, lines), events, strict=True):
+            kind = ev[0]
+            if kind == TRAIN:
+                self._train(line, ev[1], ev[2], ev[3], ev[4], ev[5])
             elif kind == OUT:
-                self._output(line, *ev[2:])
+                self._output(line, ev[1], ev[2], ev[3], ev[4], ev[5], ev[6], ev[7])
+            elif kind == LR:
+                self.seg.lr.append(LrPoint(ev[1], ev[2], ev[3], line, _NO_EXTRAS if ev[4] is None else ev[4]))
             elif kind == RARE:
-                self._rare(line, ev[2], ev[3])
+                self._rare(line, ev[1], ev[2])
+            elif kind == TESTING:
+                self._testing(line, ev[1], ev[2])
+            elif kind == STEP:
+                self.seg.multistep.append(MultiStepEvent(ev[1], ev[2], line))
             elif kind == DUMP:
-                self._dump(line, ev[2], ev[3])
+                self._dump(line, ev[1], ev[2])
             else:
-                self._raw(line, ev[2], ev[3])
+                self._raw(line, ev[1], ev[2])
 
-    def _iteration(self, line: int, it: int, tail: bytes, rank) -> None:
-        if rank not in (None, b"0", b"0.0"):
-            return  # other GPUs repeat rank 0's numbers; rank 0 is the run
+    def _testing(self, line: int, it: int, idx: int) -> None:
         seg = self.seg
-        if tail[:7] == b", lr = ":
-            # the most frequent line after the loss: plain bytes operations, regex only for extras
-            head, comma, more = tail[7:].partition(b",")
-            words = head.split()
-            raw = words[0] if words else b""
-            extras = _NO_EXTRAS
-            if comma:
-                extras = {}
-                for em in P.EXTRA_RE.finditer(b", " + more.lstrip()):
-                    v = _num(em.group(2))
-                    if v is not None:
-                        extras[_text(em.group(1))] = v
-            seg.lr.append(LrPoint(it, _num(raw), raw.decode("latin-1"), line, extras))
-            return
-        if tail.startswith(b", Testing net"):
-            m = P.TESTING_RE.match(tail)
-            idx = int(m.group(1)) if m and m.group(1) else 0
-            if self.last_iter is not None and it < self.last_iter and seg.has_training:
-                self._split(line)
-                seg = self.seg
-            self.cur_test = TestPass(it, idx, line, last_line=line)
-            seg.tests.append(self.cur_test)
-            return
-        if tail.startswith(b", step = "):
-            m = P.STEP_RE.match(tail)
-            if m:
-                seg.multistep.append(MultiStepEvent(it, int(m.group(1)), line))
-            return
-        i = tail.rfind(b"loss = ")
-        if i < 0:
-            return
-        words = tail[i + 7 :].split(None, 1)
-        raw = words[0].rstrip(b",;") if words else b""
-        seconds = None
-        has_speed = tail[:2] == b" ("
+        if self.last_iter is not None and it < self.last_iter and seg.has_training:
+            self._split(line)
+            seg = self.seg
+        self.cur_test = TestPass(it, idx, line, last_line=line)
+        seg.tests.append(self.cur_test)
+
+    def _train(self, line: int, it: int, loss, loss_text: str, seconds, has_speed: bool) -> None:
+        seg = self.seg
         if has_speed:
             self.seen_speed = True
-            inner = tail[2 : tail.find(b")")]
-            # BVLC "x iter/s, Ys/N iters"; NVCaffe "Y s" (first iterations) or "x iter/s, Ys/N iter"
-            part = inner.rpartition(b", ")[2]
-            try:
-                seconds = float(part[:-2] if part.endswith(b" s") else part.partition(b"s/")[0])
-            except ValueError:
-                s = P.SECONDS_RE.search(inner)
-                seconds = _num(s.group(1)) if s is not None else None
         # a display never repeats or goes back within one run: the counter restarted
         if self.last_iter is not None and it <= self.last_iter and seg.has_training:
             self._split(line)
             seg = self.seg
         self.last_iter = it
-        try:
-            loss = float(raw)
-        except ValueError:
-            loss = parse_value(raw)
-        point = TrainPoint(it, line, loss, raw.decode("latin-1"), seconds, not has_speed and self.seen_speed)
+        point = TrainPoint(it, line, loss, loss_text, seconds, not has_speed and self.seen_speed)
         seg.train.append(point)
         self.cur_train = point
         self.cur_test = None
 
-    def _output(self, line, is_train, idx, name, val, weight, contrib) -> None:
+    def _output(self, line, is_train, idx, name, val, val_text, weight, contrib) -> None:
         if is_train and self.cur_train is None:
             return  # an output line without its Iteration line (cut or grepped log)
         text = self.output_names.get(name)
         if text is None:
             text = self.output_names[name] = _text(name)
-        if weight is None:
-            out = OutputValue(int(idx), text, _num(val), val.decode("latin-1"), line)
-        else:
-            out = OutputValue(int(idx), text, _num(val), val.decode("latin-1"), line, _num(weight), _num(contrib))
+        out = OutputValue(idx, text, val, val_text, line, weight, contrib)
         if is_train:
             self.cur_train.outputs.append(out)
             return
@@ -608,7 +573,8 @@ class _Parser:
             m = rest.split(b":", 1)
             if len(m) == 2 and m[0].strip().isdigit():
                 val = m[1].strip().split()[0] if m[1].split() else b""
-                self._output(line, False, m[0].strip(), b"score" + m[0].strip(), val, None, None)
+                idx = m[0].strip()
+                self._output(line, False, int(idx), b"score" + idx, _num(val), val.decode("latin-1"), None, None)
         elif k == b"Test i":
             if self.cur_test is not None:
                 self.cur_test.interrupted = True

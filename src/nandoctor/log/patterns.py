@@ -33,7 +33,10 @@ OUTPUT_RE = re.compile(rb"net output #(\d+): (\S+) = ([^\s(]+)(?: \(\* ([^\s=]+)
 
 # debug_info per-blob lines ([Forward]/[Backward]); the [Update] lines of 2014-2015 builds go through RARE_RE.
 # The role is kept as its first letter (t/b/p): cheaper to match than the whole word.
-DEBUG_RE = re.compile(rb"\] Layer ([^,\n]*), ([tbp])[a-z]* blob (\S+) (d[a-z]+): (\S+)")
+# Two groups only (key, value): a capture costs as much as the scan; the key repeats every
+# iteration, so it is split into layer/role/blob/what once per distinct key with DEBUG_KEY_RE.
+DEBUG_RE = re.compile(rb"\] Layer ([^,\n]*, [tbp][a-z]* blob \S+ d[a-z]+): (\S+)")
+DEBUG_KEY_RE = re.compile(rb"([^,\n]*), ([tbp])[a-z]* blob (\S+) (d[a-z]+)")
 UPDATE_RE = re.compile(
     rb"([^,\n]*), param (?:blob )?(\S+) (?:\(owned[^)\n]*\) )?(?:data: ([^\s;]+);? ?)?(?:diff: (\S+))?"
 )

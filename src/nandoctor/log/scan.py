@@ -2,10 +2,18 @@
 
 ``scan_chunk(buf)`` takes bytes that start at a line start and end at a line end and
 returns a ``ChunkScan``: the number of lines, the glog line count, the events that
-need order (with 1-based line numbers *relative to the chunk*) and the debug_info
-values as columns with chunk-local name ids. ``parser._Parser`` adds the chunk's
-first line number and feeds the events through its state machine. Because a scan
-depends on nothing but its bytes, chunks can be scanned in worker processes.
+need order (already parsed into numbers and text, with 1-based line numbers
+*relative to the chunk* in a parallel array) and the debug_info values as columns.
+``parser._Parser`` adds the chunk's first line number and feeds the events through
+its state machine. Because a scan depends on nothing but its bytes, chunks can be
+scanned in worker processes; doing all number parsing here keeps the (serial) state
+machine short.
+
+Speed: the text is only ever touched by C code. Each family of lines is found by one
+literal-anchored regex pass; byte positions become line numbers with one numpy
+``searchsorted`` against the newline offsets; debug_info lines (most of a debug log)
+are pulled out with ``findall`` and their positions found with numpy, so no Python
+object is made per match beyond the two captured strings.
 
 ``cut_point`` decides where a chunk may end: never inside a protobuf dump
 (``Initializing ... from parameters:`` followed by unprefixed lines), so that every
@@ -15,21 +23,30 @@ dump reaches the state machine whole.
 from __future__ import annotations
 
 from array import array
-from itertools import accumulate, repeat
 from operator import itemgetter
 from typing import NamedTuple
+
+import numpy as np
 
 from nandoctor.log import patterns as P
 from nandoctor.log.values import parse_value
 
-# event kinds; events come in file order (by byte offset)
-ITER, OUT, RARE, RAW, DUMP = 0, 1, 2, 3, 4
-FIRST = itemgetter(0)
+# event kinds (first item of every event tuple)
+TRAIN, LR, TESTING, STEP, OUT, RARE, RAW, DUMP = range(8)
 DUMP_LOOKBACK = 4 << 20  # a dump open at a chunk's end is looked for this far back
 
 # (role letter, data|diff) -> DebugTable code
 DEBUG_CODE = {(r, w): c for r, c in ((b"t", 0), (b"p", 1), (b"b", 2)) for w in (b"data", b"diff")}
 DEBUG_CODE[(b"p", b"diff")] = 3
+
+_KEY = itemgetter(0)
+_VALUE = itemgetter(1)
+_ISDIGIT = np.zeros(256, dtype=bool)
+_ISDIGIT[ord("0") : ord("9") + 1] = True
+# first bytes of the lines RAW_RE can match (after an optional "> " quote marker)
+_RAW_FIRST = np.zeros(256, dtype=bool)
+_RAW_FIRST[list(b"*dfSFAt>")] = True
+_LAYER = np.frombuffer(b"] Layer ", dtype=np.uint8)
 
 
 class DebugColumns(NamedTuple):
@@ -44,7 +61,9 @@ class DebugColumns(NamedTuple):
 class ChunkScan(NamedTuple):
     lines: int
     glog_lines: int
+    found: int  # lines matched by a pass (stats), including those that turn out to carry nothing
     events: list[tuple]
+    event_lines: array  # 'q', parallel to events
     debug: DebugColumns | None
 
 
@@ -55,6 +74,19 @@ def floats(vals) -> array:
     except ValueError:
         nan = float("nan")
         return array("d", [v if (v := parse_value(b)) is not None else nan for b in vals])
+
+
+def number(b: bytes | None) -> float | None:
+    if b is None:
+        return None
+    try:
+        return float(b)
+    except ValueError:
+        return parse_value(b)
+
+
+def text(b: bytes) -> str:
+    return b.decode("utf-8", "replace").strip()
 
 
 def dump_end(buf: bytes, newline: int, end: int) -> int | None:
@@ -78,81 +110,197 @@ def cut_point(buf: bytes, end: int, force: bool) -> int:
 
 def scan_chunk(buf: bytes) -> ChunkScan:
     end = len(buf)
-    count = buf.count
-    # every pass adds (offset, kind, payload...); one sweep then turns offsets into line numbers
-    found: list[tuple] = []
-    add = found.append
+    arr = np.frombuffer(buf, dtype=np.uint8)
+    newlines = np.flatnonzero(arr == 10)
+    brackets = np.flatnonzero(arr == 93)
+    # every pass adds (offset, event); one numpy sweep then turns offsets into line numbers
+    offsets: list[int] = []
+    events: list[tuple] = []
+    at, add = offsets.append, events.append
+    found = 0
     # prefix-less ("bare") text, judged on a sample: pasted logs have no glog "] " on most lines
     sample = min(end, 1 << 18)
-    s_lines, s_glog = count(b"\n", 0, sample), count(b"] ", 0, sample)
+    s_lines, s_glog = buf.count(b"\n", 0, sample), buf.count(b"] ", 0, sample)
     bare = s_glog * 3 < s_lines or (s_lines == 0 and s_glog == 0)
 
     rare = [(m.start(), m.group(1), m.group(2), m.end()) for m in P.RARE_RE.finditer(buf)]
     if bare:
         # line starts: search "\n" + buf, so a match at i starts line i of buf
         rare += [(m.start(), m.group(1), m.group(2), m.end() - 1) for m in P.BARE_RE.finditer(b"\n" + buf)]
+    found += len(rare)
     for pos, key, rest, stop in rare:
+        at(pos)
         if key.startswith(b"Initializing "):
             newline = buf.find(b"\n", stop, end)
             if newline < 0:
-                text = b""
+                dump = b""
             else:
                 finish = dump_end(buf, newline, end)
-                text = buf[newline + 1 : end if finish is None else finish]
-            add((pos, DUMP, key, text))
+                dump = buf[newline + 1 : end if finish is None else finish]
+            add((DUMP, key, dump))
         else:
-            add((pos, RARE, key, rest))
+            add((RARE, key, rest))
     if not bare:
-        m0 = P.RAW_RE.match(b"\n" + buf[:512])
-        if m0 is not None:  # the chunk's first line has no newline before it
-            add((0, RAW, m0.group(1), m0.group(2)))
-        for m in P.RAW_RE.finditer(buf):
-            add((m.start() + 1, RAW, m.group(1), m.group(2)))
+        found += _raw_lines(buf, arr, newlines, at, add)
+    found += _iteration_lines(buf, at, add)
+    found += _output_lines(buf, at, add)
+
+    # stable order by offset (passes that find the same offset keep the order above)
+    order = np.argsort(np.array(offsets, dtype=np.int64), kind="stable")
+    lines = np.searchsorted(newlines, np.array(offsets, dtype=np.int64)[order]) + 1
+    events = list(map(events.__getitem__, order.tolist()))
+    debug = _debug_columns(buf, arr, newlines, brackets)
+    n_lines = len(newlines) + (1 if end and buf[-1:] != b"\n" else 0)
+    # every "] " is a glog prefix, except the second one on debug_info lines ("[Forward] Layer")
+    inner = brackets[brackets < end - 1]
+    glog = int(np.count_nonzero(arr[inner + 1] == 32)) - (len(debug.lines) if debug else 0)
+    return ChunkScan(n_lines, glog, found, events, array("q", lines.tobytes()), debug)
+
+
+def _raw_lines(buf: bytes, arr, newlines, at, add) -> int:
+    """Crash output printed without a glog prefix (``RAW_RE``), tried only where a line starts right."""
+    n = 0
+    m0 = P.RAW_RE.match(b"\n" + buf[:512])
+    if m0 is not None:  # the chunk's first line has no newline before it
+        at(0)
+        add((RAW, m0.group(1), m0.group(2)))
+        n += 1
+    starts = newlines[newlines < len(buf) - 1]
+    match = P.RAW_RE.match
+    for nl in starts[_RAW_FIRST[arr[starts + 1]]].tolist():
+        m = match(buf, nl)
+        if m is not None:
+            at(nl + 1)
+            add((RAW, m.group(1), m.group(2)))
+            n += 1
+    return n
+
+
+def _iteration_lines(buf: bytes, at, add) -> int:
+    """``Iteration N ...`` lines: the loss display, lr, Testing net and MultiStep lines."""
+    n = 0
     for m in P.ITERATION_RE.finditer(buf):
+        n += 1
         pos = m.start()
-        rank = None
         if buf[pos - 2 : pos] == b"] " and buf.find(b"[", max(0, pos - 16), pos) >= 0:
             r = P.RANK_RE.search(buf, max(0, pos - 16), pos)
-            if r is not None:
-                rank = r.group(1)
-        add((pos, ITER, int(m.group(1)), m.group(2), rank))
+            if r is not None and r.group(1) not in (b"0", b"0.0"):
+                continue  # other GPUs repeat rank 0's numbers; rank 0 is the run
+        it = int(m.group(1))
+        tail = m.group(2)
+        if tail[:7] == b", lr = ":
+            head, comma, more = tail[7:].partition(b",")
+            words = head.split()
+            raw = words[0] if words else b""
+            extras = None
+            if comma:
+                extras = {}
+                for em in P.EXTRA_RE.finditer(b", " + more.lstrip()):
+                    v = number(em.group(2))
+                    if v is not None:
+                        extras[text(em.group(1))] = v
+            at(pos)
+            add((LR, it, number(raw), raw.decode("latin-1"), extras))
+        elif tail.startswith(b", Testing net"):
+            t = P.TESTING_RE.match(tail)
+            at(pos)
+            add((TESTING, it, int(t.group(1)) if t and t.group(1) else 0))
+        elif tail.startswith(b", step = "):
+            s = P.STEP_RE.match(tail)
+            if s:
+                at(pos)
+                add((STEP, it, int(s.group(1))))
+        else:
+            i = tail.rfind(b"loss = ")
+            if i < 0:
+                continue
+            words = tail[i + 7 :].split(None, 1)
+            raw = words[0].rstrip(b",;") if words else b""
+            seconds = None
+            has_speed = tail[:2] == b" ("
+            if has_speed:
+                inner = tail[2 : tail.find(b")")]
+                # BVLC "x iter/s, Ys/N iters"; NVCaffe "Y s" (first iterations) or "x iter/s, Ys/N iter"
+                part = inner.rpartition(b", ")[2]
+                try:
+                    seconds = float(part[:-2] if part.endswith(b" s") else part.partition(b"s/")[0])
+                except ValueError:
+                    s = P.SECONDS_RE.search(inner)
+                    seconds = number(s.group(1)) if s is not None else None
+            try:
+                loss = float(raw)
+            except ValueError:
+                loss = parse_value(raw)
+            at(pos)
+            add((TRAIN, it, loss, raw.decode("latin-1"), seconds, has_speed))
+    return n
+
+
+def _output_lines(buf: bytes, at, add) -> int:
+    """``Train net output #k: name = v (* w = c loss)`` and its Test twin."""
+    n = 0
     for m in P.OUTPUT_RE.finditer(buf):
+        n += 1
         pos = m.start()
-        add((pos, OUT, buf[pos - 2 : pos - 1] == b"n", *m.groups()))
-    found.sort(key=FIRST)
-    offsets = [ev[0] for ev in found]
-    lines = accumulate(map(count, repeat(b"\n"), [0, *offsets[:-1]], offsets), initial=1)
-    next(lines)
-    events = [(line, *ev[1:]) for line, ev in zip(lines, found, strict=False)]
-    debug = _debug_columns(buf)
-    n_lines = count(b"\n") + (1 if end and buf[-1:] != b"\n" else 0)
-    # every "] " is a glog prefix, except the second one on debug_info lines ("[Forward] Layer")
-    glog = count(b"] ") - (len(debug.lines) if debug else 0)
-    return ChunkScan(n_lines, glog, events, debug)
+        idx, name, val, weight, contrib = m.groups()
+        try:
+            v = float(val)
+        except ValueError:
+            v = parse_value(val)
+        at(pos)
+        if weight is None:
+            add((OUT, buf[pos - 2 : pos - 1] == b"n", int(idx), name, v, val.decode("latin-1"), None, None))
+        else:
+            add((OUT, buf[pos - 2 : pos - 1] == b"n", int(idx), name, v, val.decode("latin-1"),
+                 number(weight), number(contrib)))  # fmt: skip
+    return n
 
 
-def _debug_columns(buf: bytes) -> DebugColumns | None:
-    """debug_info lines, column-wise: per-line work is done by C-level map/zip over the columns."""
-    starts: list[int] = []
-    groups: list[tuple] = []
-    add_start, add_group = starts.append, groups.append
-    for m in P.DEBUG_RE.finditer(buf):
-        add_start(m.start())
-        add_group(m.groups())
-    if not starts:
+def _debug_columns(buf: bytes, arr, newlines, brackets) -> DebugColumns | None:
+    """debug_info lines, column-wise: ``findall`` for the text, numpy for where each line is.
+
+    ``DEBUG_RE`` starts with the literal ``] Layer ``; when every such literal in the
+    chunk begins a match (the normal case), the match offsets are exactly the
+    literal's offsets, found with numpy instead of a match object per line.
+    """
+    pairs = P.DEBUG_RE.findall(buf)
+    if not pairs:
         return None
-    layers, roles, blobs, whats, vals = zip(*groups, strict=True)
-    # line numbers: newlines between consecutive matches, accumulated from the chunk's first line
-    gaps = map(buf.count, repeat(b"\n"), [0, *starts[:-1]], starts)
-    lines = array("q", accumulate(gaps, initial=1))
-    del lines[0]
-    names = list(set(layers).union(blobs))
-    ids = {name: i for i, name in enumerate(names)}
+    hits = brackets[brackets <= len(buf) - len(_LAYER)]
+    for k in range(1, len(_LAYER)):
+        hits = hits[arr[hits + k] == _LAYER[k]]
+    if len(hits) != len(pairs):  # some "] Layer " is not a debug value line: take the offsets one by one
+        hits = np.array([m.start() for m in P.DEBUG_RE.finditer(buf)], dtype=np.int64)
+    lines = np.searchsorted(newlines, hits) + 1
+    keys = list(map(_KEY, pairs))
+    layouts: dict[bytes, tuple[int, int, int] | None] = {}
+    names: dict[bytes, int] = {}
+    for key in dict.fromkeys(keys):  # first-appearance order: the same names order in every run
+        layouts[key] = _key_layout(key, names)
+    if None in layouts.values():  # "d..." words other than data/diff: not a debug value
+        keep = [layouts[k] is not None for k in keys]
+        lines = lines[np.array(keep, dtype=bool)]
+        pairs = [p for p, k in zip(pairs, keep, strict=True) if k]
+        keys = list(map(_KEY, pairs))
+        if not pairs:
+            return None
+    layout = list(map(layouts.__getitem__, keys))
     return DebugColumns(
-        lines,
-        bytearray(map(DEBUG_CODE.__getitem__, zip(roles, whats, strict=True))),
-        array("l", map(ids.__getitem__, layers)),
-        array("l", map(ids.__getitem__, blobs)),
-        floats(vals),
-        names,
+        array("q", lines.tobytes()),
+        bytearray(map(_KEY, layout)),
+        array("l", map(_VALUE, layout)),
+        array("l", map(itemgetter(2), layout)),
+        floats(map(_VALUE, pairs)),
+        list(names),
     )
+
+
+def _key_layout(key: bytes, names: dict[bytes, int]) -> tuple[int, int, int] | None:
+    """``layer, role blob name what`` -> (DebugTable code, layer id, blob id); None if not data/diff."""
+    m = P.DEBUG_KEY_RE.fullmatch(key)
+    code = DEBUG_CODE.get((m.group(2), m.group(4))) if m else None
+    if code is None:
+        return None
+    layer = names.setdefault(m.group(1), len(names))
+    blob = names.setdefault(m.group(3), len(names))
+    return code, layer, blob
