@@ -149,7 +149,7 @@ def _fixes(cause: Cause, culprit: str | None, sigs: list[Signal], g: Gathered) -
             )
             fix = remedies.lower_loss_weight(g.train_net, culprit.rsplit(".", 1)[0], dominant)
         else:
-            fix = remedies.lower_base_lr(g.solver)
+            fix = remedies.lower_base_lr(g.solver, _suggested(sigs, "base_lr"))
         if fix is not None:
             fixes.append(fix)
     if cause is Cause.BAD_INPUT:
@@ -173,6 +173,19 @@ def _fixes(cause: Cause, culprit: str | None, sigs: list[Signal], g: Gathered) -
         # the configs were read from the log: there is no file to patch, only the advice
         fixes = [Fix(f.description, (), f.safe) for f in fixes]
     return fixes[:4]
+
+
+def _suggested(sigs: list[Signal], field: str) -> list[float]:
+    """Values the rules' own fixes propose for a solver field (e.g. NAN208's tolerable base_lr)."""
+    out = []
+    for s in sigs:
+        fix = s.finding.fix if s.finding is not None and s.finding.culprit == field else None
+        for e in fix.edits if fix is not None else ():
+            try:
+                out.append(float(e.new))
+            except ValueError:
+                continue
+    return out
 
 
 def _overlaps(fix: Fix, taken: list[Fix]) -> bool:
@@ -284,10 +297,11 @@ def _next_steps(g: Gathered, tl: Timeline, verdict: Verdict, ranked: list[CauseS
         and tl.went_nonfinite
         and (unsure or top.cause in (Cause.LOSS_FUNCTION, Cause.BAD_INPUT, Cause.GRADIENT_EXPLOSION))
     ):
-        target = g.inputs.run_dir or "RUN_DIR"
-        steps.append(
-            f"Rerun with debug_info: true to see the first layer that goes non-finite: `nandoctor replay {target} --out debug_run` writes that run."
-        )
+        if g.inputs.solver is not None:
+            how = f"`nandoctor replay {g.inputs.run_dir or g.inputs.solver.parent} --out debug_run` writes that run"
+        else:
+            how = "set `debug_info: true` and `display: 1` in the solver (or pass the run folder to `nandoctor replay`)"
+        steps.append(f"Rerun with debug_info: true to see the first layer that goes non-finite: {how}.")
     return steps
 
 
@@ -330,6 +344,7 @@ def decide(g: Gathered) -> Diagnosis:
         first_nonfinite_iteration=_first_nonfinite(g, tl, sigs) if verdict is not Verdict.HEALTHY else None,
         inputs={
             **g.inputs.to_dict(),
+            "iters": g.options.get("iters"),
             "configs_from_log": g.configs_from_log,
             "data_scanned": g.data is not None,
             "notes": g.notes,

@@ -22,8 +22,9 @@ DATA_PARAMS = {"Data": "data_param", "HDF5Data": "hdf5_data_param", "ImageData":
 
 
 # ------------------------------------------------------------------ explosion
-def lower_base_lr(solver, factor: float = 10.0) -> Fix | None:
-    """base_lr divided by ``factor`` (the seed: at least 10x), as an exact edit of the solver file."""
+def lower_base_lr(solver, suggested: list[float] | None = None, factor: float = 10.0) -> Fix | None:
+    """base_lr divided by ``factor`` (the seed: at least 10x), or lower when a rule worked out a
+    value the solver type tolerates (``suggested``), as an exact edit of the solver file."""
     if solver is None:
         return None
     from nandoctor.config.solver import replace_edit as solver_replace
@@ -31,8 +32,9 @@ def lower_base_lr(solver, factor: float = 10.0) -> Fix | None:
     base_lr = solver.value("base_lr")
     if not isinstance(base_lr, (int, float)) or not math.isfinite(base_lr) or base_lr <= 0:
         return None
-    new = f"{base_lr / factor:g}"
-    text = f"Lower base_lr {factor:g}x: `base_lr: {base_lr:g}` -> `base_lr: {new}`"
+    target = min([base_lr / factor, *(v for v in suggested or () if 0 < v < base_lr)])
+    new = f"{target:g}"
+    text = f"Lower base_lr {base_lr / target:.3g}x: `base_lr: {base_lr:g}` -> `base_lr: {new}`"
     if not os.path.isfile(solver.path) or not solver.is_set("base_lr"):
         return Fix(text + ".", (), safe=False)
     return Fix(text + ".", (solver_replace(solver, "base_lr", new),), safe=False)

@@ -169,7 +169,9 @@ def debug_signals(f: Finding, heads: dict[str, str]) -> Iterator[Signal]:
     """NAN5xx: debug_info names the layer where the first non-finite value is born."""
     layer = f.data.get("layer") or f.culprit
     if f.code in ("NAN500", "NAN501") and f.cause is not Cause.UNKNOWN:
-        yield Signal(f.cause, STRONG, f.message, f, layer, 12)
+        # in an explosion the first inf shows where the overflow lands, not the knob to turn
+        culprit = None if f.cause is Cause.GRADIENT_EXPLOSION else layer
+        yield Signal(f.cause, STRONG, f.message, f, culprit, 12)
         return
     if f.code == "NAN503":
         head = f.data.get("loss_head")

@@ -24,6 +24,11 @@ def _points(pairs):
     return xs, ys
 
 
+def _marker(xs) -> str | None:
+    """Short series (a run that died after a display or two) would be invisible as bare lines."""
+    return "o" if len(xs) <= 30 else None
+
+
 def plot_trace(trace: Trace, out: str | Path) -> Path:
     import matplotlib
 
@@ -36,12 +41,12 @@ def plot_trace(trace: Trace, out: str | Path) -> Path:
         tag = f" (run {seg.index + 1})" if multi else ""
         xs, ys = _points((p.iteration, p.loss) for p in seg.train)
         if xs:
-            ax_loss.plot(xs, ys, label=f"loss (smoothed){tag}", linewidth=1.5)
+            ax_loss.plot(xs, ys, label=f"loss (smoothed){tag}", linewidth=1.5, marker=_marker(xs))
         for name in seg.output_names():
             pairs = [(p.iteration, o.value) for p in seg.train for o in p.outputs if o.name == name]
             xs, ys = _points(pairs)
             if xs:
-                ax_loss.plot(xs, ys, label=f"{name}{tag}", linewidth=0.8, alpha=0.8)
+                ax_loss.plot(xs, ys, label=f"{name}{tag}", linewidth=0.8, alpha=0.8, marker=_marker(xs))
         xs, ys = _points((p.iteration, p.value) for p in seg.lr)
         if xs:
             ax_lr.plot(xs, ys, label=f"lr{tag}", color="tab:green")
