@@ -166,3 +166,18 @@ def test_schema_error_in_a_fixture_silences_net_rules():
     assert "NAN101" in {f.code for f in run_rules(Facts(net=good), NET_RULES)}
     bad = load_net(parse_text(text + pool % "strid: 5"))
     assert list(run_rules(Facts(net=bad), NET_RULES)) == []
+
+
+def test_convolution_setup_checks_in_caffes_order():
+    base = 'layer { name: "in" type: "Input" top: "x" input_param { shape { dim: 1 dim: 4 dim: 8 dim: 8 } } }\n'
+    conv = 'layer { name: "c" type: "Convolution" bottom: "x" top: "c" convolution_param { kernel_size: 3 %s } }'
+
+    def messages(params):
+        return [f.data["caffe_message"] for f in nan100(load_net(parse_text(base + conv % params)))]
+
+    assert messages("") == ["Check failed: num_output_ > 0 (0 vs. 0)"]
+    assert messages("num_output: 6 group: 3") == ["Check failed: channels_ % group_ == 0 (1 vs. 0)"]
+    assert messages("num_output: 6 group: 4") == [
+        "Check failed: num_output_ % group_ == 0 (2 vs. 0) Number of output should be multiples of group."
+    ]
+    assert messages("num_output: 8 group: 4") == []

@@ -222,12 +222,14 @@ def _conv(layer: Layer, bottoms, ctx, deconv: bool = False) -> list[Shape | None
     num_output = _int(_get(p, "num_output"))
     group = _int(_get(p, "group"), 1) or 1
     channels = b[axis]
-    if channels is not None and channels % group:
+    # BaseConvolutionLayer::LayerSetUp checks these in this order and aborts at the first
+    if not num_output or num_output < 0:
+        _problem(ctx, f"Check failed: num_output_ > 0 ({num_output or 0} vs. 0)", "check")
+    elif channels is not None and channels % group:
         _problem(ctx, f"Check failed: channels_ % group_ == 0 ({channels % group} vs. 0)", "check")
-    if num_output is not None and num_output % group:
-        _problem(
-            ctx, "Check failed: num_output_ % group_ == 0 (Number of output should be multiples of group.)", "check"
-        )
+    elif num_output % group:
+        message = f"Check failed: num_output_ % group_ == 0 ({num_output % group} vs. 0) "
+        _problem(ctx, message + "Number of output should be multiples of group.", "check")
     out_spatial: list[int | None] = []
     for i in range(n_spatial):
         size = b[axis + 1 + i]
