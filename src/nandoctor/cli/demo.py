@@ -47,8 +47,8 @@ def run(args) -> int:
         got = top.cause.value if top else "healthy"
         rows.append((name, d.verdict.value, got, top.culprit if top else "-", f"{top.confidence:.0%}" if top else "-"))
         if not args.brief:
-            console.rule(f"[bold]example: {name}[/bold]  ({folder})")
-            render_diagnosis(console, d)
+            console.print(f"[bold]=== example: {name}[/bold] ({folder})")
+            render_diagnosis(console, d, findings=False)
             console.print()
     table = Table(title="nandoctor demo: bundled example runs")
     for col in ("example", "verdict", "top cause", "culprit", "confidence", "as expected"):

@@ -29,6 +29,7 @@ from nandoctor.diagnose.timeline import Timeline, timeline
 UNKNOWN_PRIOR = 1.0  # what "none of the five" scores before any evidence: it wins when nothing else is shown
 DECIDED = 2.0  # a cause needs at least this much support to be named instead of "unknown"
 MAX_EVIDENCE = 12
+PER_FINDING = 3
 
 
 def diagnose(
@@ -198,10 +199,15 @@ def _overlaps(fix: Fix, taken: list[Fix]) -> bool:
 
 
 def _evidence(sigs: list[Signal]) -> tuple[Evidence, ...]:
+    """The strongest signals' evidence first; of each finding, the line it points at leads and at
+    most PER_FINDING lines are taken, so one verbose finding cannot crowd out the others."""
     seen: set[tuple[str, str]] = set()
     out: list[Evidence] = []
     for s in sorted((s for s in sigs if s.weight > 0 and s.finding is not None), key=lambda s: -s.weight):
-        for ev in s.finding.evidence or (Evidence(s.finding.message, s.finding.location, "computed"),):
+        f = s.finding
+        items = f.evidence or (Evidence(f.message, f.location, "computed"),)
+        items = sorted(items, key=lambda ev: ev.location != f.location)[:PER_FINDING]
+        for ev in items:
             key = (ev.text, str(ev.location))
             if key not in seen:
                 seen.add(key)

@@ -17,7 +17,9 @@ _VERDICT = {
 }
 
 
-def render_diagnosis(console: Console, d: Diagnosis, *, all_findings: bool = False, title: str | None = None) -> None:
+def render_diagnosis(
+    console: Console, d: Diagnosis, *, all_findings: bool = False, title: str | None = None, findings: bool = True
+) -> None:
     style, words = _VERDICT[d.verdict]
     head = f"[{style}]{words}[/{style}]"
     if d.first_nonfinite_iteration is not None:
@@ -55,7 +57,7 @@ def render_diagnosis(console: Console, d: Diagnosis, *, all_findings: bool = Fal
         for s in d.next_steps:
             console.print(f"  - {escape(s)}")
     shown = [f for f in d.findings if all_findings or f.severity is not Severity.INFO]
-    if shown and (all_findings or d.verdict is not Verdict.HEALTHY):
+    if findings and shown and (all_findings or d.verdict is not Verdict.HEALTHY):
         console.print()
         console.print("[bold]Findings[/bold]")
         for f in shown:
