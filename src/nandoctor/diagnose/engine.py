@@ -16,12 +16,14 @@ from nandoctor.diagnose import remedies
 from nandoctor.diagnose.gather import Gathered, gather
 from nandoctor.diagnose.inputs import RunInputs
 from nandoctor.diagnose.signals import (
+    DIVERGING_GROWTH,
     MATCH,
     PREDICTED,
     Signal,
     config_signals,
     data_signals,
     debug_signals,
+    divergence_signals,
     log_signals,
 )
 from nandoctor.diagnose.timeline import Timeline, timeline
@@ -68,6 +70,8 @@ def collect(g: Gathered, tl: Timeline) -> list[Signal]:
         else:
             out.extend(debug_signals(f, heads))
     out.extend(_context_signals(g, tl))
+    if g.trace is not None:
+        out.extend(divergence_signals(tl, g.trace.path))
     if not several_heads:
         # one loss head: lowering its weight is lowering the lr, so name base_lr (the seed's first fix)
         out = [
@@ -203,10 +207,13 @@ def _evidence(sigs: list[Signal]) -> tuple[Evidence, ...]:
     most PER_FINDING lines are taken, so one verbose finding cannot crowd out the others."""
     seen: set[tuple[str, str]] = set()
     out: list[Evidence] = []
-    for s in sorted((s for s in sigs if s.weight > 0 and s.finding is not None), key=lambda s: -s.weight):
+    for s in sorted((s for s in sigs if s.weight > 0 and (s.finding or s.evidence)), key=lambda s: -s.weight):
         f = s.finding
-        items = f.evidence or (Evidence(f.message, f.location, "computed"),)
-        items = sorted(items, key=lambda ev: ev.location != f.location)[:PER_FINDING]
+        if f is None:
+            items = s.evidence
+        else:
+            items = f.evidence or (Evidence(f.message, f.location, "computed"),)
+            items = sorted(items, key=lambda ev: ev.location != f.location)[:PER_FINDING]
         for ev in items:
             key = (ev.text, str(ev.location))
             if key not in seen:
@@ -258,7 +265,7 @@ def _aborted(g: Gathered) -> bool:
 def _diverging(g: Gathered, tl: Timeline) -> bool:
     kinds = {f.data.get("kind") for f in g.findings}
     growth = tl.loss_growth()
-    return bool({"lr_negative", "lr_increasing"} & kinds) or (growth is not None and growth >= 100)
+    return bool({"lr_negative", "lr_increasing"} & kinds) or (growth is not None and growth >= DIVERGING_GROWTH)
 
 
 def _verdict(g: Gathered, tl: Timeline, ranked: list[CauseScore], totals: dict[Cause, float]) -> Verdict:

@@ -15,13 +15,14 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from nandoctor.core.types import Cause, Finding, Severity
+from nandoctor.core.types import Cause, Evidence, Finding, Location, Severity
 from nandoctor.diagnose.timeline import Timeline
 
 STRONG = 5.0  # the log or debug_info shows the cause directly
 MATCH = 6.0  # a bad record read exactly in the window before the first NaN
 PREDICTED = 3.0  # a config error that makes this cause certain when the run reaches it
 HINT = 1.0  # consistent with the cause, not specific to it
+DIVERGING_GROWTH = 100.0  # a finite loss this many times its first value: the run is diverging
 
 UNSAFE_RISK = {"log": 3.0, "sqrt": 3.0, "pow_negative_base": 3.0, "reciprocal": 2.0}
 
@@ -34,6 +35,7 @@ class Signal:
     finding: Finding | None = None
     culprit: str | None = None
     culprit_rank: float = 0.0  # the highest-ranked culprit of a cause is the one named
+    evidence: tuple[Evidence, ...] = ()  # for signals that no single finding carries
 
     @property
     def key(self) -> str:
@@ -210,3 +212,17 @@ def data_signals(f: Finding, tl: Timeline) -> Iterator[Signal]:
         weight = HINT
         reason = f.message
     yield Signal(Cause.BAD_INPUT, weight, reason, f, f.culprit, weight)
+
+
+def divergence_signals(tl: Timeline, log_path: str) -> Iterator[Signal]:
+    """A run still finite whose loss has grown by orders of magnitude: an explosion under way."""
+    growth = tl.loss_growth()
+    if tl.went_nonfinite or growth is None or growth < DIVERGING_GROWTH:
+        return
+    evidence = tuple(
+        Evidence(f"Iteration {it}, loss = {loss:g}", Location(log_path, line), "log")
+        for (line, it), loss in ((tl.first_loss_at, tl.first_loss), (tl.last_finite_loss_at, tl.last_finite_loss))
+        if line is not None
+    )
+    reason = f"the loss grew {growth:.3g}x (from {tl.first_loss:g} to {tl.last_finite_loss:g}) and is still rising"
+    yield Signal(Cause.GRADIENT_EXPLOSION, 2.0 + min(3.0, math.log10(growth)), reason, None, "base_lr", 3, evidence)

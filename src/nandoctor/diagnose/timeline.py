@@ -33,6 +33,9 @@ class Timeline:
     crashed: bool = False
     first_loss: float | None = None
     last_finite_loss: float | None = None
+    # (log line, iteration) of those two losses, for evidence
+    first_loss_at: tuple[int, int] | None = None
+    last_finite_loss_at: tuple[int, int] | None = None
 
     @property
     def went_nonfinite(self) -> bool:
@@ -99,7 +102,8 @@ def timeline(trace: Trace | None) -> Timeline:
     seen = [i for i in (first_nonfinite, min(tests_bad, default=None), first_lr_bad) if i is not None]
     onset = min(seen) if seen else None
     before = [p for p in train if onset is None or p.iteration < onset]
-    finite_losses = [p.loss for p in before if p.loss is not None and math.isfinite(p.loss)]
+    finite = [p for p in before if p.loss is not None and math.isfinite(p.loss)]
+    finite_losses = [p.loss for p in finite]
     # a finite test pass also proves the weights were finite then
     finite_marks = [p.iteration for p in before] + [
         t.iteration for t in seg.tests if onset is not None and t.iteration < onset and t.iteration not in tests_bad
@@ -117,4 +121,6 @@ def timeline(trace: Trace | None) -> Timeline:
         crashed=bool(seg.crashes),
         first_loss=finite_losses[0] if finite_losses else None,
         last_finite_loss=finite_losses[-1] if finite_losses else None,
+        first_loss_at=(finite[0].line, finite[0].iteration) if finite else None,
+        last_finite_loss_at=(finite[-1].line, finite[-1].iteration) if finite else None,
     )

@@ -1,0 +1,102 @@
+"""How the evidence is weighed: no false alarm on healthy, slow or noisy runs; diverging runs
+caught before the NaN; contradictions lower confidence and are shown."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from nandoctor.cli.demo import examples_dir
+from nandoctor.core.types import Cause, Finding, Severity
+from nandoctor.diagnose.engine import decide, diagnose, score
+from nandoctor.diagnose.gather import gather
+from nandoctor.diagnose.inputs import discover
+from nandoctor.diagnose.signals import Signal
+from tests.conftest import corpus_path
+from tests.diagnose.helpers import diagnose_json
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "diagnose"
+
+
+@pytest.mark.parametrize("name", ["noisy_healthy.log", "slow_plateau.txt", "excerpt_healthy.txt"])
+def test_slow_or_noisy_runs_are_healthy(capsys, name):
+    code, report = diagnose_json(capsys, "--log", str(FIXTURES / name))
+    assert (code, report["verdict"], report["causes"]) == (0, "healthy", [])
+
+
+def test_softmax_plateau_without_nan_is_not_an_alarm(capsys):
+    """r53 sits near the plateau for a while and recovers: healthy."""
+    run = corpus_path("caffe-runs", "r53")
+    code, report = diagnose_json(capsys, str(run))
+    assert (code, report["verdict"]) == (0, "healthy")
+
+
+def test_loss_running_away_is_diverging_before_any_nan(capsys):
+    code, report = diagnose_json(capsys, "--log", str(FIXTURES / "diverging.txt"))
+    assert code == 1
+    assert report["verdict"] == "diverging"
+    assert report["first_nonfinite_iteration"] is None
+    top = report["causes"][0]
+    assert (top["cause"], top["culprit"]) == ("gradient_explosion", "base_lr")
+    lines = [ev["location"]["line"] for ev in top["evidence"]]
+    assert lines == [1, 21], "the first and the last loss the log shows"
+
+
+def test_growing_lr_is_diverging_and_blamed_on_the_policy(capsys):
+    _code, report = diagnose_json(capsys, "--log", str(FIXTURES / "lr_growing.txt"))
+    assert report["verdict"] == "diverging"
+    assert report["causes"][0]["cause"] == "lr_policy"
+
+
+def test_lr_outranks_a_growing_loss_when_the_lr_grows_too(capsys):
+    """r55/r59: the loss explodes because the lr grows; the fix is the lr policy's gamma."""
+    for run in ("r55", "r59"):
+        _code, report = diagnose_json(capsys, str(corpus_path("caffe-runs", run)))
+        ranked = [c["cause"] for c in report["causes"]]
+        assert ranked[0] == "lr_policy"
+        assert "gradient_explosion" in ranked[1:], "the growing loss is still shown, ranked lower"
+
+
+def test_a_prediction_the_log_disproves_raises_no_alarm(tmp_path):
+    """The pooling example's net would be NaN from iteration 0, but this log ran finite to the end:
+    the geometry was not what the file suggests (another input size), so no false alarm."""
+    pooling = examples_dir() / "pooling"
+    healthy_log = examples_dir() / "healthy" / "train.log"
+    d, _g = diagnose(discover(None, log=healthy_log, solver=pooling / "solver.prototxt", data_root=pooling))
+    assert d.verdict.value == "healthy"
+
+
+def test_contradictions_subtract_and_are_explained():
+    f = Finding("NAN101", Severity.ERROR, Cause.POOLING, "empty window")
+    rec = Finding("NAN401", Severity.ERROR, Cause.BAD_INPUT, "nan in record")
+    sigs = [
+        Signal(Cause.POOLING, 3.0, "empty AVE window", f, "pool1", 10),
+        Signal(Cause.POOLING, -3.0, "the log was finite until iteration 40", f),
+        Signal(Cause.BAD_INPUT, 6.0, "record 7 read at 39", rec, "db 7", 6),
+        Signal(Cause.BAD_INPUT, 6.0, "record 8 read at 39", rec, "db 8", 6),  # same rule: counted once
+    ]
+    totals = score(sigs)
+    assert totals[Cause.POOLING] == 0.0
+    assert totals[Cause.BAD_INPUT] == 6.0
+    assert totals[Cause.UNKNOWN] > 0
+
+
+def test_contradiction_is_shown_in_the_ranking():
+    """r04: the data scan is clean, which speaks against bad input; a cause with evidence against it
+    says so in its explanation ("Against: ...")."""
+    run = corpus_path("caffe-runs", "r04")
+    g = gather(discover(run))
+    d = decide(g)
+    bad_input = [c for c in d.causes if c.cause is Cause.BAD_INPUT]
+    # the clean data scan speaks against bad input: either it drops out or says why it is low
+    assert not bad_input or "Against" in bad_input[0].explanation
+    assert d.causes[0].cause is Cause.LOSS_FUNCTION
+
+
+def test_confidences_are_normalised_and_ranked():
+    run = corpus_path("caffe-runs", "r02")
+    d, _g = diagnose(discover(run))
+    total = sum(c.confidence for c in d.causes)
+    assert abs(total - 1.0) < 1e-9
+    assert [c.confidence for c in d.causes] == sorted((c.confidence for c in d.causes), reverse=True)
