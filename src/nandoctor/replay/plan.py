@@ -1,0 +1,177 @@
+"""Prepare a replay: decide the horizon and the snapshot, write the copies, say how to run them.
+
+``prepare_replay(target, out_dir, ...) -> ReplayPlan`` writes into ``out_dir`` (never into
+the run's own folder):
+
+* debug mode: ``<solver>_debug.prototxt`` (debug_info, display 1, max_iter a few
+  iterations past the first non-finite one, tests off, snapshots into ``out_dir``) and
+  resumes from the latest snapshot taken before the failure when there is one;
+* probe mode (``probe=True``): ``<solver>_probe.prototxt`` and ``<net>_probe.prototxt``
+  (``replay.probe``), always from iteration 0 so the readers see the batches in order;
+
+plus ``<copy>.diff`` (the change against the original), ``replay.sh`` (the exact command,
+started from the run's working directory) and ``replay.json`` (the plan, read back by
+``nandoctor replay`` after a run).
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nandoctor.core.types import InputError
+from nandoctor.replay.locate import Failure, RunFiles, SnapshotPair, failure_in, find_run, find_snapshots, pick_snapshot
+from nandoctor.replay.probe import ProbeNet, probe_solver
+from nandoctor.replay.runner import Caffe
+from nandoctor.replay.solver_copy import SolverCopy, debug_solver, write_copy
+
+HORIZON = 100  # iterations replayed when the log shows no failure (or there is no log)
+MARGIN = 5  # iterations replayed past the first non-finite one
+LOG_NAME = "replay.log"
+
+
+@dataclass
+class ReplayPlan:
+    mode: str  # debug | probe
+    run: RunFiles
+    out_dir: Path
+    copy: SolverCopy
+    failure: Failure | None
+    max_iter: int | None
+    snapshot: SnapshotPair | None = None
+    probes: list[ProbeNet] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def log_path(self) -> Path:
+        return self.out_dir / LOG_NAME
+
+    @property
+    def start_iteration(self) -> int:
+        return self.snapshot.iteration if self.snapshot is not None else 0
+
+    def command(self, caffe: Caffe | None = None, gpu: str | None = None) -> list[str]:
+        snap = self.snapshot.solverstate.resolve() if self.snapshot is not None else None
+        if caffe is None:
+            caffe = Caffe("binary", ("caffe",), "default")
+        return caffe.train_command(self.copy.path.resolve(), snap, gpu)
+
+    def shell(self, caffe: Caffe | None = None, gpu: str | None = None) -> str:
+        """The command as one shell line, started where Caffe resolves the run's relative paths."""
+        cmd = shlex.join(self.command(caffe, gpu))
+        return f"cd {shlex.quote(str(self.run.cwd.resolve()))} && {cmd} 2>&1 | tee {shlex.quote(str(self.log_path))}"
+
+    def to_dict(self) -> dict[str, Any]:
+        f = self.failure
+        return {
+            "mode": self.mode,
+            "solver": str(self.run.solver_path),
+            "log": str(self.run.log_path) if self.run.log_path else None,
+            "cwd": str(self.run.cwd.resolve()),
+            "copy": str(self.copy.path),
+            "changes": {k: list(v) for k, v in self.copy.changes.items()},
+            "first_nonfinite_iteration": f.first_nonfinite if f else None,
+            "last_finite_iteration": f.last_finite if f else None,
+            "max_iter": self.max_iter,
+            "snapshot": str(self.snapshot.solverstate) if self.snapshot else None,
+            "start_iteration": self.start_iteration,
+            "probe_outputs": [
+                {"output": o.output, "layer": o.layer, "top": o.top, "type": o.layer_type}
+                for p in self.probes
+                for o in p.outputs
+            ],
+            "command": self.command(),
+            "log_file": str(self.log_path),
+            "files": [str(p) for p in self.files],
+            "notes": self.notes,
+        }
+
+
+def prepare_replay(target: str | Path, out_dir: str | Path, *, solver=None, log=None, cwd=None,
+                   probe: bool = False, horizon: int = HORIZON, margin: int = MARGIN,
+                   resume: bool = True) -> ReplayPlan:  # fmt: skip
+    """Write the replay's files into ``out_dir`` and return the plan (see the module docs)."""
+    from nandoctor.log.parser import parse_log
+
+    run = find_run(target, solver=solver, log=log, cwd=cwd)
+    out = Path(out_dir)
+    if out.resolve() == run.solver_path.resolve().parent:
+        raise InputError("--out must not be the run's own folder (the originals stay untouched)", str(out))
+    notes = list(run.notes)
+    trace = parse_log(run.log_path) if run.log_path is not None else None
+    failure = failure_in(trace) if trace is not None else None
+    if trace is None:
+        notes.append("no log found: replaying a short horizon from the start (give one with --log)")
+    elif failure.first_nonfinite is None:
+        notes.append(f"the log {run.log_path.name} shows no non-finite value: replaying a short horizon")
+    snapshot = None
+    if not probe and resume and failure is not None:
+        snapshot = pick_snapshot(find_snapshots(run, trace), failure)
+        if snapshot is not None:
+            notes.append(f"resuming from {snapshot.solverstate.name} (iteration {snapshot.iteration}); data "
+                         "readers restart at the first record, so batches differ from the original run")  # fmt: skip
+    max_iter = _horizon(run, failure, snapshot, probe, horizon, margin)
+    out.mkdir(parents=True, exist_ok=True)
+    probes: list[ProbeNet] = []
+    if probe:
+        copy, probes = probe_solver(run.solver, out, run.cwd, max_iter)
+        for p in probes:
+            notes += p.notes
+    else:
+        copy = debug_solver(run.solver, out, run.cwd, max_iter)
+    notes += copy.notes
+    plan = ReplayPlan("probe" if probe else "debug", run, out, copy, failure, max_iter, snapshot, probes, [], notes)
+    plan.files.append(write_copy(copy))
+    for p in probes:
+        p.path.write_text(p.text, encoding="utf-8")
+        plan.files.append(p.path)
+    diff = copy.path.with_suffix(".diff")
+    diff.write_text(copy.diff(), encoding="utf-8")
+    plan.files.append(diff)
+    script = out / "replay.sh"
+    script.write_text("#!/bin/sh\n# written by nandoctor replay; CAFFE_BIN overrides the caffe binary\nset -e\n"
+                      + plan.shell(Caffe("binary", ("${CAFFE_BIN:-caffe}",), "default")).replace(
+                          "'${CAFFE_BIN:-caffe}'", '"${CAFFE_BIN:-caffe}"') + "\n", encoding="utf-8")  # fmt: skip
+    script.chmod(0o755)
+    plan.files.append(script)
+    (out / "replay.json").write_text(json.dumps(plan.to_dict(), indent=1), encoding="utf-8")
+    plan.files.append(out / "replay.json")
+    return plan
+
+
+def _horizon(run: RunFiles, failure: Failure | None, snapshot, probe: bool, horizon: int, margin: int) -> int | None:
+    original = run.solver.value("max_iter") if run.solver.is_set("max_iter") else None
+    if failure is not None and failure.first_nonfinite is not None:
+        return failure.first_nonfinite + margin
+    if probe and isinstance(original, int) and original > 0:
+        return original  # no weights to compute: the probe can read the whole run's batches
+    start = snapshot.iteration if snapshot is not None else 0
+    if isinstance(original, int) and 0 < original < start + horizon:
+        return original
+    return start + horizon
+
+
+def missing_paths(plan: ReplayPlan) -> list[str]:
+    """Files the replay needs that do not resolve from its working directory (empty when all do)."""
+    from nandoctor.data.netsources import specs_for_config
+
+    missing = []
+    for p in [plan.copy.path, *(n.path for n in plan.probes)]:
+        if not p.is_file():
+            missing.append(str(p))
+    try:
+        specs = specs_for_config(str(plan.copy.path), root=str(plan.run.cwd.resolve()))
+    except InputError as exc:
+        return [*missing, f"cannot read the replay's nets: {exc}"]
+    for s in specs:
+        if not Path(s.path).exists():
+            missing.append(f"{s.layer}: {s.declared} ({s.path})")
+    if plan.snapshot is not None:
+        for p in (plan.snapshot.solverstate, plan.snapshot.caffemodel):
+            if p is None or not p.is_file():
+                missing.append(str(p))
+    return missing
