@@ -83,15 +83,16 @@ def test_contradictions_subtract_and_are_explained():
 
 
 def test_contradiction_is_shown_in_the_ranking():
-    """r04: the data scan is clean, which speaks against bad input; a cause with evidence against it
-    says so in its explanation ("Against: ...")."""
+    """r04: the clean data scan speaks against bad input, which is ruled out with that reason."""
     run = corpus_path("caffe-runs", "r04")
     g = gather(discover(run))
     d = decide(g)
-    bad_input = [c for c in d.causes if c.cause is Cause.BAD_INPUT]
-    # the clean data scan speaks against bad input: either it drops out or says why it is low
-    assert not bad_input or "Against" in bad_input[0].explanation
     assert d.causes[0].cause is Cause.LOSS_FUNCTION
+    assert Cause.BAD_INPUT not in [c.cause for c in d.causes]
+    why = dict(d.ruled_out)[Cause.BAD_INPUT]
+    assert "data scan found no bad record" in why
+    assert {"cause": "bad_input", "why": why} in d.to_dict()["ruled_out"]
+    assert "lr_policy" in [r["cause"] for r in d.to_dict()["ruled_out"]], "every printed lr was finite"
 
 
 def test_confidences_are_normalised_and_ranked():

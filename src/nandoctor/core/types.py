@@ -209,6 +209,7 @@ class Diagnosis:
     inputs: dict[str, Any] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
     next_steps: list[str] = field(default_factory=list)
+    ruled_out: list[tuple[Cause, str]] = field(default_factory=list)  # causes the evidence speaks against, and why
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -217,6 +218,7 @@ class Diagnosis:
             "causes": [c.to_dict() for c in self.causes],
             "inputs": self.inputs,
             "next_steps": list(self.next_steps),
+            "ruled_out": [{"cause": c.value, "why": why} for c, why in self.ruled_out],
             "findings": [f.to_dict() for f in self.findings],
         }
 

@@ -348,6 +348,11 @@ def decide(g: Gathered) -> Diagnosis:
             )
         )
     ranked = _demote_weak(ranked, totals)
+    ruled_out = [
+        (cause, "; ".join(_reasons(s for s in by_cause[cause] if s.weight < 0)))
+        for cause, w in totals.items()
+        if w <= 0 and any(s.weight < 0 for s in by_cause[cause])
+    ]
     verdict = _verdict(g, tl, ranked, totals)
     if verdict is Verdict.HEALTHY:
         ranked = []
@@ -364,6 +369,7 @@ def decide(g: Gathered) -> Diagnosis:
         },
         findings=_shown_findings(g.findings),
         next_steps=_next_steps(g, tl, verdict, ranked),
+        ruled_out=ruled_out if verdict is not Verdict.HEALTHY else [],
     )
 
 

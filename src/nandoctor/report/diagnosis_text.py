@@ -51,6 +51,11 @@ def render_diagnosis(
                     console.print(
                         f"      [dim]{escape(f'{e.path}:{e.line}:{e.col}')}: {escape(repr(e.old))} -> {escape(repr(e.new))}[/dim]"
                     )
+    if d.ruled_out:
+        console.print()
+        console.print("[bold]Ruled out[/bold]")
+        for cause, why in d.ruled_out:
+            console.print(f"  - {cause.value}: {escape(why)}")
     if d.next_steps:
         console.print()
         console.print("[bold]What would settle it[/bold]")
