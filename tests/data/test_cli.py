@@ -116,3 +116,16 @@ def test_ctrl_c_gives_a_partial_report(tmp_path):
     src = report["data"]["sources"][0]
     assert report["data"]["interrupted"] and 0 < src["records"] < 4000
     assert "NAN415" in {f["code"] for f in report["findings"]}
+
+
+def test_replace_nonfinite_from_the_command_line(tmp_path, capsys):
+    path = make_db(tmp_path)
+    before = read_db(path, "lmdb")
+    argv = ["scan-data", str(path), "--workers", "0", "--format", "json", "--clean", str(tmp_path / "fixed")]
+    assert main([*argv, "--replace-nonfinite", "0"]) == 1
+    out = json.loads(capsys.readouterr().out)
+    assert out["clean"][0]["repaired"][0]["record"] == "00000040" and not out["clean"][0]["removed"]
+    fixed = read_db(tmp_path / "fixed", "lmdb")
+    assert set(fixed) == set(before) and read_db(path, "lmdb") == before  # all kept, original untouched
+    assert all(fixed[k] == before[k] for k in before if k != key(40))  # only the repaired record changed
+    assert main(["scan-data", str(tmp_path / "fixed"), "--workers", "0"]) == 0
