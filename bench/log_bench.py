@@ -24,7 +24,8 @@ import time
 from pathlib import Path
 
 from nandoctor.log import patterns as P
-from nandoctor.log.parser import BLOCK, parse_log
+from nandoctor.log.chunks import BLOCK
+from nandoctor.log.parser import parse_log
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_CORPUS = HERE.parent.parent / "shared" / "corpus" / "caffe-runs"

@@ -247,10 +247,11 @@ def test_text_stream_and_empty_input():
 
 
 def test_overlong_line_is_dropped_with_bounded_memory(monkeypatch):
-    import nandoctor.log.parser as P
+    import nandoctor.log.chunks as C
+    import nandoctor.log.scan as S
 
-    monkeypatch.setattr(P, "BLOCK", 1024)
-    monkeypatch.setattr(P, "MAX_LINE", 4096)
+    monkeypatch.setattr(C, "BLOCK", 1024)
+    monkeypatch.setattr(S, "MAX_LINE", 4096)
     text = f"{PREFIX_YEAR}Iteration 1, loss = 2\n" + "x" * 50_000 + "\n" + f"{PREFIX_YEAR}Iteration 2, loss = 3\n"
     t = parse_text_log(text)
     assert [(p.iteration, p.line) for p in t.train] == [(1, 1), (2, 3)]
@@ -259,10 +260,10 @@ def test_overlong_line_is_dropped_with_bounded_memory(monkeypatch):
 
 def test_small_blocks_give_the_same_trace(monkeypatch):
     """Chunk boundaries (inside dumps, inside lines) must not change anything."""
-    import nandoctor.log.parser as P
+    import nandoctor.log.chunks as C
 
     whole = parse_log(FIXTURES / "glog_year.log")
-    monkeypatch.setattr(P, "BLOCK", 97)
+    monkeypatch.setattr(C, "BLOCK", 97)
     small = parse_log(FIXTURES / "glog_year.log")
     assert [(p.iteration, p.loss_text, p.line, p.lr) for p in small.train] == [
         (p.iteration, p.loss_text, p.line, p.lr) for p in whole.train
@@ -289,12 +290,12 @@ def _summary(trace):
 
 def test_parallel_scan_gives_the_same_trace(tmp_path, monkeypatch):
     """Worker processes scan chunks; the trace must not depend on how many there are."""
-    import nandoctor.log.parser as P
+    import nandoctor.log.chunks as C
 
     names = ["glog_year.log", "debug_info.log", "crash_stepsize.log", "old_caffe.log", "nvcaffe.log"]
     big = tmp_path / "many.log"
     big.write_bytes(b"".join((FIXTURES / n).read_bytes() for n in names) * 20)
-    monkeypatch.setattr(P, "BLOCK", 4096)
+    monkeypatch.setattr(C, "BLOCK", 4096)
     one = parse_log(big, workers=1)
     two = parse_log(big, workers=2)
     assert _summary(one) == _summary(two)

@@ -18,22 +18,18 @@ from __future__ import annotations
 
 import bisect
 import gc
-import io
 import os
-import zlib
 from array import array
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
 from types import MappingProxyType
-from typing import BinaryIO
 
 import numpy as np
 
-from nandoctor.core.types import InputError
 from nandoctor.log import patterns as P
-from nandoctor.log.scan import DUMP, LR, OUT, RARE, STEP, TESTING, TRAIN, ChunkScan, cut_point, floats, scan_chunk
+from nandoctor.log.chunks import SAMPLE, Prepend, Reader, is_bare, open_source, ranges, scan_range
+from nandoctor.log.scan import DUMP, LR, OUT, RARE, STEP, TESTING, TRAIN, ChunkScan, floats, scan_chunk
 from nandoctor.log.trace import (
     ClipEvent,
     Crash,
@@ -51,10 +47,6 @@ from nandoctor.log.trace import (
 )
 from nandoctor.log.values import parse_value
 
-BLOCK = 8 << 20  # bytes per read
-MAX_LINE = 4 << 20  # longer lines are dropped, not buffered
-MAX_DUMP = 32 << 20  # a protobuf dump longer than this is cut
-
 
 def _text(b: bytes) -> str:
     return b.decode("utf-8", "replace").strip()
@@ -69,103 +61,6 @@ def _num(b: bytes | None) -> float | None:
         return parse_value(b)
 
 
-def _open(source) -> tuple[BinaryIO, str, bool]:
-    """A binary stream for a path or file object; gzip is detected by magic bytes."""
-    if isinstance(source, (str, os.PathLike)):
-        path = str(source)
-        p = Path(path)
-        if not p.exists():
-            raise InputError("file not found", path)
-        if p.is_dir():
-            raise InputError("is a directory, expected a Caffe log file", path)
-        try:
-            raw: BinaryIO = open(p, "rb")  # noqa: SIM115 - closed by parse_log
-        except OSError as exc:
-            raise InputError(f"cannot read: {exc.strerror}", path) from None
-    else:
-        raw = source
-        path = str(getattr(source, "name", "<stream>"))
-        if isinstance(source, io.TextIOBase):
-            raw = io.BytesIO(source.read().encode("utf-8", "replace"))
-    try:
-        head = raw.peek(2)[:2] if hasattr(raw, "peek") else None
-        if head is None:
-            first = raw.read(2)
-            raw = _Prepend(first, raw)
-            head = first
-    except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror}", path) from None
-    if head == b"\x1f\x8b":
-        return _GunzipStream(raw), path, True  # type: ignore[return-value]
-    return raw, path, False
-
-
-class _GunzipStream:
-    """Incremental gunzip: a truncated or corrupt file yields everything before the damage.
-
-    (``gzip.GzipFile.read`` raises on a cut stream and drops the block it was decoding.)
-    Concatenated gzip members, as ``cat a.gz b.gz`` makes them, are read one after another.
-    """
-
-    def __init__(self, raw):
-        self.raw = raw
-        self.z = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        self.error: str | None = None
-        self.done = False
-
-    def read(self, n: int) -> bytes:
-        out = []
-        size = 0
-        while size < n and not self.done:
-            data = self.raw.read(1 << 20)
-            if not data:
-                self.done = True
-                if not self.z.eof and self.z.unconsumed_tail == b"":
-                    self.error = "gzip stream ends early (truncated file)"
-                tail = self.z.flush()
-                if tail:
-                    out.append(tail)
-                break
-            try:
-                piece = self.z.decompress(data)
-                while self.z.eof and self.z.unused_data:
-                    rest = self.z.unused_data
-                    self.z = zlib.decompressobj(16 + zlib.MAX_WBITS)
-                    piece += self.z.decompress(rest)
-            except zlib.error as exc:
-                self.error = f"corrupt gzip data ({exc})"
-                self.done = True
-                break
-            out.append(piece)
-            size += len(piece)
-        return b"".join(out)
-
-    def close(self) -> None:
-        self.raw.close()
-
-
-class _Prepend(io.RawIOBase):
-    """A stream with some already-read bytes put back in front."""
-
-    def __init__(self, first: bytes, rest):
-        self._first = first
-        self._rest = rest
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, n: int = -1) -> bytes:
-        if self._first:
-            head, self._first = self._first, b""
-            if n is None or n < 0:
-                return head + self._rest.read()
-            return head + self._rest.read(max(0, n - len(head)))
-        return self._rest.read(n)
-
-    def close(self) -> None:
-        pass
-
-
 def parse_log(source, workers: int | None = None) -> Trace:
     """Parse a Caffe log (path, binary or text file object; gzip allowed) into a Trace.
 
@@ -173,7 +68,7 @@ def parse_log(source, workers: int | None = None) -> Trace:
     this process, so the result is identical). Default: 1 below ``PARALLEL_FROM`` bytes,
     else up to ``MAX_WORKERS`` (one per CPU).
     """
-    stream, path, gz = _open(source)
+    stream, path, gz = open_source(source)
     if workers is None:
         workers = _default_workers(source)
     parser = _Parser(path)
@@ -182,7 +77,12 @@ def parse_log(source, workers: int | None = None) -> Trace:
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        parser.feed(stream, workers)
+        head = _read_head(stream)
+        bare = is_bare(head[:SAMPLE])
+        if workers > 1 and not gz and isinstance(source, (str, os.PathLike)):
+            parser.feed_ranges(path, workers, bare)
+        else:
+            parser.feed(Prepend(head, stream), workers, bare)
         error = getattr(stream, "error", None)
         if error:
             parser.stats["read_error"] = 1
@@ -197,6 +97,18 @@ def parse_log(source, workers: int | None = None) -> Trace:
         if gc_was_enabled:
             gc.enable()
     return parser.finish()
+
+
+def _read_head(stream) -> bytes:
+    """The first ``SAMPLE`` bytes (fewer at the end of the stream), which decide bare vs glog text."""
+    parts, size = [], 0
+    while size < SAMPLE:
+        data = stream.read(SAMPLE - size)
+        if not data:
+            break
+        parts.append(data)
+        size += len(data)
+    return b"".join(parts)
 
 
 PARALLEL_FROM = 64 << 20
@@ -256,71 +168,53 @@ class _Parser:
         self.names: list[str] = self.seg.debug.names
         self.chunk_debug = DebugTable()
         self._unsorted_debug = False
+        self.reader = Reader()
 
     # ------------------------------------------------------------------ reading
-    def chunks(self, stream: BinaryIO) -> Iterator[bytes]:
-        """The stream cut into chunks that end at line ends and never inside a protobuf dump."""
-        pending = b""
-        skipping = False  # inside an over-long line
-        while True:
-            data = stream.read(BLOCK)
-            eof = not data
-            if skipping and data:
-                nl = data.find(b"\n")
-                if nl < 0:
-                    self.stats["bytes"] += len(data)
-                    continue
-                self.stats["bytes"] += nl
-                data = data[nl:]
-                skipping = False
-            buf = pending + data if pending else data
-            pending = b""
-            if not buf:
-                return
-            if eof:
-                end = len(buf)
-            else:
-                nl = buf.rfind(b"\n")
-                if nl < 0:
-                    if len(buf) > MAX_LINE:
-                        self.stats["long_lines"] += 1
-                        self.stats["bytes"] += len(buf)
-                        skipping = True
-                    else:
-                        pending = buf
-                    continue
-                end = nl + 1
-            cut = cut_point(buf, end, force=eof or len(buf) > MAX_DUMP)
-            if cut == 0:
-                pending = buf  # only an unfinished dump so far: read on
-                continue
-            self.stats["bytes"] += cut
-            yield buf if cut == len(buf) else buf[:cut]
-            pending = buf[cut:]
-            if eof:
-                if pending:
-                    self.stats["bytes"] += len(pending)
-                    yield pending
-                return
-
-    def feed(self, stream: BinaryIO, workers: int = 1) -> None:
+    def feed(self, stream, workers: int = 1, bare: bool = False) -> None:
+        """Scan a stream block by block, in this process or (bytes sent over) in ``workers``."""
+        chunks = self.reader.chunks(stream)
         if workers <= 1:
-            for chunk in self.chunks(stream):
-                self.merge(scan_chunk(chunk))
+            for chunk in chunks:
+                self.merge(scan_chunk(chunk, bare))
             return
         try:
             pool = ProcessPoolExecutor(workers, mp_context=_mp_context())
         except (OSError, ValueError, ImportError):
-            self.feed(stream, 1)
+            self.feed(stream, 1, bare)
             return
         with pool:
             queue: deque = deque()
-            for chunk in self.chunks(stream):
-                queue.append(pool.submit(scan_chunk, chunk))
+            for chunk in chunks:
+                queue.append(pool.submit(scan_chunk, chunk, bare))
                 while len(queue) > 2 * workers:
                     self.merge(queue.popleft().result())
             while queue:
                 self.merge(queue.popleft().result())
+
+    def feed_ranges(self, path: str, workers: int, bare: bool) -> None:
+        """A plain file: each worker reads and scans its own byte range; this process only merges."""
+        size = os.path.getsize(path)
+        try:
+            pool = ProcessPoolExecutor(workers, mp_context=_mp_context())
+        except (OSError, ValueError, ImportError):
+            with open(path, "rb") as f:
+                self.feed(f, 1, bare)
+            return
+        with pool:
+            queue: deque = deque()
+            for start, end in ranges(size):
+                queue.append(pool.submit(scan_range, path, start, end, bare))
+                while len(queue) > 2 * workers:
+                    self._merge_range(*queue.popleft().result())
+            while queue:
+                self._merge_range(*queue.popleft().result())
+
+    def _merge_range(self, scans: list[ChunkScan], nbytes: int, long_lines: int) -> None:
+        self.reader.bytes += nbytes
+        self.reader.long_lines += long_lines
+        for scan in scans:
+            self.merge(scan)
 
     # ------------------------------------------------------------------ one chunk
     def merge(self, scan: ChunkScan) -> None:
@@ -329,6 +223,7 @@ class _Parser:
         self.stats["lines"] = base + scan.lines
         self.stats["glog_lines"] += scan.glog_lines
         self.stats["events"] += scan.found
+        self.stats["long_lines"] += scan.long_lines
         cd = self.chunk_debug = DebugTable()
         cd.names = self.names
         self._unsorted_debug = False
@@ -656,6 +551,8 @@ class _Parser:
 
     # ------------------------------------------------------------------ finishing
     def finish(self) -> Trace:
+        self.stats["bytes"] += self.reader.bytes
+        self.stats["long_lines"] += self.reader.long_lines
         last = self.stats["lines"]
         self.seg.end_line = last
         for seg in self.segments:

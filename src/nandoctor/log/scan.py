@@ -34,6 +34,8 @@ from nandoctor.log.values import parse_value
 # event kinds (first item of every event tuple)
 TRAIN, LR, TESTING, STEP, OUT, RARE, RAW, DUMP = range(8)
 DUMP_LOOKBACK = 4 << 20  # a dump open at a chunk's end is looked for this far back
+MAX_LINE = 4 << 20  # longer lines are emptied (and counted), here and by the readers in ``chunks``
+SAMPLE = 1 << 18  # the head of a file that decides whether it has glog prefixes
 
 # (role letter, data|diff) -> DebugTable code
 DEBUG_CODE = {(r, w): c for r, c in ((b"t", 0), (b"p", 1), (b"b", 2)) for w in (b"data", b"diff")}
@@ -65,6 +67,7 @@ class ChunkScan(NamedTuple):
     events: list[tuple]
     event_lines: array  # 'q', parallel to events
     debug: DebugColumns | None
+    long_lines: int = 0  # lines longer than MAX_LINE, emptied
 
 
 def floats(vals) -> array:
@@ -108,20 +111,31 @@ def cut_point(buf: bytes, end: int, force: bool) -> int:
     return buf.rfind(b"\n", 0, h) + 1  # 0 = the chunk holds nothing but an unfinished dump: read more
 
 
-def scan_chunk(buf: bytes) -> ChunkScan:
-    end = len(buf)
+def is_bare(head: bytes) -> bool:
+    """Prefix-less ("bare") text: pasted logs have no glog ``] `` on most lines. Decided once per file."""
+    lines, glog = head.count(b"\n"), head.count(b"] ")
+    return glog * 3 < lines or (lines == 0 and glog == 0)
+
+
+def scan_chunk(buf: bytes, bare: bool | None = None) -> ChunkScan:
+    """Scan one chunk; ``bare`` (decided on the file's head) says the text has no glog prefixes."""
+    if bare is None:
+        bare = is_bare(buf[:SAMPLE])
     arr = np.frombuffer(buf, dtype=np.uint8)
     newlines = np.flatnonzero(arr == 10)
+    long_lines = 0
+    if len(buf) > MAX_LINE:
+        buf, long_lines = _drop_long_lines(buf, newlines)
+        if long_lines:
+            arr = np.frombuffer(buf, dtype=np.uint8)
+            newlines = np.flatnonzero(arr == 10)
+    end = len(buf)
     brackets = np.flatnonzero(arr == 93)
     # every pass adds (offset, event); one numpy sweep then turns offsets into line numbers
     offsets: list[int] = []
     events: list[tuple] = []
     at, add = offsets.append, events.append
     found = 0
-    # prefix-less ("bare") text, judged on a sample: pasted logs have no glog "] " on most lines
-    sample = min(end, 1 << 18)
-    s_lines, s_glog = buf.count(b"\n", 0, sample), buf.count(b"] ", 0, sample)
-    bare = s_glog * 3 < s_lines or (s_lines == 0 and s_glog == 0)
 
     rare = [(m.start(), m.group(1), m.group(2), m.end()) for m in P.RARE_RE.finditer(buf)]
     if bare:
@@ -154,13 +168,29 @@ def scan_chunk(buf: bytes) -> ChunkScan:
     # every "] " is a glog prefix, except the second one on debug_info lines ("[Forward] Layer")
     inner = brackets[brackets < end - 1]
     glog = int(np.count_nonzero(arr[inner + 1] == 32)) - (len(debug.lines) if debug else 0)
-    return ChunkScan(n_lines, glog, found, events, array("q", lines.tobytes()), debug)
+    return ChunkScan(n_lines, glog, found, events, array("q", lines.tobytes()), debug, long_lines)
+
+
+def _drop_long_lines(buf: bytes, newlines) -> tuple[bytes, int]:
+    """Empty every line longer than ``MAX_LINE`` (keeping its newline, so line numbers stay right)."""
+    starts = np.concatenate(([0], newlines + 1))
+    ends = np.concatenate((newlines, [len(buf)]))
+    long = np.flatnonzero(ends - starts > MAX_LINE)
+    if not len(long):
+        return buf, 0
+    pieces, prev = [], 0
+    for i in long.tolist():
+        pieces.append(buf[prev : starts[i]])
+        prev = int(ends[i])
+    pieces.append(buf[prev:])
+    return b"".join(pieces), len(long)
 
 
 def _raw_lines(buf: bytes, arr, newlines, at, add) -> int:
     """Crash output printed without a glog prefix (``RAW_RE``), tried only where a line starts right."""
     n = 0
-    m0 = P.RAW_RE.match(b"\n" + buf[:512])
+    first = buf.find(b"\n")
+    m0 = P.RAW_RE.match(b"\n" + (buf if first < 0 else buf[:first]))
     if m0 is not None:  # the chunk's first line has no newline before it
         at(0)
         add((RAW, m0.group(1), m0.group(2)))
@@ -248,11 +278,12 @@ def _output_lines(buf: bytes, at, add) -> int:
         except ValueError:
             v = parse_value(val)
         at(pos)
+        # "Train net output" vs "Test net output", read on this line only
+        is_train = pos >= 2 and buf[pos - 2] == 110 and buf[pos - 1] != 10
         if weight is None:
-            add((OUT, buf[pos - 2 : pos - 1] == b"n", int(idx), name, v, val.decode("latin-1"), None, None))
+            add((OUT, is_train, int(idx), name, v, val.decode("latin-1"), None, None))
         else:
-            add((OUT, buf[pos - 2 : pos - 1] == b"n", int(idx), name, v, val.decode("latin-1"),
-                 number(weight), number(contrib)))  # fmt: skip
+            add((OUT, is_train, int(idx), name, v, val.decode("latin-1"), number(weight), number(contrib)))
     return n
 
 
