@@ -68,10 +68,14 @@ def _add_model_problem(problem: NetProblem, built: list[Variant], add) -> None:
 
 
 def _wiring(variant: Variant, net: Net) -> Iterator[tuple[Layer, str, str]]:
-    """Bottoms without a producer and tops produced twice, in the order Caffe meets them."""
+    """Bottoms without a producer (InsertSplits, which runs first) and tops produced twice (Net::Init).
+
+    ``variants`` keeps a variant with unknown bottoms only when no variant of the file builds: the
+    file cannot be used at all then, while a TEST phase of a train-only file is not reported.
+    """
     root = net.root if net.root is not None else net.doc.root
     produced = {str(n) for n in root.get_all("input")}  # legacy net inputs; Input layers produce their own tops
-    missing = []
+    missing, duplicated = [], []
     for layer in variant.layers:
         for j, bottom in enumerate(layer.bottoms):
             if bottom not in produced:
@@ -79,12 +83,10 @@ def _wiring(variant: Variant, net: Net) -> Iterator[tuple[Layer, str, str]]:
         for i, top in enumerate(layer.tops):
             in_place = i < len(layer.bottoms) and layer.bottoms[i] == top
             if top in produced and not in_place:
-                yield layer, f"Top blob '{top}' produced by multiple sources.", "multiple_sources"
+                duplicated.append((layer, f"Top blob '{top}' produced by multiple sources."))
             produced.add(top)
-    # Common.variants keeps a variant with unknown bottoms only when no variant of the file builds:
-    # then the file cannot be used at all (a TEST phase of a train-only file is not reported).
-    for layer, message in missing:
-        yield layer, message, "missing_bottom"
+    yield from ((layer, message, "missing_bottom") for layer, message in missing)
+    yield from ((layer, message, "multiple_sources") for layer, message in duplicated)
 
 
 @register
