@@ -21,6 +21,8 @@ def render_diagnosis(
     console: Console, d: Diagnosis, *, all_findings: bool = False, title: str | None = None, findings: bool = True
 ) -> None:
     style, words = _VERDICT[d.verdict]
+    if d.verdict is Verdict.NAN and d.first_nonfinite_iteration is None:
+        words = "training failed: Caffe stopped on a check that guards against NaN"
     head = f"[{style}]{words}[/{style}]"
     if d.first_nonfinite_iteration is not None:
         head += f" (first non-finite value at iteration {d.first_nonfinite_iteration})"
