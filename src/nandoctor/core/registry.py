@@ -32,19 +32,20 @@ CODE_RE = re.compile(r"^NAN\d{3}$")
 class Facts:
     """Everything the readers learned, handed to the rules. Any part may be missing.
 
-    net      -- nandoctor.config.net.NetFile (parsed net, both phases)
-    solver   -- nandoctor.config.solver.SolverFile (parsed solver)
-    trace    -- nandoctor.log.trace.Trace (a parsed Caffe log)
-    data     -- nandoctor.data.report.DataReport (a data scan)
-    options  -- command-line knobs (e.g. {"iters": 130})
-    torch    -- nandoctor.torch.facts.TorchFacts (a PyTorch guard's first non-finite step)
+    net       -- nandoctor.config.net.Net (a parsed net, every phase)
+    solver    -- nandoctor.config.solver.Solver (a parsed solver)
+    trace     -- nandoctor.log.trace.Trace (a parsed Caffe log)
+    data      -- nandoctor.data.report.DataReport (a data scan)
+    documents -- [(textformat.Document, root message type)] of every prototxt read
+    options   -- command-line knobs ({"iters": 130}, {"input_shapes": ...}, {"top_shapes": ...})
+    torch     -- nandoctor.torch.facts.TorchFacts (a PyTorch guard's first non-finite step)
     """
 
     net: Any = None
     solver: Any = None
     trace: Any = None
     data: Any = None
-    documents: list[Any] = field(default_factory=list)  # every parsed prototxt Document
+    documents: list[Any] = field(default_factory=list)
     torch: Any = None
     options: dict[str, Any] = field(default_factory=dict)
 
