@@ -38,12 +38,7 @@ def render_diagnosis(
             if c.explanation:
                 console.print(f"     {escape(c.explanation)}")
         top = d.causes[0]
-        if top.evidence:
-            console.print()
-            console.print("[bold]Evidence[/bold]")
-            for ev in top.evidence:
-                loc = f"{ev.location}: " if ev.location else ""
-                console.print(f"  - {escape(loc)}{escape(ev.text)}")
+        _bullets(console, "Evidence", [f"{ev.location}: {ev.text}" if ev.location else ev.text for ev in top.evidence])
         if top.fixes:
             console.print()
             console.print("[bold green]Fix[/bold green]")
@@ -53,19 +48,20 @@ def render_diagnosis(
                     console.print(
                         f"      [dim]{escape(f'{e.path}:{e.line}:{e.col}')}: {escape(repr(e.old))} -> {escape(repr(e.new))}[/dim]"
                     )
-    if d.ruled_out:
-        console.print()
-        console.print("[bold]Ruled out[/bold]")
-        for cause, why in d.ruled_out:
-            console.print(f"  - {cause.value}: {escape(why)}")
-    if d.next_steps:
-        console.print()
-        console.print("[bold]What would settle it[/bold]")
-        for s in d.next_steps:
-            console.print(f"  - {escape(s)}")
+    _bullets(console, "Ruled out", [f"{cause.value}: {why}" for cause, why in d.ruled_out])
+    _bullets(console, "What would settle it", d.next_steps)
     shown = [f for f in d.findings if all_findings or f.severity is not Severity.INFO]
     if findings and shown and (all_findings or d.verdict is not Verdict.HEALTHY):
         console.print()
         console.print("[bold]Findings[/bold]")
         for f in shown:
             render_finding(console, f, indent="  ")
+
+
+def _bullets(console: Console, heading: str, items: list[str]) -> None:
+    if not items:
+        return
+    console.print()
+    console.print(f"[bold]{heading}[/bold]")
+    for item in items:
+        console.print(f"  - {escape(item)}")
