@@ -39,7 +39,12 @@ def test_every_abort_in_the_rejected_fixture():
         "reg": f"Check failed: top.size() == num_loss_weights (1 vs. 2) {LOSS_WEIGHT_CHECK}",
     }
     assert all(f.severity is Severity.ERROR and f.data["phases"] == ["TRAIN"] for f in found)
-    reg = next(f for f in found if f.culprit == "reg")
+    by_culprit = {f.culprit: f for f in found}
+    (first,) = by_culprit["again"].evidence
+    assert first.text == "Convolution 'conv' produces it first" and first.location.line == 4
+    assert by_culprit["cat"].evidence[0].text == "cat reads data 2x3x8x8, conv 2x4x6x6"
+    assert "(data 2x3x8x8), or group: 1" in by_culprit["conv"].fix.description
+    reg = by_culprit["reg"]
     assert (reg.location.line, reg.location.col) == (11, 3)  # the first loss_weight
     assert [e.location.line for e in reg.evidence if e.location] == [11, 12]
 

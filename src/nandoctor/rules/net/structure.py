@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from nandoctor.config.net import Layer, Net, NetProblem
+from nandoctor.config.shapes import format_shape
 from nandoctor.core.registry import Rule, register
 from nandoctor.core.types import Cause, Evidence, Finding, Fix, Severity
 from nandoctor.rules.net.common import Variant, field_evidence, insert_field_edit, location_of, nets_of, variants
@@ -31,6 +32,8 @@ class Abort:
     layer: Layer | None
     kind: str
     phases: list[str] = field(default_factory=list)
+    inputs: str = ""  # the layer's bottoms and their shapes where Caffe stops, e.g. "data 2x3x8x8, conv 2x4x6x6"
+    earlier: Layer | None = None  # for a top produced twice: the layer that produced it first
 
 
 def net_aborts(facts, net: Net) -> list[Abort]:
@@ -38,23 +41,27 @@ def net_aborts(facts, net: Net) -> list[Abort]:
     found: dict[tuple, Abort] = {}
     built = variants(facts, net)
 
-    def add(message: str, layer: Layer | None, kind: str, phase: str | None) -> None:
+    def add(message: str, layer: Layer | None, kind: str, phase: str | None, variant: Variant | None = None) -> None:
         key = (message, layer.index if layer is not None else -1)
         abort = found.setdefault(key, Abort(message, layer, kind))
         if phase is not None and phase not in abort.phases:
             abort.phases.append(phase)
+        if not abort.inputs and layer is not None and variant is not None and layer.bottoms:
+            shapes = variant.shapes.bottom_shapes(layer)
+            abort.inputs = ", ".join(f"{b} {format_shape(s)}" for b, s in zip(layer.bottoms, shapes, strict=False))
 
     for problem in net.problems:
         _add_model_problem(problem, built, add)
     if any(not a.phases for a in found.values()):
         return list(found.values())  # Caffe stops while reading the file: nothing after it is built
     for variant in built:
-        for layer, message, kind in _wiring(variant, net):
+        for layer, message, kind, earlier in _wiring(variant, net):
             add(message, layer, kind, variant.label)
+            found[(message, layer.index)].earlier = earlier
         by_name = {layer.name: layer for layer in variant.layers}
         for sp in variant.shapes.problems:
             if sp.kind in SHAPE_KINDS:
-                add(sp.message, by_name.get(sp.layer), sp.kind, variant.label)
+                add(sp.message, by_name.get(sp.layer), sp.kind, variant.label, variant)
     return sorted(found.values(), key=lambda a: a.layer.index if a.layer is not None else -1)
 
 
@@ -67,14 +74,15 @@ def _add_model_problem(problem: NetProblem, built: list[Variant], add) -> None:
             add(problem.message, problem.layer, problem.kind, variant.label)
 
 
-def _wiring(variant: Variant, net: Net) -> Iterator[tuple[Layer, str, str]]:
+def _wiring(variant: Variant, net: Net) -> Iterator[tuple[Layer, str, str, Layer | None]]:
     """Bottoms without a producer (InsertSplits, which runs first) and tops produced twice (Net::Init).
 
     ``variants`` keeps a variant with unknown bottoms only when no variant of the file builds: the
     file cannot be used at all then, while a TEST phase of a train-only file is not reported.
     """
     root = net.root if net.root is not None else net.doc.root
-    produced = {str(n) for n in root.get_all("input")}  # legacy net inputs; Input layers produce their own tops
+    # legacy net inputs (None: no layer); Input layers produce their own tops
+    produced: dict[str, Layer | None] = {str(n): None for n in root.get_all("input")}
     missing, duplicated = [], []
     for layer in variant.layers:
         for j, bottom in enumerate(layer.bottoms):
@@ -83,10 +91,10 @@ def _wiring(variant: Variant, net: Net) -> Iterator[tuple[Layer, str, str]]:
         for i, top in enumerate(layer.tops):
             in_place = i < len(layer.bottoms) and layer.bottoms[i] == top
             if top in produced and not in_place:
-                duplicated.append((layer, f"Top blob '{top}' produced by multiple sources."))
-            produced.add(top)
-    yield from ((layer, message, "missing_bottom") for layer, message in missing)
-    yield from ((layer, message, "multiple_sources") for layer, message in duplicated)
+                duplicated.append((layer, f"Top blob '{top}' produced by multiple sources.", produced[top]))
+            produced[top] = layer
+    yield from ((layer, message, "missing_bottom", None) for layer, message in missing)
+    yield from ((layer, message, "multiple_sources", first) for layer, message, first in duplicated)
 
 
 @register
@@ -134,7 +142,12 @@ class NetRejectedByCaffe(Rule):
         where = f" [{', '.join(abort.phases)}]" if abort.phases else ""
         subject = f"{layer.type} '{layer.name}'" if layer is not None else f"net '{net.name}'"
         message = f"Caffe aborts building {subject}: {abort.message}{where}"
-        evidence = [Evidence(abort.message, None, "computed")]
+        evidence = [Evidence(f"{layer.name} reads {abort.inputs}")] if layer is not None and abort.inputs else []
+        if abort.earlier is not None:
+            first = abort.earlier
+            evidence.append(Evidence(f"{first.type} '{first.name}' produces it first", first.location(), "prototxt"))
+        elif abort.kind == "multiple_sources":
+            evidence.append(Evidence("the net's `input` field produces it first", None, "prototxt"))
         weights = layer.msg.all("loss_weight") if layer is not None and abort.kind == "loss_weight_count" else []
         evidence += [field_evidence(layer, f) for f in weights]
         location = location_of(layer, weights[0] if weights else None) if layer is not None else None
@@ -165,7 +178,7 @@ def _fix(net: Net, abort: Abort) -> Fix:
                 f"Give '{name}' one loss_weight per top ({n_tops} tops): add `{text}`.",
                 (edit,) if edit is not None else (),
             )
-        return Fix(f"Give '{name}' exactly one loss_weight per top ({n_tops} tops), or none.")
+        return Fix(f"Give '{name}' exactly one loss_weight per top ({_tops(n_tops)}), or none.")
     if abort.kind == "missing_bottom":
         return Fix(f"Add the layer that produces the blob to this phase, or correct the bottom name of '{name}'.")
     if abort.kind == "multiple_sources":
@@ -177,4 +190,30 @@ def _fix(net: Net, abort: Abort) -> Fix:
         return Fix("Convert the V1 `layers` blocks to V2 `layer` blocks.")
     if abort.kind == "v0_padding":
         return Fix(f"Remove the padding layer before '{name}' and give the padding to the layer it is meant for.")
-    return Fix(f"Change '{name}' or its inputs so Caffe's check holds: {abort.message}")
+    return Fix(_shape_fix(name, abort))
+
+
+def _tops(n: int) -> str:
+    return "1 top" if n == 1 else f"{n} tops"
+
+
+def _shape_fix(name: str, abort: Abort) -> str:
+    """What to change for a setup CHECK of shape inference, in words a user acts on."""
+    m = abort.message
+    if "num_output_ > 0" in m:
+        return f"Give '{name}' a positive num_output (convolution_param {{ num_output: N }})."
+    if "channels_ % group_" in m:
+        return f"Use a group that divides the input channels of '{name}' ({abort.inputs}), or group: 1."
+    if "num_output_ % group_" in m:
+        return f"Make num_output of '{name}' a multiple of its group."
+    if abort.kind == "negative":
+        return (
+            f"The (dilated) kernel of '{name}' is larger than its padded input ({abort.inputs}): "
+            "use a smaller kernel or dilation, more pad, or a larger input."
+        )
+    if abort.kind == "mismatch":
+        return (
+            f"Make the inputs of '{name}' ({abort.inputs}) agree (Concat: in every axis but the concat axis), "
+            "e.g. with a Crop layer or matching strides and pads upstream."
+        )
+    return f"Change '{name}' or its inputs ({abort.inputs or 'none'}) so that Caffe's check holds."
