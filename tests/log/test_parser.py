@@ -300,3 +300,18 @@ def test_parallel_scan_gives_the_same_trace(tmp_path, monkeypatch):
     two = parse_log(big, workers=2)
     assert _summary(one) == _summary(two)
     assert len(one.segments) > 20 and sum(len(s.debug) for s in one.segments) == 20 * 18
+
+
+def test_unreadable_debug_value_is_nan_and_columns_stay_aligned():
+    lines = [
+        f"{PREFIX_OLD}    [Forward] Layer a, top blob a data: 0.5",
+        f"{PREFIX_OLD}    [Backward] Layer a, bottom blob x diff: \x000.01",
+        f"{PREFIX_OLD}    [Backward] Layer a, param blob 0 diff: 1.#QNAN",
+        f"{PREFIX_OLD}    [Forward] Layer a, top blob a dxyz: 3",  # not data/diff: not a debug value
+        f"{PREFIX_OLD}Iteration 0, loss = 1",
+    ]
+    t = parse_text_log("\n".join(lines) + "\n")
+    table = t.segments[0].debug
+    assert len(table.line) == len(table.value) == len(table.layer) == len(table.code) == 3
+    assert [r.line for r in table] == [1, 2, 3]
+    assert table.value[0] == 0.5 and math.isnan(table.value[1]) and math.isnan(table.value[2])

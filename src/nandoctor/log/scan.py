@@ -70,8 +70,11 @@ class ChunkScan(NamedTuple):
     long_lines: int = 0  # lines longer than MAX_LINE, emptied
 
 
-def floats(vals) -> array:
-    """Values as a float array; C-speed ``float`` first, the MSVC spellings only when that fails."""
+def floats(vals: list[bytes]) -> array:
+    """Values as a float array; C-speed ``float`` first, the MSVC spellings only when that fails.
+
+    ``vals`` must be a list (a second pass reads it again when the first fails).
+    """
     try:
         return array("d", map(float, vals))
     except ValueError:
@@ -321,7 +324,7 @@ def _debug_columns(buf: bytes, arr, newlines, brackets) -> DebugColumns | None:
         bytearray(map(_KEY, layout)),
         array("l", map(_VALUE, layout)),
         array("l", map(itemgetter(2), layout)),
-        floats(map(_VALUE, pairs)),
+        floats(list(map(_VALUE, pairs))),
         list(names),
     )
 
