@@ -130,3 +130,18 @@ def test_hdf5_uint8_and_float_rows(tmp_path, dtype):
         progress=False,
     )
     assert serious(rescan.sources[0]) == {} and rescan.sources[0].records == 20 - len(expected)
+
+
+def _files(folder) -> dict[str, tuple[bytes, int]]:
+    return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(folder.iterdir())}
+
+
+@pytest.mark.parametrize("kind", sorted(WRITERS))
+def test_scanning_leaves_the_database_files_untouched(tmp_path, kind):
+    """Inputs are read-only: LevelDB is read through a private copy (opening one writes), LMDB without a lock."""
+    items, _ = float_set()
+    path = WRITERS[kind](tmp_path / "db", items)
+    before = _files(path)
+    for workers in (0, 2):
+        scan_source(str(path), batch_size=BATCH, workers=workers, progress=False)
+    assert _files(path) == before
