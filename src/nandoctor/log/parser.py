@@ -29,7 +29,22 @@ import numpy as np
 
 from nandoctor.log import patterns as P
 from nandoctor.log.chunks import SAMPLE, Prepend, Reader, is_bare, open_source, ranges, scan_range
-from nandoctor.log.scan import DUMP, LR, OUT, RARE, STEP, TESTING, TRAIN, ChunkScan, floats, scan_chunk
+from nandoctor.log.scan import (
+    DUMP,
+    LAYER,
+    LR,
+    OUT,
+    RARE,
+    SETUP,
+    STEP,
+    SUMMARY,
+    TESTING,
+    TOP,
+    TRAIN,
+    ChunkScan,
+    floats,
+    scan_chunk,
+)
 from nandoctor.log.trace import (
     ClipEvent,
     Crash,
@@ -312,6 +327,17 @@ class _Parser:
                 self._output(line, ev[1], ev[2], ev[3], ev[4], ev[5], ev[6], ev[7])
             elif kind == LR:
                 self.seg.lr.append(LrPoint(ev[1], ev[2], ev[3], line, _NO_EXTRAS if ev[4] is None else ev[4]))
+            elif kind == TOP:
+                if self.cur_layer is not None and ev[1] is not None:
+                    self.cur_layer.top_shapes.append(ev[1])
+            elif kind == LAYER:
+                self.seg.layers.append(LayerSetup(ev[1], line, max(0, self.net_count - 1)))
+                self.cur_layer = None
+            elif kind == SETUP:
+                self._setting_up(line, ev[1])
+            elif kind == SUMMARY:
+                if ev[1] is not None:
+                    self.seg.debug.summaries.append((line, None, *ev[1]))
             elif kind == RARE:
                 self._rare(line, ev[1], ev[2])
             elif kind == TESTING:
@@ -386,42 +412,30 @@ class _Parser:
         elif key.startswith(b"terminate called"):
             seg.crashes.append(Crash("fatal", text, line))
 
+    def _setting_up(self, line: int, name: str) -> None:
+        # "Creating Layer X" came just before; a log cut or filtered by grep may lack it
+        seg = self.seg
+        last = seg.layers[-1] if seg.layers else None
+        if last is not None and last.name == name and last.net_index == max(0, self.net_count - 1):
+            self.cur_layer = last
+        else:
+            self.cur_layer = LayerSetup(name, line, max(0, self.net_count - 1))
+            seg.layers.append(self.cur_layer)
+
     def _rare(self, line: int, key: bytes, rest: bytes) -> None:
         seg = self.seg
         k = key[:6]
-        # net setup lines first: they are the most frequent rare lines
-        if k == b"Top sh":
-            if self.cur_layer is not None:
-                head, _, count = rest.partition(b"(")
-                try:
-                    shape = (tuple(map(int, head.split())), int(count.split(b")")[0]))
-                except ValueError:
-                    return
-                self.cur_layer.top_shapes.append(shape)
-        elif k == b"Settin":
-            # "Creating Layer X" came just before; a log cut or filtered by grep may lack it
-            name = _text(rest)
-            last = seg.layers[-1] if seg.layers else None
-            if last is not None and last.name == name and last.net_index == max(0, self.net_count - 1):
-                self.cur_layer = last
-            else:
-                self.cur_layer = LayerSetup(name, line, max(0, self.net_count - 1))
-                seg.layers.append(self.cur_layer)
-        elif k in (b"*** ", b"double", b"free()", b"Segmen", b"Floati", b"Aborte", b"termin"):
+        if k in (b"*** ", b"double", b"free()", b"Segmen", b"Floati", b"Aborte", b"termin"):
             self._raw(line, key, rest)
-        elif k == b"Creati":
-            if key.startswith(b"Creating Layer"):
-                seg.layers.append(LayerSetup(_text(rest), line, max(0, self.net_count - 1)))
-                self.cur_layer = None
-            else:
-                m = P.NET_FILE_RE.search(rest)
-                t = P.TEST_NET_RE.search(rest)
-                role = "test" if b"test" in key else "train"
-                self.pending_net_source = (
-                    _text(m.group(1)) if m and m.group(1) else None,
-                    role,
-                    int(t.group(1)) if t else None,
-                )
+        elif k == b"Creati":  # training/test net; "Creating Layer" has its own event kind
+            m = P.NET_FILE_RE.search(rest)
+            t = P.TEST_NET_RE.search(rest)
+            role = "test" if b"test" in key else "train"
+            self.pending_net_source = (
+                _text(m.group(1)) if m and m.group(1) else None,
+                role,
+                int(t.group(1)) if t else None,
+            )
         elif k == b"with l":
             if self.cur_layer is not None:
                 v = _num(rest.split()[0]) if rest.split() else None
@@ -488,13 +502,6 @@ class _Parser:
                 t.value.append(float("nan") if v is None else v)
         elif key.startswith(b"[Update] Layer"):
             self._update_line(line, rest)
-        elif key.startswith(b"[Backward] All"):
-            m = P.SUMMARY_RE.search(rest)
-            if m:
-                vals = [_num(g) for g in m.groups()]
-                nan = float("nan")
-                v = [nan if x is None else x for x in vals]
-                seg.debug.summaries.append((line, None, v[0], v[1], v[2], v[3]))
 
     def _update_line(self, line: int, rest: bytes) -> None:
         """``[Update] Layer L, param P data: X; diff: Y`` or ``... param blob P (owned by ...) diff: Y``."""

@@ -31,8 +31,8 @@ import numpy as np
 from nandoctor.log import patterns as P
 from nandoctor.log.values import parse_value
 
-# event kinds (first item of every event tuple)
-TRAIN, LR, TESTING, STEP, OUT, RARE, RAW, DUMP = range(8)
+# event kinds (first item of every event tuple); the frequent net-setup lines get their own
+TRAIN, LR, TESTING, STEP, OUT, RARE, RAW, DUMP, TOP, SETUP, LAYER, SUMMARY = range(12)
 DUMP_LOOKBACK = 4 << 20  # a dump open at a chunk's end is looked for this far back
 MAX_LINE = 4 << 20  # longer lines are emptied (and counted), here and by the readers in ``chunks``
 SAMPLE = 1 << 18  # the head of a file that decides whether it has glog prefixes
@@ -49,6 +49,10 @@ _ISDIGIT[ord("0") : ord("9") + 1] = True
 _RAW_FIRST = np.zeros(256, dtype=bool)
 _RAW_FIRST[list(b"*dfSFAt>")] = True
 _LAYER = np.frombuffer(b"] Layer ", dtype=np.uint8)
+# first two bytes of the rare messages: where RARE_RE can match after "] +"
+_RARE_PAIR = np.zeros(1 << 16, dtype=bool)
+_RARE_PAIR[[k[0] << 8 | k[1] for k in P.RARE_KEYS]] = True
+nan = float("nan")
 
 
 class DebugColumns(NamedTuple):
@@ -140,14 +144,28 @@ def scan_chunk(buf: bytes, bare: bool | None = None) -> ChunkScan:
     at, add = offsets.append, events.append
     found = 0
 
-    rare = [(m.start(), m.group(1), m.group(2), m.end()) for m in P.RARE_RE.finditer(buf)]
+    rare = _rare_matches(buf, arr, brackets)
     if bare:
         # line starts: search "\n" + buf, so a match at i starts line i of buf
         rare += [(m.start(), m.group(1), m.group(2), m.end() - 1) for m in P.BARE_RE.finditer(b"\n" + buf)]
     found += len(rare)
     for pos, key, rest, stop in rare:
         at(pos)
-        if key.startswith(b"Initializing "):
+        k = key[:6]
+        if k == b"Top sh":
+            head, _, count = rest.partition(b"(")
+            try:
+                add((TOP, (tuple(map(int, head.split())), int(count.split(b")")[0]))))
+            except ValueError:
+                add((TOP, None))
+        elif k == b"Settin":
+            add((SETUP, text(rest)))
+        elif key == b"Creating Layer ":
+            add((LAYER, text(rest)))
+        elif k == b"[Backw":
+            m = P.SUMMARY_RE.search(rest)
+            add((SUMMARY, [nan if (v := number(g)) is None else v for g in m.groups()] if m else None))
+        elif k == b"Initia":
             newline = buf.find(b"\n", stop, end)
             if newline < 0:
                 dump = b""
@@ -187,6 +205,48 @@ def _drop_long_lines(buf: bytes, newlines) -> tuple[bytes, int]:
         prev = int(ends[i])
     pieces.append(buf[prev:])
     return b"".join(pieces), len(long)
+
+
+def _rare_matches(buf: bytes, arr, brackets) -> list[tuple]:
+    """``RARE_RE`` matches, tried only after the ``]`` whose message starts like a rare key.
+
+    Same matches as ``finditer`` (which would try all ~1.5 ``]`` per line): candidates
+    are ``] `` + spaces + one of the keys' first two bytes, and one ``[Forward]``/
+    ``[Backward]`` debug line in a thousand is an Input or All-params line.
+    """
+    end = len(buf)
+    b = brackets[brackets < end - 3]
+    b = b[arr[b + 1] == 32]
+    p = b + 2
+    spaces = np.flatnonzero(arr[p] == 32)
+    while len(spaces):  # skip the rest of the spaces (4 more before "[Forward]")
+        p[spaces] += 1
+        spaces = spaces[p[spaces] < end - 1]
+        spaces = spaces[arr[p[spaces]] == 32]
+    ok = p < end - 1
+    b, p = b[ok], p[ok]
+    keep = _RARE_PAIR[arr[p].astype(np.int64) << 8 | arr[p + 1]]
+    b, p = b[keep], p[keep]
+    first, second = arr[p], arr[p + 1]
+    far = np.minimum(p + 11, end - 1)
+    debug = first == 91  # "[": only "[Forward] Input", "[Backward] All" and "[Update]" are rare
+    bad = debug & ~(
+        ((second == 70) & (arr[np.minimum(p + 10, end - 1)] == 73))
+        | ((second == 66) & (arr[far] == 65))
+        | (second == 85)
+    )
+    bad |= (first == 84) & (second == 101) & (arr[np.minimum(p + 5, end - 1)] == 110)  # "Test net output"
+    out = []
+    last = -1
+    match = P.RARE_RE.match
+    for c in b[~bad].tolist():
+        if c < last:
+            continue  # inside the previous match (finditer would not look there)
+        m = match(buf, c)
+        if m is not None:
+            out.append((c, m.group(1), m.group(2), m.end()))
+            last = m.end()
+    return out
 
 
 def _raw_lines(buf: bytes, arr, newlines, at, add) -> int:
