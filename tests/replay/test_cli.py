@@ -121,3 +121,12 @@ def test_healthy_replay_exits_zero(run_dir, tmp_path, fake_caffe, capsys, monkey
                  "--horizon", "2"])  # fmt: skip
     out = capsys.readouterr().out
     assert code == 0 and "Caffe finished without a non-finite value" in out
+
+
+def test_a_caffe_that_cannot_start_is_an_input_error(run_dir, tmp_path, capsys):
+    bogus = tmp_path / "caffe"
+    bogus.write_bytes(b"\x00\x01not a program")
+    bogus.chmod(0o755)
+    assert main(["replay", str(run_dir), "--out", str(tmp_path / "o"), "--run", "--caffe", str(bogus)]) == 2
+    err = capsys.readouterr().err
+    assert "cannot start" in err and "Traceback" not in err

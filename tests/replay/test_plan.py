@@ -113,3 +113,9 @@ def test_bad_targets_are_input_errors(run_dir, tmp_path):
     empty.mkdir()
     with pytest.raises(InputError, match="no solver"):
         prepare_replay(empty, tmp_path / "out")
+
+
+def test_a_log_as_target_finds_its_run(run_dir, tmp_path):
+    plan = prepare_replay(run_dir / "train.log", tmp_path / "out")
+    assert plan.run.log_path == run_dir / "train.log" and plan.run.solver_path == run_dir / "solver.prototxt"
+    assert plan.failure.first_nonfinite == 4

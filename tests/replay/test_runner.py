@@ -143,3 +143,24 @@ def test_interrupting_nandoctor_leaves_no_process_behind(run_dir, fake_caffe, tm
     assert b"interrupted" in err and b"Traceback" not in err
     for name in ("pid", "child"):
         assert not alive(int((tmp_path / name).read_text()))
+
+
+def test_progress_reads_iterations_losses_lrs_and_debug_nans():
+    from nandoctor.replay.runner import Progress, _watch
+
+    p = Progress()
+    lines = [
+        b"I1 net.cpp:593]     [Forward] Layer conv1, top blob conv1 data: 0.5\n",
+        b"I1 net.cpp:593]     [Forward] Layer pool1, top blob pool1 data: -nan\n",
+        b"I1 solver.cpp:239] Iteration 12 (1 iter/s, 1s/1 iters), loss = 2.5\n",
+        b"I1 sgd_solver.cpp:112] Iteration 12, lr = 0.001\n",
+    ]
+    for line in lines:
+        _watch(line, p)
+    # the nan came in the debug lines of iteration 12 (resumed there), before its display line
+    assert (p.iteration, p.loss, p.lr, p.first_nonfinite) == (12, "2.5", "0.001", 12)
+    q = Progress()
+    for line in (b"I1 solver.cpp:347] Iteration 40, Testing net (#0)\n",
+                 b"I1 solver.cpp:414]     Test net output #0: loss = nan (* 1 = nan loss)\n"):  # fmt: skip
+        _watch(line, q)
+    assert q.first_nonfinite == 40

@@ -115,6 +115,8 @@ def _run_and_read(console, plan, caffe, args) -> tuple[int, dict]:
     try:
         result = run_caffe(cmd, plan.run.cwd, plan.log_path, timeout=args.timeout, stop_after=args.stop_after,
                            progress=show)  # fmt: skip
+    except OSError as exc:  # not executable, wrong format, vanished
+        raise InputError(f"cannot start {cmd[0]}: {exc.strerror or exc}", cmd[0]) from None
     finally:
         show.close()
     words = {"reproduced": "the failure was reproduced", "finished": "Caffe finished without a non-finite value",

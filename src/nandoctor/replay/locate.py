@@ -41,7 +41,9 @@ def find_run(target: str | Path, solver: str | Path | None = None, log: str | Pa
         raise InputError("no such file or folder", str(target))
     notes: list[str] = []
     run_dir = target if target.is_dir() else target.parent
-    if solver is None and target.is_file():
+    if target.is_file() and target.name.lower().endswith(LOG_SUFFIXES) and log is None:
+        log = target  # `nandoctor replay train.log`: the run is the log's folder
+    elif solver is None and target.is_file():
         solver = target
     if solver is None:
         found = _solver_candidates(run_dir)

@@ -81,6 +81,7 @@ class Progress:
     loss: str | None = None
     lr: str | None = None
     first_nonfinite: int | None = None  # first iteration a non-finite value was printed at
+    debug_bad: bool = False  # a debug_info value was non-finite; the next display line gives the iteration
     lines: int = 0
     elapsed: float = 0.0
 
@@ -112,7 +113,7 @@ def _watch(line: bytes, p: Progress) -> None:
     m = ITER_LOSS_RE.search(line)
     if m:
         p.iteration, p.loss = int(m.group(1)), m.group(2).decode(errors="replace")
-        if _bad(m.group(2)) and p.first_nonfinite is None:
+        if (_bad(m.group(2)) or p.debug_bad) and p.first_nonfinite is None:
             p.first_nonfinite = p.iteration
         return
     m = LR_RE.search(line)
@@ -130,8 +131,7 @@ def _watch(line: bytes, p: Progress) -> None:
         p.first_nonfinite = p.iteration if p.iteration is not None else 0
         return
     if p.first_nonfinite is None and DEBUG_BAD_RE.search(line):
-        # debug lines come before their iteration's display line: the next display is this iteration
-        p.first_nonfinite = (p.iteration + 1) if p.iteration is not None else 0
+        p.debug_bad = True  # debug lines come before their iteration's display line, which names it
 
 
 class _Stop(Exception):
