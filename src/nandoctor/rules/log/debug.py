@@ -16,7 +16,9 @@ class DebugForwardOrigin(SymptomRule):
     the first iteration that has any non-finite value, whose top blob mean |x| is
     nan or inf (``[Forward] Layer L, top blob B data: nan``). The cause follows the
     layer type: a data layer means bad input, a pooling layer pooling geometry, a
-    loss or math layer (Log, Power, Exp...) the loss function.
+    loss or math layer (Log, Power, Exp...) the loss function. When values had already
+    grown by orders of magnitude before (NAN503), the nan only ends that explosion:
+    ``data["after_growth"]`` is set and the cause is gradient explosion.
 
     ## Why it leads to NaN
     Every layer after it only propagates the nan; this layer creates it from finite
@@ -97,8 +99,11 @@ class DebugGrowth(SymptomRule):
     """
     ## What it detects
     The first debug_info series (a layer's top data, parameter data or diff) that
-    grows by >= 1000x between two displayed iterations before the first non-finite
-    value; ``culprit`` is the layer, ``data`` has the factor and the iterations.
+    grows by >= 1000x over its own recent history before the first non-finite value.
+    ``culprit`` is where the explosion starts: the loss head whose weighted
+    contribution grew first (``data["loss_head"]``), else the layer whose weights
+    jumped first (phase "update"), else the first layer whose gradient jumped;
+    ``data["path"]`` is the gradient's way from there towards the input.
 
     ## Why it leads to NaN
     Growth by orders of magnitude per update is explosion in progress: a few more
