@@ -135,6 +135,14 @@ def test_cli_findings_json_csv_and_plot(tmp_path, capsys):
     assert lines[0] == "iteration,lr" and "100,0" in lines and "101,-nan" in lines
 
 
+def test_cli_text_keeps_the_first_zero_rate_when_sampling(capsys):
+    """poly past max_iter: 0 at 100, -nan from 101; a sampled table still shows both moments."""
+    path = str(FIXTURES / "NAN201_bad_poly_past_max_iter.prototxt")
+    assert main(["lr", path, "--iters", "150"]) == 1
+    out = capsys.readouterr().out
+    assert "       100  0\n" in out and "       101  -nan" in out
+
+
 def test_cli_abort_and_input_errors(tmp_path, capsys):
     assert main(["lr", str(FIXTURES / "NAN200_bad_step_no_stepsize.prototxt")]) == 1
     assert "sgd_solver.cpp:33] Check failed" in capsys.readouterr().out

@@ -105,7 +105,12 @@ def _text(path, params, horizon, abort, rates, rows, findings) -> None:
         shown = np.unique(changed)
         if shown.size > MAX_TEXT_ROWS:  # a smooth schedule changes every iteration: sample it
             shown = np.unique(shown[np.linspace(0, shown.size - 1, MAX_TEXT_ROWS).astype(np.int64)])
-            special = [np.flatnonzero(~np.isfinite(rates))[:1], np.flatnonzero(rates < 0)[:1]]
+            # the moments a reader looks for survive the sampling: first zero, first negative, first non-finite
+            special = [
+                np.flatnonzero(~np.isfinite(rates))[:1],
+                np.flatnonzero(rates < 0)[:1],
+                np.flatnonzero(rates == 0)[:1],
+            ]
             shown = np.union1d(shown, np.concatenate(special)).astype(np.int64)
         console.print(f"{shown.size} of {rows.size} change/display points shown (--format csv lists all)")
         steps = set(lr.multistep_advances(params.stepvalues)) if params.policy == "multistep" else set()
