@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import sys
 
+import pytest
+
 from nandoctor.cli.main import main
 from nandoctor.replay.runner import Caffe, run_caffe
 from tests.conftest import corpus_path
@@ -130,3 +132,13 @@ def test_a_caffe_that_cannot_start_is_an_input_error(run_dir, tmp_path, capsys):
     assert main(["replay", str(run_dir), "--out", str(tmp_path / "o"), "--run", "--caffe", str(bogus)]) == 2
     err = capsys.readouterr().err
     assert "cannot start" in err and "Traceback" not in err
+
+
+def test_run_ends_with_the_whole_diagnosis(tmp_path, fake_caffe, capsys, monkeypatch):
+    pytest.importorskip("nandoctor.diagnose.engine")
+    run = corpus_path("caffe-runs", "r63")
+    monkeypatch.setenv("FAKE_RECORDING", str(run / "train_debug.log"))
+    main(["replay", str(run), "--out", str(tmp_path / "out"), "--run", "--caffe", str(fake_caffe), "--json"])
+    data = json.loads(capsys.readouterr().out)
+    top = data["run"]["diagnosis"]["causes"][0]
+    assert (top["cause"], top["culprit"]) == ("gradient_explosion", "loss_bbox.loss_weight")

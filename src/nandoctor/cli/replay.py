@@ -125,6 +125,7 @@ def _run_and_read(console, plan, caffe, args) -> tuple[int, dict]:
     console.print(f"{words.get(result.status, result.status)} ({result.progress.lines} lines, {result.elapsed:.1f} s"
                   + (", stopped by nandoctor" if result.stopped_by_us else "") + ")")  # fmt: skip
     report = _read_log(console, plan, args)
+    report["diagnosis"] = _diagnose(console, plan)
     report.update(status=result.status, returncode=result.returncode, stopped_by_us=result.stopped_by_us,
                   first_nonfinite_iteration=result.progress.first_nonfinite, log=str(plan.log_path))  # fmt: skip
     return (1 if report["findings"] else 0), report
@@ -167,6 +168,21 @@ def _read_log(console, plan, args) -> dict:
             out["heatmap"] = str(target)
             console.print(f"heat map: {escape(str(target))}")
     return out
+
+
+def _diagnose(console, plan) -> dict | None:
+    """The whole diagnosis with the replay's log as the run's log (when the diagnosis engine is installed)."""
+    try:
+        from nandoctor.diagnose.engine import diagnose
+        from nandoctor.diagnose.inputs import discover
+        from nandoctor.report.diagnosis_text import render_diagnosis
+    except ImportError:
+        return None
+    inputs = discover(str(plan.run.run_dir), log=str(plan.log_path), solver=str(plan.run.solver_path))
+    diagnosis, _ = diagnose(inputs, scan_data=False, options={})
+    console.print()
+    render_diagnosis(console, diagnosis, title="Diagnosis with the replay's log", findings=False)
+    return diagnosis.to_dict()
 
 
 class _ProgressLine:

@@ -449,6 +449,8 @@ def origin_symptoms(trace: Trace, seg: Segment) -> list:
     t = seg.debug
     want = -1 if it is None else it
     prev = [t.record(i) for i in _train_indices(seg) if t.iteration[i] == want and t.line[i] < first.line][-3:]
+    if data.get("after_growth"):
+        prev = [loc.jump.record]  # what matters before this nan is where the growth began
     ev = [(r.line, _debug_text(r)) for r in [*prev, first]]
     return [_base(seg, kind, msg, cause, iteration=it, culprit=first.layer, evidence=ev, data=data)]
 
