@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from array import array
 from operator import itemgetter
+from re import Match
 from typing import NamedTuple
 
 import numpy as np
@@ -53,6 +54,7 @@ _LAYER = np.frombuffer(b"] Layer ", dtype=np.uint8)
 _RARE_PAIR = np.zeros(1 << 16, dtype=bool)
 _RARE_PAIR[[k[0] << 8 | k[1] for k in P.RARE_KEYS]] = True
 nan = float("nan")
+_C_LONG = np.dtype(f"i{array('l').itemsize}")  # DebugTable's layer/blob columns are array('l')
 
 
 class DebugColumns(NamedTuple):
@@ -271,62 +273,70 @@ def _raw_lines(buf: bytes, arr, newlines, at, add) -> int:
 
 def _iteration_lines(buf: bytes, at, add) -> int:
     """``Iteration N ...`` lines: the loss display, lr, Testing net and MultiStep lines."""
-    n = 0
-    for m in P.ITERATION_RE.finditer(buf):
-        n += 1
-        pos = m.start()
-        if buf[pos - 2 : pos] == b"] " and buf.find(b"[", max(0, pos - 16), pos) >= 0:
-            r = P.RANK_RE.search(buf, max(0, pos - 16), pos)
+    matches = list(P.ITERATION_RE.finditer(buf))
+    rank_re = P.RANK_RE.search
+    find = buf.find
+    for m, pos, (digits, tail) in zip(matches, map(Match.start, matches), map(Match.groups, matches), strict=True):
+        if find(b"[", pos - 16 if pos > 16 else 0, pos) >= 0 and buf[pos - 2 : pos] == b"] ":
+            r = rank_re(buf, max(0, pos - 16), pos)
             if r is not None and r.group(1) not in (b"0", b"0.0"):
                 continue  # other GPUs repeat rank 0's numbers; rank 0 is the run
-        it = int(m.group(1))
-        tail = m.group(2)
         if tail[:7] == b", lr = ":
             head, comma, more = tail[7:].partition(b",")
             words = head.split()
             raw = words[0] if words else b""
-            extras = None
-            if comma:
-                extras = {}
-                for em in P.EXTRA_RE.finditer(b", " + more.lstrip()):
-                    v = number(em.group(2))
-                    if v is not None:
-                        extras[text(em.group(1))] = v
+            try:
+                value = float(raw)
+            except ValueError:
+                value = parse_value(raw)
             at(pos)
-            add((LR, it, number(raw), raw.decode("latin-1"), extras))
-        elif tail.startswith(b", Testing net"):
-            t = P.TESTING_RE.match(tail)
-            at(pos)
-            add((TESTING, it, int(t.group(1)) if t and t.group(1) else 0))
-        elif tail.startswith(b", step = "):
-            s = P.STEP_RE.match(tail)
-            if s:
-                at(pos)
-                add((STEP, it, int(s.group(1))))
-        else:
-            i = tail.rfind(b"loss = ")
-            if i < 0:
-                continue
+            add((LR, int(digits), value, raw.decode("latin-1"), _extras(more) if comma else None))
+            continue
+        i = tail.rfind(b"loss = ")
+        if i >= 0 and tail[:13] != b", Testing net" and tail[:9] != b", step = ":
             words = tail[i + 7 :].split(None, 1)
             raw = words[0].rstrip(b",;") if words else b""
-            seconds = None
-            has_speed = tail[:2] == b" ("
-            if has_speed:
-                inner = tail[2 : tail.find(b")")]
-                # BVLC "x iter/s, Ys/N iters"; NVCaffe "Y s" (first iterations) or "x iter/s, Ys/N iter"
-                part = inner.rpartition(b", ")[2]
-                try:
-                    seconds = float(part[:-2] if part.endswith(b" s") else part.partition(b"s/")[0])
-                except ValueError:
-                    s = P.SECONDS_RE.search(inner)
-                    seconds = number(s.group(1)) if s is not None else None
             try:
                 loss = float(raw)
             except ValueError:
                 loss = parse_value(raw)
+            if tail[:2] == b" (":
+                at(pos)
+                add((TRAIN, int(digits), loss, raw.decode("latin-1"), _seconds(tail), True))
+            else:
+                at(pos)
+                add((TRAIN, int(digits), loss, raw.decode("latin-1"), None, False))
+        elif tail.startswith(b", Testing net"):
+            t = P.TESTING_RE.match(tail)
             at(pos)
-            add((TRAIN, it, loss, raw.decode("latin-1"), seconds, has_speed))
-    return n
+            add((TESTING, int(digits), int(t.group(1)) if t and t.group(1) else 0))
+        elif tail.startswith(b", step = "):
+            s = P.STEP_RE.match(tail)
+            if s:
+                at(pos)
+                add((STEP, int(digits), int(s.group(1))))
+    return len(matches)
+
+
+def _extras(more: bytes) -> dict[str, float]:
+    """NVCaffe's ``, m = 0.9, wd = 0.0005, gs = 1`` after the lr."""
+    extras = {}
+    for em in P.EXTRA_RE.finditer(b", " + more.lstrip()):
+        v = number(em.group(2))
+        if v is not None:
+            extras[text(em.group(1))] = v
+    return extras
+
+
+def _seconds(tail: bytes) -> float | None:
+    """Seconds per display from BVLC "x iter/s, Ys/N iters" or NVCaffe "Y s" / "x iter/s, Ys/N iter"."""
+    inner = tail[2 : tail.find(b")")]
+    part = inner.rpartition(b", ")[2]
+    try:
+        return float(part[:-2] if part.endswith(b" s") else part.partition(b"s/")[0])
+    except ValueError:
+        s = P.SECONDS_RE.search(inner)
+        return number(s.group(1)) if s is not None else None
 
 
 def _output_lines(buf: bytes, at, add) -> int:
@@ -367,24 +377,29 @@ def _debug_columns(buf: bytes, arr, newlines, brackets) -> DebugColumns | None:
         hits = np.array([m.start() for m in P.DEBUG_RE.finditer(buf)], dtype=np.int64)
     lines = np.searchsorted(newlines, hits) + 1
     keys = list(map(_KEY, pairs))
-    layouts: dict[bytes, tuple[int, int, int] | None] = {}
+    # each distinct key ("conv1, top blob conv1 data") is split once; the columns come from numpy lookups
+    index = dict.fromkeys(keys)  # first-appearance order: the same names order in every run
     names: dict[bytes, int] = {}
-    for key in dict.fromkeys(keys):  # first-appearance order: the same names order in every run
-        layouts[key] = _key_layout(key, names)
-    if None in layouts.values():  # "d..." words other than data/diff: not a debug value
-        keep = [layouts[k] is not None for k in keys]
-        lines = lines[np.array(keep, dtype=bool)]
-        pairs = [p for p, k in zip(pairs, keep, strict=True) if k]
-        keys = list(map(_KEY, pairs))
-        if not pairs:
+    table = []
+    for n, key in enumerate(index):
+        index[key] = n
+        table.append(_key_layout(key, names))
+    idx = np.fromiter(map(index.__getitem__, keys), dtype=np.int64, count=len(keys))
+    values = list(map(_VALUE, pairs))
+    if None in table:  # "d..." words other than data/diff: not a debug value
+        table = [t or (-1, -1, -1) for t in table]
+        keep = np.array(table, dtype=np.int64)[idx, 0] >= 0
+        idx, lines = idx[keep], lines[keep]
+        values = [v for v, k in zip(values, keep.tolist(), strict=True) if k]
+        if not len(idx):
             return None
-    layout = list(map(layouts.__getitem__, keys))
+    cols = np.array(table, dtype=np.int64)[idx]
     return DebugColumns(
         array("q", lines.tobytes()),
-        bytearray(map(_KEY, layout)),
-        array("l", map(_VALUE, layout)),
-        array("l", map(itemgetter(2), layout)),
-        floats(list(map(_VALUE, pairs))),
+        bytearray(cols[:, 0].astype(np.uint8).tobytes()),
+        array("l", cols[:, 1].astype(_C_LONG).tobytes()),
+        array("l", cols[:, 2].astype(_C_LONG).tobytes()),
+        floats(values),
         list(names),
     )
 
