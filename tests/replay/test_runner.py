@@ -164,3 +164,30 @@ def test_progress_reads_iterations_losses_lrs_and_debug_nans():
                  b"I1 solver.cpp:414]     Test net output #0: loss = nan (* 1 = nan loss)\n"):  # fmt: skip
         _watch(line, q)
     assert q.first_nonfinite == 40
+
+
+def test_caffe_dies_with_a_killed_nandoctor(run_dir, fake_caffe, tmp_path):
+    if not sys.platform.startswith("linux"):
+        pytest.skip("PR_SET_PDEATHSIG is Linux only")
+    # a silent, hanging Caffe: no write to a broken pipe will end it, only the parent-death signal
+    env = env_with(FAKE_HANG="1", FAKE_PIDFILE=str(tmp_path / "pid"))
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "nandoctor", "replay", str(run_dir), "--out", str(tmp_path / "out"), "--run",
+         "--caffe", str(fake_caffe), "--no-resume", "--horizon", "1000"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not (tmp_path / "pid").exists():
+            time.sleep(0.05)
+        time.sleep(0.2)
+        cli.kill()  # no cleanup of ours can run
+        cli.wait(timeout=10)
+    finally:
+        if cli.poll() is None:
+            os.killpg(cli.pid, signal.SIGKILL)
+    pid = int((tmp_path / "pid").read_text())
+    survived = alive(pid)
+    if survived:
+        os.kill(pid, signal.SIGKILL)  # do not leave the stand-in behind when the assertion fails
+    assert not survived

@@ -152,8 +152,10 @@ def run_caffe(argv: list[str], cwd: Path, log_path: Path, *, timeout: float | No
     log_path.parent.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
     p = Progress()
+    linux = sys.platform.startswith("linux")
     proc = subprocess.Popen(argv, cwd=cwd, env=child_env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+                            stderr=subprocess.STDOUT, start_new_session=True,
+                            preexec_fn=_die_with_parent if linux else None)  # fmt: skip
     lines: queue.Queue[bytes | None] = queue.Queue(maxsize=10000)
     reader = threading.Thread(target=_pump, args=(proc.stdout, lines), daemon=True)
     reader.start()
@@ -248,6 +250,20 @@ def _kill_group(proc: subprocess.Popen) -> None:
         proc.wait(timeout=5.0)
 
 
+def _die_with_parent() -> None:
+    """In the child before exec (Linux): SIGKILL it if nandoctor itself is killed outright (kill -9, OOM),
+    when no cleanup of ours can run."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)  # a closed terminal must not orphan Caffe either
+
+
 def _on_sigterm():
     if threading.current_thread() is not threading.main_thread():
         return None
@@ -255,9 +271,10 @@ def _on_sigterm():
     def handler(signum, frame):
         raise _Stop()
 
-    return signal.signal(signal.SIGTERM, handler)
+    return [(sig, signal.signal(sig, handler)) for sig in STOP_SIGNALS]
 
 
 def _restore_sigterm(old) -> None:
     if old is not None and threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, old)
+        for sig, handler in old:
+            signal.signal(sig, handler)
