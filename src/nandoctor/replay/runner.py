@@ -152,7 +152,7 @@ def run_caffe(argv: list[str], cwd: Path, log_path: Path, *, timeout: float | No
     log_path.parent.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
     p = Progress()
-    linux = sys.platform.startswith("linux")
+    linux = _PRCTL is not None
     proc = subprocess.Popen(argv, cwd=cwd, env=child_env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, start_new_session=True,
                             preexec_fn=_die_with_parent if linux else None)  # fmt: skip
@@ -250,15 +250,24 @@ def _kill_group(proc: subprocess.Popen) -> None:
         proc.wait(timeout=5.0)
 
 
-def _die_with_parent() -> None:
-    """In the child before exec (Linux): SIGKILL it if nandoctor itself is killed outright (kill -9, OOM),
-    when no cleanup of ours can run."""
+def _prctl():
+    """libc's prctl, looked up in the parent: the child between fork and exec must not import or load."""
     try:
         import ctypes
 
-        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+        return ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):
-        pass
+        return None
+
+
+_PRCTL = _prctl() if sys.platform.startswith("linux") else None
+
+
+def _die_with_parent() -> None:
+    """In the child before exec (Linux): SIGKILL it if nandoctor itself is killed outright (kill -9, OOM),
+    when no cleanup of ours can run."""
+    if _PRCTL is not None:
+        _PRCTL(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
 
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)  # a closed terminal must not orphan Caffe either
