@@ -70,6 +70,7 @@ def test_corpus_loss_head_explosion_path_runs_from_the_head_to_the_first_layer()
     for a, b in zip(loc.path, loc.path[1:], strict=False):
         if a in by_name and b in by_name:
             assert set(by_name[a].bottoms) & set(by_name[b].tops), (a, b)
+    json.dumps(loc.to_dict(), allow_nan=False)  # standard JSON: inf/nan as text
     heads = {h["layer"]: h for h in loc.loss_heads}
     assert heads["loss_bbox"]["grew_at"] < heads["loss_cls"]["grew_at"]
     assert heads["loss_bbox"]["share"] > 0.99

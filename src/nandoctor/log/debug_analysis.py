@@ -82,7 +82,7 @@ class Localization:
             "first_nonfinite": _record_dict(first) if first else None,
             "jump": _jump_dict(self.jump) if self.jump else None,
             "loss_head": self.loss_head,
-            "loss_heads": self.loss_heads,
+            "loss_heads": [{k: _num(v) if isinstance(v, float) else v for k, v in h.items()} for h in self.loss_heads],
             "path": self.path,
             "path_detail": self.path_detail,
         }
