@@ -14,6 +14,7 @@ from nandoctor.replay.locate import find_run, find_snapshots, read_solverstate_h
 from nandoctor.replay.plan import MARGIN, missing_paths, prepare_replay
 from nandoctor.replay.solver_copy import NO_TEST
 from tests.conftest import caffe_runs
+from tests.replay.conftest import FIXTURES
 
 RUNS = caffe_runs()
 INTENDED = {"net", "debug_info", "display", "max_iter", "test_interval", "test_initialization", "snapshot_prefix"}
@@ -119,3 +120,26 @@ def test_a_log_as_target_finds_its_run(run_dir, tmp_path):
     plan = prepare_replay(run_dir / "train.log", tmp_path / "out")
     assert plan.run.log_path == run_dir / "train.log" and plan.run.solver_path == run_dir / "solver.prototxt"
     assert plan.failure.first_nonfinite == 4
+
+
+def test_caffe_root_style_runs_are_started_from_where_the_net_path_resolves(tmp_path):
+    # BVLC's examples: `caffe train --solver=examples/tiny/solver.prototxt` from the Caffe root
+    root = tmp_path / "caffe"
+    ex = root / "examples" / "tiny"
+    ex.mkdir(parents=True)
+    fixture = (FIXTURES / "run").resolve()
+    (ex / "solver.prototxt").write_text(
+        (fixture / "solver.prototxt").read_text().replace('"train_val.prototxt"', '"examples/tiny/train_val.prototxt"')
+    )
+    (ex / "train_val.prototxt").write_text(
+        (fixture / "train_val.prototxt").read_text().replace('"train_h5.txt"', '"examples/tiny/train_h5.txt"')
+        .replace('"test_h5.txt"', '"examples/tiny/test_h5.txt"')
+    )  # fmt: skip
+    for name in ("train_h5.txt", "test_h5.txt"):
+        (ex / name).write_text("x.h5\n")
+    plan = prepare_replay(ex, tmp_path / "out")
+    assert plan.run.cwd == root.resolve() and any("resolve from" in n for n in plan.notes)
+    assert missing_paths(plan) == []
+    assert plan.shell().startswith(f"cd {root.resolve()} && ")
+    plan = prepare_replay(ex, tmp_path / "out", cwd=ex)  # an explicit --cwd wins
+    assert plan.run.cwd == ex and missing_paths(plan)

@@ -59,8 +59,28 @@ def find_run(target: str | Path, solver: str | Path | None = None, log: str | Pa
     log_path = Path(log) if log is not None else _find_log(run_dir)
     if log is not None and not log_path.is_file():
         raise InputError("no such log file", str(log_path))
-    return RunFiles(run_dir, solver_path, load_solver(doc), log_path,
-                    Path(cwd) if cwd is not None else solver_path.resolve().parent, notes)  # fmt: skip
+    loaded = load_solver(doc)
+    if cwd is None:
+        cwd = guess_cwd(loaded, solver_path)
+        if cwd != solver_path.resolve().parent:
+            notes.append(f"the solver's net paths resolve from {cwd}, not from the solver's folder: "
+                         "running from there (set --cwd otherwise)")  # fmt: skip
+    return RunFiles(run_dir, solver_path, loaded, log_path, Path(cwd), notes)
+
+
+def guess_cwd(solver: Solver, solver_path: Path) -> Path:
+    """Where Caffe was started: the solver's folder when its net paths resolve from there, else the
+    current folder or an ancestor they do resolve from (BVLC's examples run from the Caffe root)."""
+    home = solver_path.resolve().parent
+    nets = [str(f.value.value) for n in ("net", "train_net", "test_net") for f in solver.fields(n)
+            if not f.is_message]  # fmt: skip
+    relative = [n for n in nets if not Path(n).is_absolute()]
+    if not relative:
+        return home
+    for cand in (home, Path.cwd().resolve(), *home.parents):
+        if all((cand / n).is_file() for n in relative):
+            return cand
+    return home
 
 
 def _solver_candidates(folder: Path) -> list[Path]:

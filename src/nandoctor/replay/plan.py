@@ -163,6 +163,13 @@ def missing_paths(plan: ReplayPlan) -> list[str]:
     for p in [plan.copy.path, *(n.path for n in plan.probes)]:
         if not p.is_file():
             missing.append(str(p))
+    from nandoctor.config.solver import load_solver
+    from nandoctor.config.textformat import parse_file
+
+    sources = load_solver(parse_file(plan.copy.path)).net_sources()
+    for src in [sources["train_source"], *sources["test_sources"]]:
+        if src is not None and src.path is not None and not src.path.is_file():
+            missing.append(f"{src.field}: {src.path}")
     try:
         specs = specs_for_config(str(plan.copy.path), root=str(plan.run.cwd.resolve()))
     except InputError as exc:
