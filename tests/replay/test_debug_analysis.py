@@ -145,8 +145,11 @@ def test_input_that_jumps_is_bad_input_not_an_explosion():
     log = DebugLog(types={"data": "HDF5Data", "ip": "InnerProduct"})
     for it, x in enumerate((0.5, 0.5, 1e30)):
         log.fwd("data", x).fwd("ip", x).end(it)
-    loc = localize(parse_text_log(log.text()))
+    trace = parse_text_log(log.text())
+    loc = localize(trace)
     assert (loc.layer, loc.phase, loc.cause, loc.explosion) == ("data", "forward", Cause.BAD_INPUT, False)
+    growth = next(s for s in symptoms(trace) if s.kind == "debug_growth")
+    assert growth.cause is Cause.BAD_INPUT and growth.culprit == "data" and growth.data["phase"] == "forward"
 
 
 def test_backward_origin_and_update_phases():
