@@ -179,7 +179,7 @@ class _Parser:
         # debug_info names are interned once for the whole file (shared by every segment's table)
         self.name_ids: dict[bytes, int] = {}
         self.output_names: dict[bytes, str] = {}
-        self.dump_texts: dict[bytes, str] = {}
+        self.dump_texts: dict[bytes, str] = {}  # by digest of the dump's bytes
         self.names: list[str] = self.seg.debug.names
         self.chunk_debug = DebugTable()
         self._unsorted_debug = False
@@ -252,7 +252,7 @@ class _Parser:
                     i = ids[name] = len(self.names)
                     self.names.append(_text(name))
                 remap.append(i)
-            cd.line = array("q", map(base.__add__, d.lines))
+            cd.line = array("q", (np.frombuffer(d.lines, dtype=np.int64) + base).tobytes())
             cd.code = d.codes
             if remap == list(range(len(remap))):
                 cd.layer, cd.blob = d.layers, d.blobs
@@ -319,12 +319,29 @@ class _Parser:
 
     def _handle(self, events: list[tuple], lines: array, base: int) -> None:
         # the hot loop of the whole parser: one tuple per event, most of them TRAIN, LR or OUT
+        # (TRAIN and train outputs are inlined: together they are half of all events)
+        names = self.output_names
         for line, ev in zip(map(base.__add__, lines), events, strict=True):
             kind = ev[0]
-            if kind == TRAIN:
-                self._train(line, ev[1], ev[2], ev[3], ev[4], ev[5])
-            elif kind == OUT:
-                self._output(line, ev[1], ev[2], ev[3], ev[4], ev[5], ev[6], ev[7])
+            if kind == OUT:
+                cur = self.cur_train
+                if ev[1] and cur is not None:
+                    text = names.get(ev[3])
+                    if text is None:
+                        text = names[ev[3]] = _text(ev[3])
+                    cur.outputs.append(OutputValue(ev[2], text, ev[4], ev[5], line, ev[6], ev[7]))
+                else:
+                    self._output(line, ev[1], ev[2], ev[3], ev[4], ev[5], ev[6], ev[7])
+            elif kind == TRAIN:
+                if ev[5]:
+                    self.seen_speed = True
+                # a display never repeats or goes back within one run: the counter restarted
+                if self.last_iter is not None and ev[1] <= self.last_iter and self.seg.has_training:
+                    self._split(line)
+                self.last_iter = ev[1]
+                point = self.cur_train = TrainPoint(ev[1], line, ev[2], ev[3], ev[4], not ev[5] and self.seen_speed)
+                self.seg.train.append(point)
+                self.cur_test = None
             elif kind == LR:
                 self.seg.lr.append(LrPoint(ev[1], ev[2], ev[3], line, _NO_EXTRAS if ev[4] is None else ev[4]))
             elif kind == TOP:
@@ -345,7 +362,7 @@ class _Parser:
             elif kind == STEP:
                 self.seg.multistep.append(MultiStepEvent(ev[1], ev[2], line))
             elif kind == DUMP:
-                self._dump(line, ev[1], ev[2])
+                self._dump(line, ev[1], ev[2], ev[3], ev[4])
             else:
                 self._raw(line, ev[1], ev[2])
 
@@ -356,20 +373,6 @@ class _Parser:
             seg = self.seg
         self.cur_test = TestPass(it, idx, line, last_line=line)
         seg.tests.append(self.cur_test)
-
-    def _train(self, line: int, it: int, loss, loss_text: str, seconds, has_speed: bool) -> None:
-        seg = self.seg
-        if has_speed:
-            self.seen_speed = True
-        # a display never repeats or goes back within one run: the counter restarted
-        if self.last_iter is not None and it <= self.last_iter and seg.has_training:
-            self._split(line)
-            seg = self.seg
-        self.last_iter = it
-        point = TrainPoint(it, line, loss, loss_text, seconds, not has_speed and self.seen_speed)
-        seg.train.append(point)
-        self.cur_train = point
-        self.cur_test = None
 
     def _output(self, line, is_train, idx, name, val, val_text, weight, contrib) -> None:
         if is_train and self.cur_train is None:
@@ -520,17 +523,15 @@ class _Parser:
                 t.blob.append(bi)
                 t.value.extend(floats((val,)))
 
-    def _dump(self, line: int, key: bytes, raw: bytes) -> None:
-        """A protobuf dump after 'Initializing solver/net from parameters:'."""
-        if b"\n>" in raw or raw.startswith(b">"):
-            raw = P.QUOTE_RE.sub(b"", raw)
+    def _dump(self, line: int, key: bytes, raw: bytes, digest: bytes, n_lines: int) -> None:
+        """A protobuf dump after 'Initializing solver/net from parameters:' (quote markers already gone)."""
         # runs restarted or resumed with the same config dump the same text: keep one copy
-        text = self.dump_texts.get(raw)
+        text = self.dump_texts.get(digest)
         if text is None:
             text = raw.decode("utf-8", "replace").replace("\r", "")
             if len(self.dump_texts) < 4096:
-                self.dump_texts[raw] = text
-        self.stats["dump_lines"] += raw.count(b"\n")
+                self.dump_texts[digest] = text
+        self.stats["dump_lines"] += n_lines
         is_solver = b"solver" in key
         seg = self.seg
         # a new solver dump, or a net dump after training started, begins another run
@@ -604,6 +605,8 @@ def _assign_debug(seg: Segment) -> None:
     """
     table = seg.debug
     n = len(table.line)
+    if not n and not table.summaries:
+        return
     train_lines = np.array([p.line for p in seg.train], dtype=np.int64)
     train_iters = np.array([p.iteration for p in seg.train] + [-1], dtype=np.int64)
     if n:

@@ -23,6 +23,7 @@ dump reaches the state machine whole.
 from __future__ import annotations
 
 from array import array
+from hashlib import blake2b
 from operator import itemgetter
 from re import Match
 from typing import NamedTuple
@@ -174,7 +175,10 @@ def scan_chunk(buf: bytes, bare: bool | None = None) -> ChunkScan:
             else:
                 finish = dump_end(buf, newline, end)
                 dump = buf[newline + 1 : end if finish is None else finish]
-            add((DUMP, key, dump))
+            if b"\n>" in dump or dump.startswith(b">"):
+                dump = P.QUOTE_RE.sub(b"", dump)
+            # the digest lets the main process share one text among identical dumps without hashing them
+            add((DUMP, key, dump, blake2b(dump, digest_size=16).digest(), dump.count(b"\n")))
         else:
             add((RARE, key, rest))
     if not bare:
@@ -276,7 +280,7 @@ def _iteration_lines(buf: bytes, at, add) -> int:
     matches = list(P.ITERATION_RE.finditer(buf))
     rank_re = P.RANK_RE.search
     find = buf.find
-    for m, pos, (digits, tail) in zip(matches, map(Match.start, matches), map(Match.groups, matches), strict=True):
+    for pos, (digits, tail) in zip(map(Match.start, matches), map(Match.groups, matches), strict=True):
         if find(b"[", pos - 16 if pos > 16 else 0, pos) >= 0 and buf[pos - 2 : pos] == b"] ":
             r = rank_re(buf, max(0, pos - 16), pos)
             if r is not None and r.group(1) not in (b"0", b"0.0"):
