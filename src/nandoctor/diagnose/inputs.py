@@ -15,7 +15,7 @@ from nandoctor.config.load import root_type
 from nandoctor.config.textformat import ParseError, parse_file
 from nandoctor.core.types import InputError
 
-LOG_SUFFIXES = (".log", ".log.gz", ".out", ".err")
+LOG_SUFFIXES = (".log", ".log.gz", ".txt.gz", ".out", ".err")
 
 
 @dataclass
@@ -45,7 +45,8 @@ def _is_log(p: Path) -> bool:
     return p.is_file() and (name.endswith(LOG_SUFFIXES) or name in ("log", "train_log", "stderr"))
 
 
-def _solver_candidates(folder: Path) -> list[Path]:
+def solver_candidates(folder: Path) -> list[Path]:
+    """The solver prototxts of a folder, the run's own first (not debug or auxiliary copies)."""
     found = []
     for p in sorted(folder.glob("*.prototxt")):
         try:
@@ -83,7 +84,7 @@ def discover(
                 inputs.log = sorted(main, key=lambda p: (p.name != "train.log", p.name))[0]
                 if len(main) > 1:
                     inputs.notes.append(f"several logs in {t}; using {inputs.log.name}")
-            solvers = _solver_candidates(t)
+            solvers = solver_candidates(t)
             if solvers:
                 inputs.solver = solvers[0]
         elif t.suffix == ".prototxt":

@@ -175,6 +175,10 @@ def debug_signals(f: Finding, heads: dict[str, str]) -> Iterator[Signal]:
         culprit = None if f.cause is Cause.GRADIENT_EXPLOSION else layer
         yield Signal(f.cause, STRONG, f.message, f, culprit, 12)
         return
+    if f.code == "NAN503" and f.cause is not Cause.GRADIENT_EXPLOSION:
+        # values jumping in a data layer (records of 1e30) are bad input, not an explosion
+        yield Signal(f.cause, PREDICTED, f.message, f, layer, 8)
+        return
     if f.code == "NAN503":
         head = f.data.get("loss_head")
         culprit = f"{heads.get(head, head)}.loss_weight" if head else "base_lr"

@@ -16,8 +16,9 @@ from pathlib import Path
 
 from nandoctor.config.load import root_type
 from nandoctor.config.solver import Solver, load_solver
-from nandoctor.config.textformat import ParseError, parse_file
+from nandoctor.config.textformat import parse_file
 from nandoctor.core.types import InputError
+from nandoctor.diagnose.inputs import solver_candidates
 from nandoctor.log.trace import Trace
 
 LOG_SUFFIXES = (".log", ".log.gz", ".txt.gz", ".out", ".err")
@@ -46,7 +47,7 @@ def find_run(target: str | Path, solver: str | Path | None = None, log: str | Pa
     elif solver is None and target.is_file():
         solver = target
     if solver is None:
-        found = _solver_candidates(run_dir)
+        found = solver_candidates(run_dir)
         if not found:
             raise InputError("no solver prototxt in this folder (give one with --solver)", str(run_dir))
         solver = found[0]
@@ -81,18 +82,6 @@ def guess_cwd(solver: Solver, solver_path: Path) -> Path:
         if all((cand / n).is_file() for n in relative):
             return cand
     return home
-
-
-def _solver_candidates(folder: Path) -> list[Path]:
-    found = []
-    for p in sorted(folder.glob("*.prototxt")):
-        try:
-            if root_type(parse_file(p)) == "SolverParameter":
-                found.append(p)
-        except (ParseError, InputError):
-            continue
-    # the run's own solver before debug or auxiliary copies
-    return sorted(found, key=lambda p: ("debug" in p.name.lower(), p.name != "solver.prototxt", p.name))
 
 
 def _find_log(folder: Path) -> Path | None:
