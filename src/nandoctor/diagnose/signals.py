@@ -175,11 +175,11 @@ def debug_signals(f: Finding, heads: dict[str, str]) -> Iterator[Signal]:
         culprit = None if f.cause is Cause.GRADIENT_EXPLOSION else layer
         yield Signal(f.cause, STRONG, f.message, f, culprit, 12)
         return
-    if f.code == "NAN503" and f.cause is not Cause.GRADIENT_EXPLOSION:
+    if f.code == "NAN503" and f.cause not in (Cause.GRADIENT_EXPLOSION, Cause.UNKNOWN):
         # values jumping in a data layer (records of 1e30) are bad input, not an explosion
         yield Signal(f.cause, PREDICTED, f.message, f, layer, 8)
         return
-    if f.code == "NAN503":
+    if f.code == "NAN503" and f.cause is Cause.GRADIENT_EXPLOSION:
         head = f.data.get("loss_head")
         culprit = f"{heads.get(head, head)}.loss_weight" if head else "base_lr"
         yield Signal(Cause.GRADIENT_EXPLOSION, PREDICTED, f.message, f, culprit, 9 if head else 4)
