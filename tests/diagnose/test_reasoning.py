@@ -101,3 +101,17 @@ def test_confidences_are_normalised_and_ranked():
     total = sum(c.confidence for c in d.causes)
     assert abs(total - 1.0) < 1e-9
     assert [c.confidence for c in d.causes] == sorted((c.confidence for c in d.causes), reverse=True)
+
+
+def test_debug_growth_counts_for_the_cause_its_layer_names():
+    from nandoctor.diagnose.signals import debug_signals
+
+    heads = {"loss_bbox": "loss_bbox"}
+    explosion = Finding("NAN503", Severity.WARNING, Cause.GRADIENT_EXPLOSION, "grows", data={"loss_head": "loss_bbox"})
+    data_jump = Finding("NAN503", Severity.WARNING, Cause.BAD_INPUT, "data jumps", data={"layer": "data"})
+    unclear = Finding("NAN503", Severity.WARNING, Cause.UNKNOWN, "?", data={"candidates": ["pooling", "bad_input"]})
+    assert [(s.cause, s.culprit) for s in debug_signals(explosion, heads)] == [
+        (Cause.GRADIENT_EXPLOSION, "loss_bbox.loss_weight")
+    ]
+    assert [(s.cause, s.culprit) for s in debug_signals(data_jump, heads)] == [(Cause.BAD_INPUT, "data")]
+    assert {s.cause for s in debug_signals(unclear, heads)} == {Cause.POOLING, Cause.BAD_INPUT}
