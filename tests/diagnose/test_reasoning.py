@@ -115,3 +115,31 @@ def test_debug_growth_counts_for_the_cause_its_layer_names():
     ]
     assert [(s.cause, s.culprit) for s in debug_signals(data_jump, heads)] == [(Cause.BAD_INPUT, "data")]
     assert {s.cause for s in debug_signals(unclear, heads)} == {Cause.POOLING, Cause.BAD_INPUT}
+
+
+def test_a_fast_learning_layer_that_explodes_first_is_the_culprit(tmp_path):
+    """debug_info: fc2's weights jump first and fc2 learns 10x faster (lr_mult 10): fix that lr_mult."""
+    from nandoctor.config.net import load_net
+    from nandoctor.config.textformat import parse_file
+    from nandoctor.diagnose import remedies
+    from nandoctor.diagnose.engine import _fast_layer_culprit
+    from nandoctor.fixes import patch_files
+
+    path = tmp_path / "net.prototxt"
+    path.write_text(
+        'layer { name: "fc1" type: "InnerProduct" bottom: "data" top: "fc1" inner_product_param { num_output: 4 } }\n'
+        'layer { name: "fc2" type: "InnerProduct" bottom: "fc1" top: "fc2"\n'
+        "  param { lr_mult: 10 } param { lr_mult: 20 }\n"
+        "  inner_product_param { num_output: 2 } }\n"
+    )
+    net = load_net(parse_file(path))
+    growth = Finding(
+        "NAN503", Severity.WARNING, Cause.GRADIENT_EXPLOSION, "fc2 jumps", data={"layer": "fc2", "phase": "update"}
+    )
+    sig = _fast_layer_culprit(Signal(Cause.GRADIENT_EXPLOSION, 3.0, "grows", growth, "base_lr", 4), net)
+    assert sig.culprit == "fc2.lr_mult"
+    slow = Finding("NAN503", Severity.WARNING, Cause.GRADIENT_EXPLOSION, "fc1 jumps", data={"layer": "fc1"})
+    assert _fast_layer_culprit(Signal(Cause.GRADIENT_EXPLOSION, 3.0, "g", slow, "base_lr", 4), net).culprit == "base_lr"
+    fix = remedies.lower_lr_mult(net, "fc2")
+    (patched,) = patch_files(fix.edits)
+    assert "param { lr_mult: 0.5 } param { lr_mult: 1 }" in patched.patched

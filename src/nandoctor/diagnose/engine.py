@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from nandoctor.config.net import lr_mults
 from nandoctor.core.types import Cause, CauseScore, Diagnosis, Evidence, Finding, Fix, Verdict
 from nandoctor.diagnose import remedies
 from nandoctor.diagnose.gather import Gathered, gather
@@ -72,6 +73,7 @@ def collect(g: Gathered, tl: Timeline) -> list[Signal]:
     out.extend(_context_signals(g, tl))
     if g.trace is not None:
         out.extend(divergence_signals(tl, g.trace.path))
+    out = [_fast_layer_culprit(s, g.train_net) for s in out]
     if not several_heads:
         # one loss head: lowering its weight is lowering the lr, so name base_lr (the seed's first fix)
         out = [
@@ -81,6 +83,18 @@ def collect(g: Gathered, tl: Timeline) -> list[Signal]:
             for s in out
         ]
     return out
+
+
+def _fast_layer_culprit(s: Signal, net) -> Signal:
+    """debug_info shows one layer's weights exploding first and that layer has lr_mult > 1: that
+    lr_mult is the knob (the rest of the net is fine at base_lr)."""
+    f = s.finding
+    if f is None or f.code != "NAN503" or s.cause is not Cause.GRADIENT_EXPLOSION or f.data.get("loss_head"):
+        return s
+    layer = next((ly for ly in net.layers if ly.name == f.data.get("layer")), None) if net is not None else None
+    if layer is None or max(lr_mults(layer), default=1.0) <= 1:
+        return s
+    return Signal(s.cause, s.weight, s.reason, f, f"{layer.name}.lr_mult", 9)
 
 
 def _context_signals(g: Gathered, tl: Timeline) -> list[Signal]:
@@ -148,7 +162,9 @@ def _bad_records(sigs: list[Signal]) -> list[Finding]:
 def _fixes(cause: Cause, culprit: str | None, sigs: list[Signal], g: Gathered) -> list[Fix]:
     fixes: list[Fix] = []
     if cause is Cause.GRADIENT_EXPLOSION and culprit:
-        if culprit.endswith(".loss_weight"):
+        if culprit.endswith(".lr_mult"):
+            fix = remedies.lower_lr_mult(g.train_net, culprit.rsplit(".", 1)[0])
+        elif culprit.endswith(".loss_weight"):
             dominant = next(
                 (s.finding for s in sigs if s.finding and s.finding.data.get("kind") == "dominant_output"), None
             )

@@ -74,6 +74,26 @@ def lower_loss_weight(net, layer_name: str, dominant: Finding | None) -> Fix | N
     return Fix(text, (edit,) if edit is not None else (), safe=False)
 
 
+def lower_lr_mult(net, layer_name: str) -> Fix | None:
+    """The layer whose weights exploded first learns lr_mult times faster than the rest: scale its
+    ``param { lr_mult }`` down so its largest becomes 1 (their ratios, e.g. bias 2x, are kept)."""
+    from nandoctor.config.net import lr_mults
+
+    layer = next((ly for ly in net.layers if ly.name == layer_name), None) if net is not None else None
+    if layer is None or layer.version != "v2":
+        return None
+    top = max(lr_mults(layer), default=1.0)
+    if top <= 1:
+        return None
+    edits = []
+    for p in layer.msg.messages("param"):
+        f = p.last("lr_mult")
+        if f is not None and isinstance(f.value, Scalar) and isinstance(f.value.value, (int, float)):
+            edits.append(replace_edit(net.doc.path, f.value, f"{f.value.value / top:g}"))
+    text = f"Scale the lr_mult of '{layer_name}' down by {top:g}x (its weights explode first; it learns {top:g}x faster than base_lr)."
+    return Fix(text, tuple(edits) if os.path.isfile(net.doc.path) else (), safe=False)
+
+
 # ------------------------------------------------------------------ bad input
 def _clean_paths(declared: str, kind: str) -> tuple[str, str]:
     """(what to pass to ``scan-data --clean``, the ``source`` the net then reads)."""
