@@ -281,6 +281,7 @@ def _iteration_lines(buf: bytes, at, add) -> int:
     matches = list(P.ITERATION_RE.finditer(buf))
     rank_re = P.RANK_RE.search
     find = buf.find
+    lrs: dict[bytes, tuple] = {}
     for pos, (digits, tail) in zip(map(Match.start, matches), map(Match.groups, matches), strict=True):
         if find(b"[", pos - 16 if pos > 16 else 0, pos) >= 0 and buf[pos - 2 : pos] == b"] ":
             r = rank_re(buf, max(0, pos - 16), pos)
@@ -290,12 +291,13 @@ def _iteration_lines(buf: bytes, at, add) -> int:
             head, comma, more = tail[7:].partition(b",")
             words = head.split()
             raw = words[0] if words else b""
-            try:
-                value = float(raw)
-            except ValueError:
-                value = parse_value(raw)
+            # the lr repeats for thousands of iterations: one float and one str per distinct value
+            # (pickle then sends each once, and the trace shares them)
+            known = lrs.get(raw)
+            if known is None:
+                known = lrs[raw] = (number(raw), raw.decode("latin-1"))
             at(pos)
-            add((LR, int(digits), value, raw.decode("latin-1"), _extras(more) if comma else None))
+            add((LR, int(digits), known[0], known[1], _extras(more) if comma else None))
             continue
         i = tail.rfind(b"loss = ")
         if i >= 0 and tail[:13] != b", Testing net" and tail[:9] != b", step = ":
@@ -363,10 +365,16 @@ def _output_lines(buf: bytes, arr, offsets: list, events: list) -> int:
         names,
         _numbers(vals),
         map(bytes.decode, vals, repeat("latin-1")),
-        _numbers(weights),
+        _shared_numbers(weights),
         _numbers(contribs),
     )
     return len(matches)
+
+
+def _shared_numbers(vals: tuple) -> list:
+    """``number`` of each, one float object per distinct text (loss weights are nearly all "1")."""
+    known = {v: number(v) for v in set(vals)}
+    return list(map(known.__getitem__, vals))
 
 
 def _numbers(vals: tuple) -> list:
