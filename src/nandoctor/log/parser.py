@@ -1,17 +1,20 @@
 """Streaming parser for Caffe logs: ``parse_log(path_or_file, workers=None) -> Trace``.
 
-The file is read as bytes in large blocks (gzip is recognised by its magic bytes and
-decompressed incrementally) and never held whole. ``chunks`` cuts the stream at line
-ends, never inside a protobuf dump; ``scan.scan_chunk`` finds the interesting lines of
-a chunk with a few literal-anchored regex passes (see ``patterns``) and returns events
-plus debug_info columns; ``merge`` feeds the events, in file order, through a small
-state machine that builds the ``Trace`` (runs, displays, outputs, tests, lr, dumps,
-crashes). Scanning is stateless, so large logs are scanned in worker processes while
-this process merges; the result is the same for any number of workers.
+The file is read as bytes in blocks (gzip is recognised by its magic bytes and
+decompressed incrementally) and never held whole; ``chunks`` says where a block may
+be cut (line ends, never inside a protobuf dump). ``scan.scan_chunk`` finds the
+interesting lines of a chunk with a few literal-anchored regex passes and numpy (see
+``patterns``) and returns parsed events plus debug_info columns; ``merge`` feeds the
+events, in file order, through a small state machine that builds the ``Trace`` (runs,
+displays, outputs, tests, lr, dumps, crashes).
+
+Scanning is line-local and stateless, so a large plain file is cut into byte ranges
+that worker processes read and scan themselves (``chunks.scan_range``) while this
+process only merges; the trace is the same for any number of workers and any cut.
 
 Robustness: invalid UTF-8 is replaced, binary junk is skipped, a line longer than
-``MAX_LINE`` bytes is dropped (and counted) instead of being buffered, and nothing in
-the input can raise anything but ``InputError`` for a missing or unreadable file.
+``scan.MAX_LINE`` bytes is dropped (and counted) instead of being buffered, and nothing
+in the input can raise anything but ``InputError`` for a missing or unreadable file.
 """
 
 from __future__ import annotations
