@@ -153,22 +153,27 @@ def scan_chunk(buf: bytes, bare: bool | None = None) -> ChunkScan:
         # line starts: search "\n" + buf, so a match at i starts line i of buf
         rare += [(m.start(), m.group(1), m.group(2), m.end() - 1) for m in P.BARE_RE.finditer(b"\n" + buf)]
     found += len(rare)
+    # a net's setup lines repeat for every net built (train, test, each restart): parse each text
+    # once per chunk (pickle then sends one copy, and the trace shares it)
+    shapes: dict[bytes, tuple | None] = {}
+    names: dict[bytes, str] = {}
     for pos, key, rest, stop in rare:
         at(pos)
         k = key[:6]
         if k == b"Top sh":
-            head, _, count = rest.partition(b"(")
-            try:
-                add((TOP, (tuple(map(int, head.split())), int(count.split(b")")[0]))))
-            except ValueError:
-                add((TOP, None))
+            shape = shapes.get(rest, False)
+            if shape is False:
+                shape = shapes[rest] = _top_shape(rest)
+            add((TOP, shape))
         elif k == b"Settin":
-            add((SETUP, text(rest)))
+            name = names.get(rest)
+            add((SETUP, name if name is not None else names.setdefault(rest, text(rest))))
         elif key == b"Creating Layer ":
-            add((LAYER, text(rest)))
+            name = names.get(rest)
+            add((LAYER, name if name is not None else names.setdefault(rest, text(rest))))
         elif k == b"[Backw":
             m = P.SUMMARY_RE.search(rest)
-            add((SUMMARY, [nan if (v := number(g)) is None else v for g in m.groups()] if m else None))
+            add((SUMMARY, _four_numbers(m.groups()) if m else None))
         elif k == b"Initia":
             newline = buf.find(b"\n", stop, end)
             if newline < 0:
@@ -197,6 +202,23 @@ def scan_chunk(buf: bytes, bare: bool | None = None) -> ChunkScan:
     inner = brackets[brackets < end - 1]
     glog = int(np.count_nonzero(arr[inner + 1] == 32)) - (len(debug.lines) if debug else 0)
     return ChunkScan(n_lines, glog, found, events, array("q", lines.tobytes()), debug, long_lines)
+
+
+def _top_shape(rest: bytes) -> tuple[tuple[int, ...], int] | None:
+    """``2 3 4 (24)`` -> ((2, 3, 4), 24); None when it does not read as that."""
+    head, _, count = rest.partition(b"(")
+    try:
+        return tuple(map(int, head.split())), int(count.split(b")")[0])
+    except ValueError:
+        return None
+
+
+def _four_numbers(groups: tuple) -> list[float]:
+    """The L1/L2 norms of a ``[Backward] All net params`` line; unreadable ones are nan."""
+    try:
+        return list(map(float, groups))
+    except ValueError:
+        return [nan if (v := number(g)) is None else v for g in groups]
 
 
 def _drop_long_lines(buf: bytes, newlines) -> tuple[bytes, int]:
