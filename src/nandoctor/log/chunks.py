@@ -21,6 +21,7 @@ Memory stays bounded by the block size: a line longer than ``MAX_LINE`` is dropp
 from __future__ import annotations
 
 import io
+import marshal
 import os
 import zlib
 from collections.abc import Iterator
@@ -30,7 +31,7 @@ from typing import BinaryIO
 from nandoctor.core.types import InputError
 from nandoctor.log import patterns as P
 from nandoctor.log import scan as S
-from nandoctor.log.scan import DUMP_LOOKBACK, SAMPLE, ChunkScan, cut_point, dump_end, is_bare, scan_chunk
+from nandoctor.log.scan import DUMP_LOOKBACK, SAMPLE, ChunkScan, cut_point, dump_end, is_bare, pack, scan_chunk
 
 BLOCK = 8 << 20  # bytes per read / per worker task
 MAX_DUMP = 32 << 20  # a protobuf dump longer than this is cut
@@ -260,3 +261,9 @@ def scan_range(path: str, start: int, end: int, bare: bool) -> tuple[list[ChunkS
         block = hi - lo if hi - lo <= 2 * BLOCK else BLOCK
         scans = [scan_chunk(chunk, bare) for chunk in reader.chunks(_Limited(f, hi - lo), block)]
     return scans, reader.bytes, reader.long_lines
+
+
+def scan_range_packed(path: str, start: int, end: int, bare: bool) -> bytes:
+    """``scan_range`` as one ``marshal`` blob: what worker processes send back (see ``scan.pack``)."""
+    scans, nbytes, long_lines = scan_range(path, start, end, bare)
+    return marshal.dumps(([pack(s) for s in scans], nbytes, long_lines))

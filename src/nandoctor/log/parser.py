@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import bisect
 import gc
+import marshal
 import os
 from array import array
 from collections import deque
@@ -31,7 +32,7 @@ from types import MappingProxyType
 import numpy as np
 
 from nandoctor.log import patterns as P
-from nandoctor.log.chunks import SAMPLE, Prepend, Reader, is_bare, open_source, ranges, scan_range
+from nandoctor.log.chunks import SAMPLE, Prepend, Reader, is_bare, open_source, ranges, scan_range_packed
 from nandoctor.log.scan import (
     DUMP,
     LAYER,
@@ -47,6 +48,7 @@ from nandoctor.log.scan import (
     ChunkScan,
     floats,
     scan_chunk,
+    unpack,
 )
 from nandoctor.log.trace import (
     ClipEvent,
@@ -222,11 +224,16 @@ class _Parser:
         with pool:
             queue: deque = deque()
             for start, end in ranges(size):
-                queue.append(pool.submit(scan_range, path, start, end, bare))
+                queue.append(pool.submit(scan_range_packed, path, start, end, bare))
                 while len(queue) > 2 * workers:
-                    self._merge_range(*queue.popleft().result())
+                    self._merge_packed(queue.popleft().result())
             while queue:
-                self._merge_range(*queue.popleft().result())
+                self._merge_packed(queue.popleft().result())
+
+    def _merge_packed(self, blob: bytes) -> None:
+        # marshal: the blob comes from our own worker process, never from the input
+        packed, nbytes, long_lines = marshal.loads(blob)
+        self._merge_range([unpack(t) for t in packed], nbytes, long_lines)
 
     def _merge_range(self, scans: list[ChunkScan], nbytes: int, long_lines: int) -> None:
         self.reader.bytes += nbytes
