@@ -315,3 +315,26 @@ def test_unreadable_debug_value_is_nan_and_columns_stay_aligned():
     assert len(table.line) == len(table.value) == len(table.layer) == len(table.code) == 3
     assert [r.line for r in table] == [1, 2, 3]
     assert table.value[0] == 0.5 and math.isnan(table.value[1]) and math.isnan(table.value[2])
+
+
+@pytest.mark.parametrize("eol", ["\n", "\r\n"])
+def test_everyday_iteration_lines_and_their_odd_cousins(eol):
+    lines = [
+        "Iteration 10 (2.5 iter/s, 4s/10 iters), loss = 0.5",  # the fast paths
+        "Iteration 10, lr = 0.01",
+        "Iteration 20 (2.5 iter/s, e.s/10 iters), loss = 0.25",  # seconds that do not read
+        "Iteration 20, lr =  0.02 ",  # extra spaces
+        "Iteration 30 (2.5 iter/s, 4s/10 iters), loss = 1.#QNAN",
+        "Iteration 30, lr = 0.03, m = 0.9",  # NVCaffe extras
+        "Iteration 40 (2.5 iter/s, 4s/10 iters), loss = 7 [ 0 / 100 ]",  # suffix after the value
+        "Iteration 40, lr = -nan",
+    ]
+    t = parse_text_log(eol.join(PREFIX_YEAR + x for x in lines) + eol)
+    assert [(p.iteration, p.loss_text, p.seconds) for p in t.train] == [
+        (10, "0.5", 4.0), (20, "0.25", None), (30, "1.#QNAN", 4.0), (40, "7", 4.0),
+    ]  # fmt: skip
+    assert math.isnan(t.train[2].loss) and t.train[3].loss == 7.0
+    assert [(p.iteration, p.text, dict(p.extras)) for p in t.lr] == [
+        (10, "0.01", {}), (20, "0.02", {}), (30, "0.03", {"m": 0.9}), (40, "-nan", {}),
+    ]  # fmt: skip
+    assert [p.lr for p in t.train[:3]] == [0.01, 0.02, 0.03]

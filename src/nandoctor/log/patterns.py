@@ -20,6 +20,15 @@ VALUE = rb"([^\s,;]+)"
 
 # "Iteration N" lines: loss (all formats), lr, Testing net, MultiStep Status.
 ITERATION_RE = re.compile(rb"Iteration (\d+)([^\n]*)")
+# The same lines with the two everyday shapes taken apart by the regex engine (the rest of
+# the line, group 5, only when neither fits): BVLC's "Iteration N, lr = V" and
+# "Iteration N (x iter/s, Ys/K iters), loss = V", each ending its line.
+_EOL = rb"(?=\r?\n|\r?\Z)"
+ITERATION_FAST_RE = re.compile(
+    rb"Iteration (\d+)(?:, lr = ([^\s,]+)" + _EOL
+    + rb"| \([^)\n]*, ([0-9.eE+-]+)s/\d+ iters?\), loss = ([^\s,;]+)" + _EOL
+    + rb"|([^\n]*))"
+)  # fmt: skip
 SPEED_RE = re.compile(rb"^ \(([^)\n]*)\)")
 SECONDS_RE = re.compile(rb"([0-9.eE+-]+) ?s(?:/|$)")
 LOSS_RE = re.compile(rb"loss = " + VALUE)

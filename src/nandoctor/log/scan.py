@@ -317,21 +317,42 @@ def _raw_lines(buf: bytes, arr, newlines, at, add) -> int:
 
 def _iteration_lines(buf: bytes, at, add) -> int:
     """``Iteration N ...`` lines: the loss display, lr, Testing net and MultiStep lines."""
-    matches = list(P.ITERATION_RE.finditer(buf))
+    matches = list(P.ITERATION_FAST_RE.finditer(buf))
     rank_re = P.RANK_RE.search
     find = buf.find
     lrs: dict[bytes, tuple] = {}
-    for pos, (digits, tail) in zip(map(Match.start, matches), map(Match.groups, matches), strict=True):
+    for pos, (digits, lr, secs, loss_raw, tail) in zip(
+        map(Match.start, matches), map(Match.groups, matches), strict=True
+    ):
         if find(b"[", pos - 16 if pos > 16 else 0, pos) >= 0 and buf[pos - 2 : pos] == b"] ":
             r = rank_re(buf, max(0, pos - 16), pos)
             if r is not None and r.group(1) not in (b"0", b"0.0"):
                 continue  # other GPUs repeat rank 0's numbers; rank 0 is the run
+        if lr is not None:  # plain BVLC lr line
+            # the lr repeats for thousands of iterations: one float and one str per distinct value
+            # (sent once to the main process, and shared by the trace)
+            known = lrs.get(lr)
+            if known is None:
+                known = lrs[lr] = (number(lr), lr.decode("latin-1"))
+            at(pos)
+            add((LR, int(digits), known[0], known[1], None))
+            continue
+        if loss_raw is not None:  # plain BVLC display line
+            try:
+                seconds = float(secs)
+            except ValueError:
+                seconds = _seconds(buf[pos + 10 + len(digits) : buf.find(b")", pos) + 1])
+            try:
+                loss = float(loss_raw)
+            except ValueError:
+                loss = parse_value(loss_raw)
+            at(pos)
+            add((TRAIN, int(digits), loss, loss_raw.decode("latin-1"), seconds, True))
+            continue
         if tail[:7] == b", lr = ":
             head, comma, more = tail[7:].partition(b",")
             words = head.split()
             raw = words[0] if words else b""
-            # the lr repeats for thousands of iterations: one float and one str per distinct value
-            # (pickle then sends each once, and the trace shares them)
             known = lrs.get(raw)
             if known is None:
                 known = lrs[raw] = (number(raw), raw.decode("latin-1"))
