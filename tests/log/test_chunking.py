@@ -122,6 +122,7 @@ def test_long_line_inside_a_chunk_is_emptied_and_counted(monkeypatch):
 
 def test_long_line_across_ranges_is_dropped_once(tmp_path, monkeypatch):
     monkeypatch.setattr(S, "MAX_LINE", 300)
+    monkeypatch.setattr(C, "BLOCK", 64)  # a range moved far by the long line is read in blocks
     data = f"{PREFIX}Iteration 1, loss = 2\n{'y' * 1000}\n{PREFIX}Iteration 2, loss = 3\n".encode()
     path = tmp_path / "long.log"
     path.write_bytes(data)

@@ -256,10 +256,12 @@ def scan_range(path: str, start: int, end: int, bare: bool) -> tuple[list[ChunkS
         if hi <= lo:
             return [], 0, 0
         f.seek(lo)
-        reader = Reader()
-        # one read for the usual range (a block and a line); more only around long lines or dumps
-        block = hi - lo if hi - lo <= 2 * BLOCK else BLOCK
-        scans = [scan_chunk(chunk, bare) for chunk in reader.chunks(_Limited(f, hi - lo), block)]
+        if hi - lo <= 2 * BLOCK:
+            # the usual range (a block and a line): its ends are already cuts, one read and one scan
+            buf = f.read(hi - lo)
+            return [scan_chunk(buf, bare)], len(buf), 0
+        reader = Reader()  # a long line or dump moved an end far: read it in blocks
+        scans = [scan_chunk(chunk, bare) for chunk in reader.chunks(_Limited(f, hi - lo))]
     return scans, reader.bytes, reader.long_lines
 
 

@@ -633,7 +633,7 @@ def _assign_debug(seg: Segment) -> None:
             inside = ok & (lines <= ends[kk])
             iters = np.where(inside, t_iters[kk], iters)
             phase[inside] = 1
-        table.iteration = array("q", iters.tolist())
+        table.iteration = array("q", iters.astype(np.int64).tobytes())
         table.phase = bytearray(phase.tobytes())
     if table.summaries:
         fixed = []
