@@ -143,3 +143,26 @@ def test_a_fast_learning_layer_that_explodes_first_is_the_culprit(tmp_path):
     fix = remedies.lower_lr_mult(net, "fc2")
     (patched,) = patch_files(fix.edits)
     assert "param { lr_mult: 0.5 } param { lr_mult: 1 }" in patched.patched
+
+
+def test_bad_records_are_named_compactly():
+    from nandoctor.diagnose.remedies import describe_records
+
+    def h5(row, ds="data"):
+        return Finding(
+            "NAN401",
+            Severity.ERROR,
+            Cause.BAD_INPUT,
+            "x",
+            data={"file": "d/a.h5", "row": row, "record": f"d/a.h5:{ds}[{row}]"},
+        )
+
+    def db(key):
+        return Finding("NAN401", Severity.ERROR, Cause.BAD_INPUT, "x", data={"record": key, "source": "/x/train_lmdb/"})
+
+    assert (
+        describe_records([h5(1), h5(2), h5(3), h5(7), h5(9, "label")]) == "d/a.h5:data[1:4], data[7]; d/a.h5:label[9]"
+    )
+    assert describe_records([db("00000002"), db("00000001")]) == "train_lmdb records 00000001, 00000002"
+    many = describe_records([db(f"{i:08d}") for i in range(25)])
+    assert many.endswith("00000009 and 15 more")

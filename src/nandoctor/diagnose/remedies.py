@@ -163,10 +163,9 @@ def describe_records(findings: list[Finding]) -> str:
         parts.append(f"{name} record{'s' if len(keys) > 1 else ''} {shown}")
     for (file, dataset), rs in rows.items():
         spans = _ranges(sorted(set(rs)))
-        shown = "".join(spans[:MAX_NAMED]) + (
-            f" and {len(spans) - MAX_NAMED} more ranges" if len(spans) > MAX_NAMED else ""
-        )
-        parts.append(f"{file}:{dataset}{shown}")
+        shown = ", ".join(f"{dataset}{span}" for span in spans[:MAX_NAMED])
+        more = f" and {len(spans) - MAX_NAMED} more ranges" if len(spans) > MAX_NAMED else ""
+        parts.append(f"{file}:{shown}{more}")
     return "; ".join(parts)
 
 
