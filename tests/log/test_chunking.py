@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import fields, is_dataclass
+from itertools import pairwise
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -47,12 +48,16 @@ def parse_bytes(data: bytes, name: str = "chunked.log"):
 
 
 def parse_in_ranges(path, block: int):
-    """What ``feed_ranges`` does with a process pool, done in this process (same worker function)."""
+    """What ``feed_ranges`` does with a process pool, done in this process (same cuts, same worker function)."""
     data = path.read_bytes()
     parser = _Parser(str(path))
     bare = C.is_bare(data[: C.SAMPLE])
-    for start in range(0, len(data), block):
-        parser._merge_range(*C.scan_range(str(path), start, min(len(data), start + block), bare))
+    old, C.BLOCK = C.BLOCK, block
+    try:
+        for lo, hi in C.cuts(str(path), len(data)):
+            parser._merge_packed(C.scan_range_packed(str(path), lo, hi, bare))
+    finally:
+        C.BLOCK = old
     return parser.finish()
 
 
@@ -85,6 +90,19 @@ def test_boundary_moves_to_the_next_line_start(tmp_path):
     f.write_bytes(b"abc\ndef\nghi\n")
     with open(f, "rb") as fh:
         assert [C.boundary(fh, p, 12) for p in range(13)] == [0, 4, 4, 4, 4, 8, 8, 8, 8, 12, 12, 12, 12]
+
+
+def test_cuts_cover_the_file_at_line_starts_and_jump_long_lines_once(tmp_path, monkeypatch):
+    monkeypatch.setattr(C, "BLOCK", 100)
+    data = b"short line\n" * 30 + b"z" * 5000 + b"\n" + b"tail line\n" * 30
+    path = tmp_path / "c.log"
+    path.write_bytes(data)
+    ranges = list(C.cuts(str(path), len(data)))
+    assert ranges[0][0] == 0 and ranges[-1][1] == len(data)
+    assert all(a[1] == b[0] and a[0] < a[1] for a, b in pairwise(ranges))
+    assert all(data[lo - 1 : lo] == b"\n" for lo, _ in ranges[1:])
+    long_start = data.index(b"z")
+    assert sum(1 for lo, hi in ranges if lo <= long_start < hi) == 1 and len(ranges) < 15
 
 
 def test_boundary_never_falls_inside_a_dump(tmp_path):

@@ -9,10 +9,10 @@ Two ways to cut:
 
 * ``Reader.chunks(stream)``: sequential, for streams and gzip (and one process);
   a dump still open at the end of a block is carried into the next one.
-* ``ranges(size)`` + ``scan_range(path, start, end, bare)``: for a plain file and
-  several workers. Each worker moves both ends of its nominal range with
-  ``boundary`` (the next line start, pushed past a dump that spans it), so
-  neighbours agree on the cut without talking to each other.
+* ``cuts(path, size)`` + ``scan_range(path, lo, hi, bare)``: for a plain file and
+  several workers. The main process finds each cut by reading a few KB around it
+  (``boundary``: the next line start, pushed past a dump that spans it); each worker
+  reads and scans its own range, so the file's bytes never pass through the main process.
 
 Memory stays bounded by the block size: a line longer than ``MAX_LINE`` is dropped
 (it becomes an empty line, so line numbers stay right) instead of being buffered.
@@ -201,9 +201,23 @@ class Reader:
                 return
 
 
-def ranges(size: int) -> list[tuple[int, int]]:
-    """Nominal byte ranges of ``BLOCK`` bytes; ``scan_range`` moves their ends to real cuts."""
-    return [(s, min(size, s + BLOCK)) for s in range(0, size, BLOCK)]
+def cuts(path: str, size: int) -> Iterator[tuple[int, int]]:
+    """The file as consecutive byte ranges of about ``BLOCK`` bytes, each cut by ``boundary``.
+
+    Computed lazily, in order, by reading a few KB around each nominal cut; a long line
+    or dump that pushes a cut past the next nominal ones is read once, not once per block.
+    """
+    with open(path, "rb") as f:
+        prev = 0
+        for nominal in range(BLOCK, size, BLOCK):
+            if nominal <= prev:
+                continue
+            cut = boundary(f, nominal, size)
+            if cut > prev:
+                yield prev, cut
+                prev = cut
+        if prev < size:
+            yield prev, size
 
 
 def boundary(f, pos: int, size: int) -> int:
@@ -244,28 +258,23 @@ def boundary(f, pos: int, size: int) -> int:
     return lo + finish
 
 
-def scan_range(path: str, start: int, end: int, bare: bool) -> tuple[list[ChunkScan], int, int]:
-    """Worker task: scan the file's nominal range [start, end) moved to real cuts.
+def scan_range(path: str, lo: int, hi: int, bare: bool) -> tuple[list[ChunkScan], int, int]:
+    """Worker task: scan the file's bytes [lo, hi), a range from ``cuts``.
 
-    Returns the scans (one per block read, in order), the bytes consumed and the
-    lines dropped as too long. Neighbouring ranges compute the same cut between them.
+    Returns the scans (one, or one per block around a long line), the bytes consumed
+    and the lines dropped as too long.
     """
     with open(path, "rb") as f:
-        size = os.fstat(f.fileno()).st_size
-        lo, hi = boundary(f, start, size), boundary(f, end, size)
-        if hi <= lo:
-            return [], 0, 0
         f.seek(lo)
-        if hi - lo <= 2 * BLOCK:
-            # the usual range (a block and a line): its ends are already cuts, one read and one scan
+        if hi - lo <= 2 * BLOCK:  # the usual range: one read, one scan
             buf = f.read(hi - lo)
             return [scan_chunk(buf, bare)], len(buf), 0
-        reader = Reader()  # a long line or dump moved an end far: read it in blocks
+        reader = Reader()  # a long line moved the cut far: read it in blocks
         scans = [scan_chunk(chunk, bare) for chunk in reader.chunks(_Limited(f, hi - lo))]
     return scans, reader.bytes, reader.long_lines
 
 
-def scan_range_packed(path: str, start: int, end: int, bare: bool) -> bytes:
+def scan_range_packed(path: str, lo: int, hi: int, bare: bool) -> bytes:
     """``scan_range`` as one ``marshal`` blob: what worker processes send back (see ``scan.pack``)."""
-    scans, nbytes, long_lines = scan_range(path, start, end, bare)
+    scans, nbytes, long_lines = scan_range(path, lo, hi, bare)
     return marshal.dumps(([pack(s) for s in scans], nbytes, long_lines))

@@ -32,7 +32,7 @@ from types import MappingProxyType
 import numpy as np
 
 from nandoctor.log import patterns as P
-from nandoctor.log.chunks import SAMPLE, Prepend, Reader, is_bare, open_source, ranges, scan_range_packed
+from nandoctor.log.chunks import SAMPLE, Prepend, Reader, cuts, is_bare, open_source, scan_range_packed
 from nandoctor.log.scan import (
     DUMP,
     LAYER,
@@ -223,8 +223,8 @@ class _Parser:
             return
         with pool:
             queue: deque = deque()
-            for start, end in ranges(size):
-                queue.append(pool.submit(scan_range_packed, path, start, end, bare))
+            for lo, hi in cuts(path, size):
+                queue.append(pool.submit(scan_range_packed, path, lo, hi, bare))
                 while len(queue) > 2 * workers:
                     self._merge_packed(queue.popleft().result())
             while queue:
