@@ -154,9 +154,9 @@ class Reader:
         self.bytes = 0
         self.long_lines = 0
 
-    def chunks(self, stream, block: int | None = None) -> Iterator[bytes]:
+    def chunks(self, stream) -> Iterator[bytes]:
         """The stream cut into chunks that end at line ends and never inside a protobuf dump."""
-        block = block or BLOCK
+        block = BLOCK
         pending = b""
         skipping = False  # inside an over-long line
         while True:
