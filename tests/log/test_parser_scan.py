@@ -1,0 +1,114 @@
+"""The scan's shortcuts (numpy candidates, fast regex alternatives) find exactly what the plain regex passes find.
+
+Each shortcut is compared with the straightforward way on text that hypothesis
+assembles from glog prefixes, indentation, message keys, values and junk.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nandoctor.log import patterns as P
+from nandoctor.log import scan as S
+
+PREFIXES = [b"I1123 10:00:00.000001  3333 solver.cpp:239] ", b"I20261123 18:43:18.487260 12700 net.cpp:593] ",
+            b"] ", b"]", b"", b"[0] ", b"> ", b"x] ", b"]\t"]  # fmt: skip
+INDENTS = [b"", b" ", b"    ", b"     "]
+MESSAGES = [
+    *P.RARE_KEYS,
+    *P.RAW_KEYS,
+    b"Test net output #0: loss = 1", b"Train net output #1: acc = 0.5 (* 1 = 0.5 loss)",
+    b"[Forward] Layer conv1, top blob conv1 data: 0.5", b"[Backward] Layer a, bottom blob b diff: -nan",
+    b"[Forward] Layer a, param blob 0 data: 1.#QNAN", b"[Update] Layer a, param 0 data: 1; diff: 2",
+    b"[Forward] Input data data: 3", b"[Backward] All net params (data, diff): L1 norm = (1, 2); L2 norm = (3, 4)",
+    b"Iteration 5, lr = 0.01", b"Iteration 5 (1 iter/s, 2s/3 iters), loss = 4", b"Iteration 6, loss = nan",
+    b"Iteration 7, Testing net (#1)", b"Iteration 8, step = 2", b"Iteration 9, lr = 0.1, m = 0.9",
+    b"Iteration 9 (1 iter/s, e.s/3 iters), loss = 4", b"Iteration  9, lr = x", b"Iteration 10, lr =  0.5 ",
+    b"Iteration 11 (1 iter/s, 2s/3 iters), loss = 4 [ 0 / 1 ]", b"Iteration 12 (1 iter/s, 2s/3 iter), loss = 5;",
+    b"Top shape: 2 3 (6)", b"Top shape: (1)", b"Setting up conv1", b"Layer x", b"] Layer y",
+    b"Test netto", b"Test loss: 1", b"Check failed: x", b"Creating Layer ",
+]  # fmt: skip
+SUFFIXES = [b"", b"\r", b" ", b" junk", b"] Layer z, top blob z data: 1", b": 1"]
+
+line = st.builds(
+    lambda p, i, m, s: p + i + m + s,
+    st.sampled_from(PREFIXES),
+    st.sampled_from(INDENTS),
+    st.sampled_from(MESSAGES) | st.binary(max_size=12),
+    st.sampled_from(SUFFIXES),
+)
+texts = st.lists(line, min_size=1, max_size=40).map(lambda ls: b"\n".join(ls)) | st.binary(max_size=300)
+
+
+def _arrays(buf: bytes):
+    arr = np.frombuffer(buf, dtype=np.uint8)
+    return arr, np.flatnonzero(arr == 10), np.flatnonzero(arr == 93)
+
+
+@settings(max_examples=300, deadline=None)
+@given(texts, st.sampled_from([b"", b"\n"]))
+def test_rare_candidates_find_what_finditer_finds(text, end):
+    buf = text + end
+    arr, _, brackets = _arrays(buf)
+    plain = [(m.start(), m.group(1), m.group(2), m.end()) for m in P.RARE_RE.finditer(buf)]
+    assert S._rare_matches(buf, arr, brackets) == plain
+
+
+@settings(max_examples=300, deadline=None)
+@given(texts, st.sampled_from([b"", b"\n"]))
+def test_raw_line_starts_find_what_finditer_finds(text, end):
+    buf = text + end
+    arr, newlines, _ = _arrays(buf)
+    offsets, events = [], []
+    S._raw_lines(buf, arr, newlines, offsets.append, events.append)
+    first = buf.find(b"\n")
+    plain = []
+    m0 = P.RAW_RE.match(b"\n" + (buf if first < 0 else buf[:first]))
+    if m0:
+        plain.append((0, (S.RAW, m0.group(1), m0.group(2))))
+    plain += [(m.start() + 1, (S.RAW, m.group(1), m.group(2))) for m in P.RAW_RE.finditer(buf)]
+    assert list(zip(offsets, events, strict=True)) == plain
+
+
+@settings(max_examples=300, deadline=None)
+@given(texts)
+def test_fast_iteration_shapes_read_like_the_general_path(text):
+    fast_offsets, fast_events = [], []
+    S._iteration_lines(text, fast_offsets.append, fast_events.append)
+    general = re.compile(rb"Iteration (\d+)(\x00(?!))?(\x00(?!))?(\x00(?!))?([^\n]*)")  # fast groups never match
+    old = P.ITERATION_FAST_RE
+    P.ITERATION_FAST_RE = general
+    try:
+        offsets, events = [], []
+        S._iteration_lines(text, offsets.append, events.append)
+    finally:
+        P.ITERATION_FAST_RE = old
+    assert fast_offsets == offsets
+    assert repr(fast_events) == repr(events)  # repr: nan == nan
+
+
+@settings(max_examples=300, deadline=None)
+@given(texts)
+def test_debug_columns_match_the_plain_regex(text):
+    buf = text + b"\n"
+    arr, newlines, brackets = _arrays(buf)
+    cols = S._debug_columns(buf, arr, newlines, brackets)
+    expected = []
+    for m in P.DEBUG_RE.finditer(buf):
+        key = P.DEBUG_KEY_RE.fullmatch(m.group(1))
+        code = S.DEBUG_CODE.get((key.group(2), key.group(4)))
+        if code is not None:
+            value = S.number(m.group(2))
+            expected.append((buf.count(b"\n", 0, m.start()) + 1, code, key.group(1), key.group(3), repr(value)))
+    got = []
+    if cols is not None:
+        for i in range(len(cols.lines)):
+            v = cols.values[i]
+            got.append((cols.lines[i], cols.codes[i], cols.names[cols.layers[i]], cols.names[cols.blobs[i]], repr(v)))
+    # an unreadable value is nan in the columns (None above)
+    expected = [(*e[:4], "nan" if e[4] == "None" else e[4]) for e in expected]
+    assert got == expected
