@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from array import array
 from hashlib import blake2b
-from itertools import repeat
+from itertools import count, repeat
 from operator import itemgetter
 from re import Match
 from typing import NamedTuple
@@ -461,24 +461,24 @@ def _debug_columns(buf: bytes, arr, newlines, brackets) -> DebugColumns | None:
     if len(hits) != len(pairs):  # some "] Layer " is not a debug value line: take the offsets one by one
         hits = np.array([m.start() for m in P.DEBUG_RE.finditer(buf)], dtype=np.int64)
     lines = np.searchsorted(newlines, hits) + 1
-    keys = list(map(_KEY, pairs))
-    # each distinct key ("conv1, top blob conv1 data") is split once; the columns come from numpy lookups
-    index = dict.fromkeys(keys)  # first-appearance order: the same names order in every run
+    # each distinct key ("conv1, top blob conv1 data") is split once; the columns come from numpy
+    # lookups. A key's id is the index of its first line (setdefault with a counter: one C pass).
+    index: dict[bytes, int] = {}
+    idx = np.fromiter(map(index.setdefault, map(_KEY, pairs), count()), dtype=np.int64, count=len(pairs))
     names: dict[bytes, int] = {}
-    table = []
-    for n, key in enumerate(index):
-        index[key] = n
-        table.append(_key_layout(key, names))
-    idx = np.fromiter(map(index.__getitem__, keys), dtype=np.int64, count=len(keys))
+    table = np.full((len(pairs), 3), -1, dtype=np.int64)
+    for key, first in index.items():  # first-appearance order: the same names order in every run
+        layout = _key_layout(key, names)
+        if layout is not None:
+            table[first] = layout
     values = list(map(_VALUE, pairs))
-    if None in table:  # "d..." words other than data/diff: not a debug value
-        table = [t or (-1, -1, -1) for t in table]
-        keep = np.array(table, dtype=np.int64)[idx, 0] >= 0
-        idx, lines = idx[keep], lines[keep]
+    cols = table[idx]
+    if (cols[:, 0] < 0).any():  # "d..." words other than data/diff: not a debug value
+        keep = cols[:, 0] >= 0
+        cols, lines = cols[keep], lines[keep]
         values = [v for v, k in zip(values, keep.tolist(), strict=True) if k]
-        if not len(idx):
+        if not len(cols):
             return None
-    cols = np.array(table, dtype=np.int64)[idx]
     return DebugColumns(
         array("q", lines.tobytes()),
         bytearray(cols[:, 0].astype(np.uint8).tobytes()),
