@@ -191,3 +191,22 @@ def test_chunked_equals_unchunked(tmp_path, pieces, block):
     finally:
         C.BLOCK = old_block
         scan_module.MAX_LINE = old_line
+
+
+def test_a_pipe_with_workers_is_read_as_a_stream(tmp_path):
+    import os
+    import threading
+
+    fifo = tmp_path / "fifo.log"
+    os.mkfifo(fifo)
+    data = (FIXTURES / "glog_year.log").read_bytes()
+
+    def writer():
+        with open(fifo, "wb") as f:
+            f.write(data)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    t = parse_log(fifo, workers=2)
+    thread.join()
+    assert [p.iteration for p in t.train] == [p.iteration for p in parse_log(FIXTURES / "glog_year.log").train]

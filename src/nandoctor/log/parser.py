@@ -99,7 +99,8 @@ def parse_log(source, workers: int | None = None) -> Trace:
     try:
         head = _read_head(stream)
         bare = is_bare(head[:SAMPLE])
-        if workers > 1 and not gz and isinstance(source, (str, os.PathLike)):
+        # byte ranges need a regular file (a pipe or device is read as a stream)
+        if workers > 1 and not gz and isinstance(source, (str, os.PathLike)) and os.path.isfile(path):
             parser.feed_ranges(path, workers, bare)
         else:
             parser.feed(Prepend(head, stream), workers, bare)
