@@ -4,7 +4,9 @@ Speed comes from letting the regex engine skip uninteresting text in C: every
 pattern starts with a literal (``Iteration ``, ``net output #``, ``] Layer ``) or
 with ``]``/newline followed by a one-character look-ahead, which Python's ``re``
 rejects without trying the alternatives. One big alternation would be ~30x slower
-(measured), so each family gets its own pass over a chunk.
+(measured), so each family gets its own pass over a chunk. ``RARE_RE`` and
+``RAW_RE`` are not even run over the whole chunk: ``scan`` tries them only where
+numpy found a plausible start.
 
 Messages are matched on their text only: the glog prefix (with or without year),
 thread id and ``file:line`` vary between Caffe versions and forks and are ignored.

@@ -1,21 +1,27 @@
 """One chunk of a log, scanned into events and debug_info columns (no state, so it can run anywhere).
 
-``scan_chunk(buf)`` takes bytes that start at a line start and end at a line end and
-returns a ``ChunkScan``: the number of lines, the glog line count, the events that
+``scan_chunk(buf, bare)`` takes bytes that start at a line start and end at a line end
+and returns a ``ChunkScan``: the number of lines, the glog line count, the events that
 need order (already parsed into numbers and text, with 1-based line numbers
 *relative to the chunk* in a parallel array) and the debug_info values as columns.
 ``parser._Parser`` adds the chunk's first line number and feeds the events through
-its state machine. Because a scan depends on nothing but its bytes, chunks can be
-scanned in worker processes; doing all number parsing here keeps the (serial) state
-machine short.
+its state machine. Everything here is line-local and depends on nothing but the bytes
+(``bare`` is decided once per file), so a log cut anywhere between lines scans the
+same and chunks can be scanned in worker processes (``pack``/``unpack`` carry a scan
+back as one ``marshal`` blob). All number parsing is done here, which keeps the
+serial state machine short.
 
-Speed: the text is only ever touched by C code. Each family of lines is found by one
-literal-anchored regex pass; byte positions become line numbers with one numpy
-``searchsorted`` against the newline offsets; debug_info lines (most of a debug log)
-are pulled out with ``findall`` and their positions found with numpy, so no Python
-object is made per match beyond the two captured strings.
+Speed: the text is only touched by C code and numpy, with Python work per *found*
+line only. Iteration and output lines: one literal-anchored regex pass each (the
+everyday lr and display lines taken apart by the regex itself). Rare messages: numpy
+picks the ``] `` followed by a rare key's first two bytes and the regex is tried there
+only. Crash lines: numpy picks line starts with a possible first byte. debug_info
+lines (most of a debug log): ``findall`` for the text, numpy for their offsets.
+Offsets become line numbers with one ``searchsorted`` against the newline offsets.
+Every shortcut finds exactly what the plain ``finditer`` pass would (see
+tests/log/test_parser_scan.py).
 
-``cut_point`` decides where a chunk may end: never inside a protobuf dump
+``cut_point`` decides where a streamed chunk may end: never inside a protobuf dump
 (``Initializing ... from parameters:`` followed by unprefixed lines), so that every
 dump reaches the state machine whole.
 """
