@@ -49,7 +49,8 @@ class Datum:
         return (self.channels, self.height, self.width)
 
 
-def _varint(buf: bytes, pos: int, end: int) -> tuple[int, int]:
+def read_varint(buf: bytes, pos: int, end: int) -> tuple[int, int]:
+    """A protobuf varint at ``pos`` (before ``end``): (value, next position); CorruptRecord when broken."""
     result = shift = 0
     while True:
         if pos >= end:
@@ -85,18 +86,18 @@ def _fields(buf: bytes) -> list[_Field]:
     pos, end = 0, len(buf)
     while pos < end:
         tag_start = pos
-        key, pos = _varint(buf, pos, end)
+        key, pos = read_varint(buf, pos, end)
         number, wire = key >> 3, key & 7
         if number == 0:
             raise CorruptRecord(f"field number 0 at byte {tag_start}")
         if wire == WIRE_VARINT:
-            _, new = _varint(buf, pos, end)
+            _, new = read_varint(buf, pos, end)
         elif wire == WIRE_I64:
             new = pos + 8
         elif wire == WIRE_I32:
             new = pos + 4
         elif wire == WIRE_LEN:
-            length, pos = _varint(buf, pos, end)
+            length, pos = read_varint(buf, pos, end)
             new = pos + length
         else:
             raise CorruptRecord(f"unsupported wire type {wire} at byte {tag_start}")
@@ -117,7 +118,7 @@ def decode_datum(buf: bytes) -> Datum:
         if n in (1, 2, 3, 5, 7):
             if w != WIRE_VARINT:
                 raise CorruptRecord(f"field {n} has wire type {w}, expected varint")
-            value, _ = _varint(buf, f.value_start, f.value_end)
+            value, _ = read_varint(buf, f.value_start, f.value_end)
             if n == 1:
                 d.channels = _int32(value)
             elif n == 2:
@@ -394,7 +395,7 @@ def decode_blobproto(buf: bytes) -> Blob:
     doubles: list[np.ndarray] = []
     for f in _fields(buf):
         if f.number in legacy and f.wire == WIRE_VARINT:
-            legacy[f.number] = _int32(_varint(buf, f.value_start, f.value_end)[0])
+            legacy[f.number] = _int32(read_varint(buf, f.value_start, f.value_end)[0])
         elif f.number == 5:
             floats.append(_repeated(buf, f, "<f4", 4, WIRE_I32))
         elif f.number == 8:
@@ -406,11 +407,11 @@ def decode_blobproto(buf: bytes) -> Blob:
                 if g.number != 1:
                     continue
                 if g.wire == WIRE_VARINT:
-                    dims.append(_varint(sub, g.value_start, g.value_end)[0])
+                    dims.append(read_varint(sub, g.value_start, g.value_end)[0])
                 elif g.wire == WIRE_LEN:
                     pos = g.value_start
                     while pos < g.value_end:
-                        v, pos = _varint(sub, pos, g.value_end)
+                        v, pos = read_varint(sub, pos, g.value_end)
                         dims.append(v)
             shape = dims
     data = np.concatenate(doubles) if doubles else (np.concatenate(floats) if floats else np.zeros(0, np.float32))

@@ -47,6 +47,7 @@ from nandoctor.log.scan import (
     TRAIN,
     ChunkScan,
     floats,
+    number,
     scan_chunk,
     unpack,
 )
@@ -65,20 +66,10 @@ from nandoctor.log.trace import (
     Trace,
     TrainPoint,
 )
-from nandoctor.log.values import parse_value
 
 
 def _text(b: bytes) -> str:
     return b.decode("utf-8", "replace").strip()
-
-
-def _num(b: bytes | None) -> float | None:
-    if b is None:
-        return None
-    try:
-        return float(b)
-    except ValueError:
-        return parse_value(b)
 
 
 def parse_log(source, workers: int | None = None) -> Trace:
@@ -452,7 +443,7 @@ class _Parser:
             )
         elif k == b"with l":
             if self.cur_layer is not None:
-                v = _num(rest.split()[0]) if rest.split() else None
+                v = number(rest.split()[0]) if rest.split() else None
                 if v is not None:
                     self.cur_layer.loss_weights.append(v)
         elif k == b"Check ":
@@ -463,7 +454,7 @@ class _Parser:
             m = P.CLIP_RE.search(rest)
             it = self.cur_train.iteration if self.cur_train is not None else self.last_iter
             if m:
-                seg.clips.append(ClipEvent(it, _num(m.group(1)), _num(m.group(2)), _num(m.group(3)), line))
+                seg.clips.append(ClipEvent(it, number(m.group(1)), number(m.group(2)), number(m.group(3)), line))
         elif k == b"Snapsh":
             m = P.SNAPSHOT_RE.search(rest)
             if m:
@@ -490,14 +481,14 @@ class _Parser:
         elif k == b"Test l":
             test = self.cur_test
             if test is not None:
-                test.loss = _num(rest.strip().split()[0]) if rest.split() else None
+                test.loss = number(rest.strip().split()[0]) if rest.split() else None
                 test.loss_line = line
         elif k == b"Test s":
             m = rest.split(b":", 1)
             if len(m) == 2 and m[0].strip().isdigit():
                 val = m[1].strip().split()[0] if m[1].split() else b""
                 idx = m[0].strip()
-                self._output(line, False, int(idx), b"score" + idx, _num(val), val.decode("latin-1"), None, None)
+                self._output(line, False, int(idx), b"score" + idx, number(val), val.decode("latin-1"), None, None)
         elif k == b"Test i":
             if self.cur_test is not None:
                 self.cur_test.interrupted = True
@@ -512,7 +503,7 @@ class _Parser:
                 i = self._intern(name)
                 t.layer.append(i)
                 t.blob.append(i)
-                v = _num(parts[2])
+                v = number(parts[2])
                 t.value.append(float("nan") if v is None else v)
         elif key.startswith(b"[Update] Layer"):
             self._update_line(line, rest)

@@ -18,6 +18,7 @@ from nandoctor.config.load import root_type
 from nandoctor.config.solver import Solver, load_solver
 from nandoctor.config.textformat import parse_file
 from nandoctor.core.types import InputError
+from nandoctor.data.datum import CorruptRecord, read_varint
 from nandoctor.diagnose.inputs import solver_candidates
 from nandoctor.log.trace import Trace
 
@@ -199,34 +200,21 @@ def read_solverstate_header(path: Path) -> tuple[int | None, str | None]:
     pos = 0
     try:
         while pos < len(buf) and (it is None or learned is None):
-            key, pos = _varint(buf, pos)
-            number, wire = key >> 3, key & 7
+            key, pos = read_varint(buf, pos, len(buf))
+            field_number, wire = key >> 3, key & 7
             if wire == 0:
-                value, pos = _varint(buf, pos)
-                if number == 1:
+                value, pos = read_varint(buf, pos, len(buf))
+                if field_number == 1:
                     it = value
             elif wire == 2:
-                length, pos = _varint(buf, pos)
-                if number == 2:
+                length, pos = read_varint(buf, pos, len(buf))
+                if field_number == 2:
                     learned = buf[pos : pos + length].decode("utf-8", errors="replace")
-                elif number == 3:
+                elif field_number == 3:
                     break  # history blobs: nothing else we need follows reliably
                 pos += length
             else:
                 break
-    except IndexError:
+    except CorruptRecord:
         pass
     return it, learned
-
-
-def _varint(buf: bytes, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        b = buf[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        if not b & 0x80:
-            return result, pos
-        shift += 7
-        if shift > 63:
-            raise IndexError("varint too long")

@@ -105,49 +105,51 @@ def _layout(seg: Segment) -> tuple[list[str], list[int]]:
     return rows, its
 
 
-def plot_debug_heatmap(trace: Trace, path_or_axes: Any) -> Any:
-    """Draw the heat map: into a PNG file (returns its Path) or an Axes (forward panel; returns the Axes).
-
-    Returns None when the trace has no debug_info values."""
+def _prepare(trace: Trace):
+    """(segment, rows, iterations, localization) of the debug run, or None without debug values."""
     seg = debug_segment(trace)
     if seg is None:
         return None
     rows, its = _layout(seg)
     if not rows or not its:
         return None
-    loc = localize(trace, seg)
-    culprit = loc.layer if loc is not None else None
-    if not isinstance(path_or_axes, (str, Path)):
-        _draw(path_or_axes, seg, "forward", rows, its, culprit, True)
-        return path_or_axes
-    fig = _figure(seg, rows, its, culprit, loc)
-    out = Path(path_or_axes)
+    return seg, rows, its, localize(trace, seg)
+
+
+def _save(fig, target) -> None:
     try:
-        fig.savefig(out, dpi=110)
+        fig.savefig(target, format="png", dpi=110)
     finally:
         import matplotlib.pyplot as plt
 
         plt.close(fig)
+
+
+def plot_debug_heatmap(trace: Trace, path_or_axes: Any) -> Any:
+    """Draw the heat map: into a PNG file (returns its Path) or an Axes (forward panel; returns the Axes).
+
+    Returns None when the trace has no debug_info values."""
+    prepared = _prepare(trace)
+    if prepared is None:
+        return None
+    seg, rows, its, loc = prepared
+    culprit = loc.layer if loc is not None else None
+    if not isinstance(path_or_axes, (str, Path)):
+        _draw(path_or_axes, seg, "forward", rows, its, culprit, True)
+        return path_or_axes
+    out = Path(path_or_axes)
+    _save(_figure(seg, rows, its, culprit, loc), out)
     return out
 
 
 def debug_heatmap_png(trace: Trace) -> bytes | None:
     """The heat map as PNG bytes (for the HTML report), or None without debug_info values."""
-    seg = debug_segment(trace)
-    if seg is None:
+    prepared = _prepare(trace)
+    if prepared is None:
         return None
-    rows, its = _layout(seg)
-    if not rows or not its:
-        return None
-    loc = localize(trace, seg)
-    fig = _figure(seg, rows, its, loc.layer if loc else None, loc)
+    seg, rows, its, loc = prepared
     buf = io.BytesIO()
-    try:
-        fig.savefig(buf, format="png", dpi=110)
-    finally:
-        import matplotlib.pyplot as plt
-
-        plt.close(fig)
+    _save(_figure(seg, rows, its, loc.layer if loc else None, loc), buf)
     return buf.getvalue()
 
 
