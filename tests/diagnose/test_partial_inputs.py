@@ -132,3 +132,26 @@ def test_broken_solver_is_exit_2_or_findings_never_a_traceback(capsys, tmp_path)
     assert code in (1, 2)
     assert "Traceback" not in captured.err
     assert "solver.prototxt:3" in captured.out + captured.err
+
+
+# ---------------------------------------------------------------- inputs that say little
+def test_a_log_without_training_lines_is_inconclusive_not_healthy(capsys, tmp_path):
+    for name, content in (("empty.log", b""), ("binary.log", bytes(range(256)) * 64)):
+        path = tmp_path / name
+        path.write_bytes(content)
+        code, report = diagnose_json(capsys, str(path))
+        assert (code, report["verdict"]) == (1, "inconclusive")
+        assert any("no training iteration line" in s for s in report["next_steps"])
+
+
+def test_a_folder_with_only_a_net_gets_its_pre_flight(capsys, tmp_path):
+    run = corpus_path("caffe-runs", "r03")
+    (tmp_path / "train_val.prototxt").write_bytes((run / "train_val.prototxt").read_bytes())
+    code, report = diagnose_json(capsys, str(tmp_path))
+    assert report["inputs"]["nets"] == [str(tmp_path / "train_val.prototxt")]
+    # its data is elsewhere: said, and not mistaken for bad input
+    assert (code, report["verdict"]) == (0, "healthy")
+    assert any("Data sources not found" in s and "--data-root" in s for s in report["next_steps"])
+    code, report = diagnose_json(capsys, str(tmp_path), "--data-root", str(run))
+    assert (code, report["verdict"]) == (1, "will_fail")
+    assert (report["causes"][0]["cause"], report["causes"][0]["culprit"]) == ("pooling", "pool1")

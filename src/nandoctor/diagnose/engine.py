@@ -26,6 +26,7 @@ from nandoctor.diagnose.signals import (
     debug_signals,
     divergence_signals,
     log_signals,
+    missing_source,
 )
 from nandoctor.diagnose.timeline import Timeline, timeline
 
@@ -284,9 +285,16 @@ def _diverging(g: Gathered, tl: Timeline) -> bool:
     return bool({"lr_negative", "lr_increasing"} & kinds) or (growth is not None and growth >= DIVERGING_GROWTH)
 
 
+def _silent_log(g: Gathered, tl: Timeline) -> bool:
+    """A log with no training line at all (empty, binary, another program's output) shows nothing."""
+    return g.trace is not None and tl.last_display is None and not tl.went_nonfinite and not _aborted(g)
+
+
 def _verdict(g: Gathered, tl: Timeline, ranked: list[CauseScore], totals: dict[Cause, float]) -> Verdict:
     top = ranked[0] if ranked else None
     decided = top is not None and top.cause is not Cause.UNKNOWN
+    if _silent_log(g, tl) and tl.first_nonfinite_lr is None and g.configs is None:
+        return Verdict.INCONCLUSIVE
     if tl.went_nonfinite or tl.first_nonfinite_lr is not None or _aborted(g):
         return Verdict.NAN if decided else Verdict.INCONCLUSIVE
     if g.trace is not None and _diverging(g, tl):
@@ -294,17 +302,27 @@ def _verdict(g: Gathered, tl: Timeline, ranked: list[CauseScore], totals: dict[C
     predicted = any(w >= PREDICTED for c, w in totals.items() if c is not Cause.UNKNOWN)
     if predicted and decided:
         return Verdict.WILL_FAIL
-    if g.trace is None and any(w > 0 for c, w in totals.items() if c is not Cause.UNKNOWN):
+    if (g.trace is None or _silent_log(g, tl)) and any(w > 0 for c, w in totals.items() if c is not Cause.UNKNOWN):
         return Verdict.INCONCLUSIVE  # risks, and no run to show whether they strike
     return Verdict.HEALTHY
 
 
 def _next_steps(g: Gathered, tl: Timeline, verdict: Verdict, ranked: list[CauseScore]) -> list[str]:
-    if verdict is Verdict.HEALTHY:
-        return []
     steps: list[str] = []
+    missing = sorted({str(f.data["source"]) for f in g.findings if missing_source(f)})
+    if missing:
+        steps.append(
+            f"Data sources not found: {', '.join(missing)}. Caffe resolves them from the folder it ran in: "
+            "pass that folder with --data-root (until then the data and its shapes are not checked)."
+        )
+    if verdict is Verdict.HEALTHY:
+        return steps
     top = ranked[0] if ranked else None
     unsure = top is None or top.cause is Cause.UNKNOWN or top.confidence < 0.6
+    if _silent_log(g, tl):
+        steps.append(
+            f"{g.trace.path} has no training iteration line (Iteration N, loss = ...): pass the log Caffe wrote to stderr."
+        )
     if g.trace is None:
         steps.append(
             "Pass the training log (Caffe's stderr): it shows when the values went non-finite and confirms the cause."

@@ -45,15 +45,16 @@ def _is_log(p: Path) -> bool:
     return p.is_file() and (name.endswith(LOG_SUFFIXES) or name in ("log", "train_log", "stderr"))
 
 
+def _root(p: Path) -> str | None:
+    try:
+        return root_type(parse_file(p))
+    except (ParseError, InputError):
+        return None
+
+
 def solver_candidates(folder: Path) -> list[Path]:
     """The solver prototxts of a folder, the run's own first (not debug or auxiliary copies)."""
-    found = []
-    for p in sorted(folder.glob("*.prototxt")):
-        try:
-            if root_type(parse_file(p)) == "SolverParameter":
-                found.append(p)
-        except (ParseError, InputError):
-            continue
+    found = [p for p in sorted(folder.glob("*.prototxt")) if _root(p) == "SolverParameter"]
     # the run's own solver before debug or auxiliary ones
     return sorted(found, key=lambda p: ("debug" in p.name.lower(), p.name != "solver.prototxt", p.name))
 
@@ -87,6 +88,9 @@ def discover(
             solvers = solver_candidates(t)
             if solvers:
                 inputs.solver = solvers[0]
+            elif not nets:
+                # no solver: the folder's nets still get their pre-flight checks
+                inputs.nets = [p for p in sorted(t.glob("*.prototxt")) if _root(p) == "NetParameter"]
         elif t.suffix == ".prototxt":
             try:
                 kind = root_type(parse_file(t))

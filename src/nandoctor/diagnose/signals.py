@@ -12,6 +12,7 @@ log repeating the main log's symptoms do not triple the vote.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -188,10 +189,15 @@ def debug_signals(f: Finding, heads: dict[str, str]) -> Iterator[Signal]:
         yield Signal(c, HINT, f.message, f)
 
 
+def missing_source(f: Finding) -> bool:
+    source = f.data.get("source")
+    return f.code == "NAN410" and isinstance(source, str) and not os.path.exists(source)
+
+
 def data_signals(f: Finding, tl: Timeline) -> Iterator[Signal]:
     """NAN4xx: a bad record counts fully only when its batch was read in the window that made the NaN."""
-    if f.severity is Severity.INFO:
-        return
+    if f.severity is Severity.INFO or missing_source(f):
+        return  # a source that is not there at all says where nandoctor looked, not what Caffe read
     first = f.data.get("first_iteration")
     window = tl.window()
     if window is None and isinstance(first, int) and tl.finite_through(first):
