@@ -63,14 +63,15 @@ def collect(g: Gathered, tl: Timeline) -> list[Signal]:
     out: list[Signal] = []
     for f in g.findings:
         n = int(f.code[3:]) if f.code[3:].isdigit() else -1
-        if n < 300 or n >= 600:
+        if n < 300:
             out.extend(config_signals(f, tl, heads))
         elif n < 400:
             out.extend(log_signals(f, tl, heads, several_heads))
         elif n < 500:
             out.extend(data_signals(f, tl))
-        else:
+        elif n < 600:
             out.extend(debug_signals(f, heads))
+        # NAN6xx (PyTorch) findings come with their own diagnosis (nandoctor.torch)
     out.extend(_context_signals(g, tl))
     if g.trace is not None:
         out.extend(divergence_signals(tl, g.trace.path))
@@ -109,13 +110,16 @@ def _context_signals(g: Gathered, tl: Timeline) -> list[Signal]:
             out.append(
                 Signal(Cause.LOSS_FUNCTION, 1.0, "the data is clean, so a layer computed the NaN from finite inputs")
             )
+    lr_growing = any(f.data.get("kind") == "lr_increasing" for f in g.findings)
+    printed_lr = g.trace is not None and any(seg.lr for seg in g.trace.segments)
     if (
-        tl.first_nonfinite_lr is None
+        tl.went_nonfinite
+        and printed_lr
+        and not lr_growing
+        and tl.first_nonfinite_lr is None
         and tl.first_negative_lr is None
-        and tl.went_nonfinite
-        and any(True for seg in (g.trace.segments if g.trace else []) for _ in seg.lr)
     ):
-        out.append(Signal(Cause.LR_POLICY, -1.0, "every lr the log prints is finite and positive"))
+        out.append(Signal(Cause.LR_POLICY, -1.0, "every lr the log prints is finite, positive and not growing"))
     return out
 
 
