@@ -192,6 +192,8 @@ def _fixes(cause: Cause, culprit: str | None, sigs: list[Signal], g: Gathered) -
         fix = s.finding.fix
         if cause is Cause.BAD_INPUT and s.finding.code.startswith("NAN4") and fixes:
             continue  # the per-record "rebuild" advice is already folded into the source fix
+        if cause is Cause.GRADIENT_EXPLOSION and culprit != "base_lr" and s.finding.culprit == "base_lr":
+            continue  # the exploding head's weight (or layer's lr_mult) is lowered instead of base_lr
         if any(fix.description == f.description for f in fixes) or _overlaps(fix, fixes):
             continue
         fixes.append(fix)
