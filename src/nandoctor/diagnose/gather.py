@@ -8,7 +8,6 @@ layers produced; the configs say where the data lives and how it is batched.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from nandoctor.config.load import ConfigSet, load_configs
@@ -43,7 +42,7 @@ class Gathered:
         return self.configs.train_net or (self.configs.nets[0] if self.configs.nets else None)
 
 
-def _configs_from_log(trace, inputs: RunInputs) -> ConfigSet | None:
+def _configs_from_log(trace) -> ConfigSet | None:
     """The solver and nets Caffe printed at the top of the log, as if they were files in the run folder."""
     out = ConfigSet()
     solver_doc = trace.solver.document if trace.solver is not None else None
@@ -93,7 +92,7 @@ def gather(inputs: RunInputs, *, scan_data: bool = True, options: dict[str, Any]
         g.configs = load_configs(files)
         g.notes.extend(g.configs.problems)
     elif g.trace is not None:
-        g.configs = _configs_from_log(g.trace, inputs)
+        g.configs = _configs_from_log(g.trace)
         g.configs_from_log = g.configs is not None
 
     horizon = _horizon(g.trace, g.solver)
@@ -180,7 +179,3 @@ def _scan(g: Gathered, inputs: RunInputs):
     except OSError as exc:
         g.notes.append(f"data not scanned: {exc}")
         return None
-
-
-def run_dir_of(path: str | Path | None) -> Path | None:
-    return Path(path).parent if path else None
