@@ -34,8 +34,10 @@ import numpy as np
 from nandoctor.log import patterns as P
 from nandoctor.log.chunks import SAMPLE, Prepend, Reader, cuts, is_bare, open_source, scan_range_packed
 from nandoctor.log.scan import (
+    _C_LONG,
     DUMP,
     LAYER,
+    LAYER_SETUP,
     LR,
     OUT,
     RARE,
@@ -175,7 +177,6 @@ class _Parser:
         self.seen_speed = False
         # debug_info names are interned once for the whole file (shared by every segment's table)
         self.name_ids: dict[bytes, int] = {}
-        self.output_names: dict[bytes, str] = {}
         self.dump_texts: dict[bytes, str] = {}  # by digest of the dump's bytes
         self.names: list[str] = self.seg.debug.names
         self.chunk_debug = DebugTable()
@@ -259,8 +260,9 @@ class _Parser:
             if remap == list(range(len(remap))):
                 cd.layer, cd.blob = d.layers, d.blobs
             else:
-                cd.layer = array("l", map(remap.__getitem__, d.layers))
-                cd.blob = array("l", map(remap.__getitem__, d.blobs))
+                ids = np.array(remap, dtype=_C_LONG)
+                cd.layer = array("l", ids[np.frombuffer(d.layers, dtype=_C_LONG)].tobytes())
+                cd.blob = array("l", ids[np.frombuffer(d.blobs, dtype=_C_LONG)].tobytes())
             cd.value = d.values
             self.stats["debug_values"] += len(d.values)
         first_seg = len(self.segments) - 1
@@ -320,32 +322,40 @@ class _Parser:
         return i
 
     def _handle(self, events: list[tuple], lines: array, base: int) -> None:
-        # the hot loop of the whole parser: one tuple per event, most of them TRAIN, LR or OUT
-        # (TRAIN and train outputs are inlined: together they are half of all events)
-        names = self.output_names
+        # the hot loop of the whole parser: one tuple per event, most of them TRAIN (a display
+        # with its outputs and lr line folded in by the scan, see ``scan._fold``)
         for line, ev in zip(map(base.__add__, lines), events, strict=True):
             kind = ev[0]
-            if kind == OUT:
-                cur = self.cur_train
-                if ev[1] and cur is not None:
-                    text = names.get(ev[3])
-                    if text is None:
-                        text = names[ev[3]] = _text(ev[3])
-                    cur.outputs.append(OutputValue(ev[2], text, ev[4], ev[5], line, ev[6], ev[7]))
-                else:
-                    self._output(line, ev[1], ev[2], ev[3], ev[4], ev[5], ev[6], ev[7])
-            elif kind == TRAIN:
+            if kind == TRAIN:
                 if ev[5]:
                     self.seen_speed = True
                 # a display never repeats or goes back within one run: the counter restarted
                 if self.last_iter is not None and ev[1] <= self.last_iter and self.seg.has_training:
                     self._split(line)
+                seg = self.seg
                 self.last_iter = ev[1]
                 point = self.cur_train = TrainPoint(ev[1], line, ev[2], ev[3], ev[4], not ev[5] and self.seen_speed)
-                self.seg.train.append(point)
+                seg.train.append(point)
                 self.cur_test = None
+                if len(ev) > 6:
+                    if ev[6]:
+                        point.outputs = [OutputValue(i, n, v, t, base + k, w, c) for i, n, v, t, k, w, c in ev[6]]
+                    lr = ev[7]
+                    if lr is not None:
+                        extras = _NO_EXTRAS if lr[4] is None else lr[4]
+                        seg.lr.append(LrPoint(lr[0], lr[1], lr[2], base + lr[3], extras))
+            elif kind == OUT:
+                cur = self.cur_train
+                if ev[1] and cur is not None:
+                    cur.outputs.append(OutputValue(ev[2], ev[3], ev[4], ev[5], line, ev[6], ev[7]))
+                else:
+                    self._output(line, ev[1], ev[2], ev[3], ev[4], ev[5], ev[6], ev[7])
             elif kind == LR:
                 self.seg.lr.append(LrPoint(ev[1], ev[2], ev[3], line, _NO_EXTRAS if ev[4] is None else ev[4]))
+            elif kind == LAYER_SETUP:
+                layer = self.cur_layer = LayerSetup(ev[1], line, max(0, self.net_count - 1))
+                layer.top_shapes = ev[2]
+                self.seg.layers.append(layer)
             elif kind == TOP:
                 if self.cur_layer is not None and ev[1] is not None:
                     self.cur_layer.top_shapes.append(ev[1])
@@ -379,10 +389,7 @@ class _Parser:
     def _output(self, line, is_train, idx, name, val, val_text, weight, contrib) -> None:
         if is_train and self.cur_train is None:
             return  # an output line without its Iteration line (cut or grepped log)
-        text = self.output_names.get(name)
-        if text is None:
-            text = self.output_names[name] = _text(name)
-        out = OutputValue(idx, text, val, val_text, line, weight, contrib)
+        out = OutputValue(idx, name, val, val_text, line, weight, contrib)
         if is_train:
             self.cur_train.outputs.append(out)
             return
@@ -488,7 +495,9 @@ class _Parser:
             if len(m) == 2 and m[0].strip().isdigit():
                 val = m[1].strip().split()[0] if m[1].split() else b""
                 idx = m[0].strip()
-                self._output(line, False, int(idx), b"score" + idx, number(val), val.decode("latin-1"), None, None)
+                self._output(
+                    line, False, int(idx), "score" + _text(idx), number(val), val.decode("latin-1"), None, None
+                )
         elif k == b"Test i":
             if self.cur_test is not None:
                 self.cur_test.interrupted = True

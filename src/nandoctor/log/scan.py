@@ -41,7 +41,7 @@ from nandoctor.log import patterns as P
 from nandoctor.log.values import parse_value
 
 # event kinds (first item of every event tuple); the frequent net-setup lines get their own
-TRAIN, LR, TESTING, STEP, OUT, RARE, RAW, DUMP, TOP, SETUP, LAYER, SUMMARY = range(12)
+TRAIN, LR, TESTING, STEP, OUT, RARE, RAW, DUMP, TOP, SETUP, LAYER, SUMMARY, LAYER_SETUP = range(13)
 DUMP_LOOKBACK = 4 << 20  # a dump open at a chunk's end is looked for this far back
 MAX_LINE = 4 << 20  # longer lines are emptied (and counted), here and by the readers in ``chunks``
 SAMPLE = 1 << 18  # the head of a file that decides whether it has glog prefixes
@@ -85,20 +85,34 @@ class ChunkScan(NamedTuple):
 
 
 def pack(scan: ChunkScan) -> tuple:
-    """A scan as plain tuples/bytes for ``marshal`` (a third cheaper than pickling the objects)."""
+    """A scan as plain tuples/bytes for ``marshal`` (a third cheaper than pickling the objects).
+
+    Line numbers within a chunk and name ids fit in 32 bits (a chunk is a few MB): the
+    debug columns travel at 4 bytes instead of 8 (they are most of what is sent).
+    """
     d = scan.debug
-    debug = None if d is None else (d.lines.tobytes(), bytes(d.codes), d.layers.tobytes(),
-                                    d.blobs.tobytes(), d.values.tobytes(), d.names)  # fmt: skip
-    return (scan.lines, scan.glog_lines, scan.found, scan.events, scan.event_lines.tobytes(), debug, scan.long_lines)
+    debug = None if d is None else (_narrow(d.lines), bytes(d.codes), _narrow(d.layers),
+                                    _narrow(d.blobs), d.values.tobytes(), d.names)  # fmt: skip
+    return (scan.lines, scan.glog_lines, scan.found, scan.events, _narrow(scan.event_lines), debug, scan.long_lines)
 
 
 def unpack(t: tuple) -> ChunkScan:
     lines, glog, found, events, event_lines, debug, long_lines = t
     if debug is not None:
         dl, codes, layers, blobs, values, names = debug
-        debug = DebugColumns(array("q", dl), bytearray(codes), array("l", layers), array("l", blobs),
+        debug = DebugColumns(_widen(dl, "q"), bytearray(codes), _widen(layers, "l"), _widen(blobs, "l"),
                              array("d", values), names)  # fmt: skip
-    return ChunkScan(lines, glog, found, events, array("q", event_lines), debug, long_lines)
+    return ChunkScan(lines, glog, found, events, _widen(event_lines, "q"), debug, long_lines)
+
+
+def _narrow(a: array) -> bytes:
+    return np.frombuffer(a, dtype=f"i{a.itemsize}").astype(np.int32).tobytes()
+
+
+def _widen(b: bytes, typecode: str) -> array:
+    out = array(typecode)
+    out.frombytes(np.frombuffer(b, dtype=np.int32).astype(f"i{out.itemsize}").tobytes())
+    return out
 
 
 def floats(vals: list[bytes]) -> array:
@@ -218,13 +232,61 @@ def scan_chunk(buf: bytes, bare: bool | None = None) -> ChunkScan:
     # stable order by offset (passes that find the same offset keep the order above)
     order = np.argsort(np.array(offsets, dtype=np.int64), kind="stable")
     lines = np.searchsorted(newlines, np.array(offsets, dtype=np.int64)[order]) + 1
-    events = list(map(events.__getitem__, order.tolist()))
+    events, lines = _fold(list(map(events.__getitem__, order.tolist())), lines.tolist())
     debug = _debug_columns(buf, arr, newlines, brackets)
     n_lines = len(newlines) + (1 if end and buf[-1:] != b"\n" else 0)
     # every "] " is a glog prefix, except the second one on debug_info lines ("[Forward] Layer")
     inner = brackets[brackets < end - 1]
     glog = int(np.count_nonzero(arr[inner + 1] == 32)) - (len(debug.lines) if debug else 0)
-    return ChunkScan(n_lines, glog, found, events, array("q", lines.tobytes()), debug, long_lines)
+    return ChunkScan(n_lines, glog, found, events, array("q", lines), debug, long_lines)
+
+
+def _fold(events: list[tuple], lines: list[int]) -> tuple[list[tuple], list[int]]:
+    """Fold the events that always go together into one, so the serial state machine sees fewer.
+
+    A display (``TRAIN``) takes the train outputs and the lr line of its iteration that
+    follow it directly: ``(TRAIN, it, loss, text, seconds, speed, outputs, lr)`` with
+    ``outputs`` a list of ``(index, name, value, text, line, weight, contribution)`` and
+    ``lr`` None or ``(it, value, text, line, extras)``. ``Creating Layer X`` directly
+    followed by ``Setting up X`` and its ``Top shape`` lines becomes
+    ``(LAYER_SETUP, X, shapes)``. The state machine does with a folded event exactly what
+    it did with its parts in a row (nothing else can come between them).
+    """
+    out_ev: list[tuple] = []
+    out_ln: list[int] = []
+    add, at = out_ev.append, out_ln.append
+    outs: list | None = None  # outputs of the display just added, while only its outputs/lr follow
+    shapes: list | None = None  # top shapes of the layer just added, while only its shapes follow
+    train = None
+    lr = None
+    for ev, line in zip(events, lines, strict=True):
+        kind = ev[0]
+        if outs is not None:
+            if kind == OUT and ev[1]:
+                outs.append((ev[2], ev[3], ev[4], ev[5], line, ev[6], ev[7]))
+                continue
+            if kind == LR and lr is None and ev[1] == train[1]:
+                lr = (ev[1], ev[2], ev[3], line, ev[4])
+                continue
+            out_ev[-1] = (*train, outs, lr)
+            outs = None
+        elif shapes is not None:
+            if kind == TOP:
+                if ev[1] is not None:
+                    shapes.append(ev[1])
+                continue
+            shapes = None
+        if kind == TRAIN:
+            train, outs, lr = ev, [], None
+        elif kind == SETUP and out_ev and out_ev[-1][0] == LAYER and out_ev[-1][1] == ev[1]:
+            shapes = []
+            out_ev[-1] = (LAYER_SETUP, ev[1], shapes)
+            continue
+        add(ev)
+        at(line)
+    if outs is not None:
+        out_ev[-1] = (*train, outs, lr)
+    return out_ev, out_ln
 
 
 def _top_shape(rest: bytes) -> tuple[tuple[int, ...], int] | None:
@@ -424,11 +486,13 @@ def _output_lines(buf: bytes, arr, offsets: list, events: list) -> int:
     before = np.maximum(s - 2, 0)
     is_train = (s >= 2) & (arr[before] == 110) & (arr[before + 1] != 10)
     offsets += starts
+    # one str per distinct name (decoded here: the main process only attaches them)
+    known = {n: text(n) for n in set(names)}
     events += zip(
         repeat(OUT),
         is_train.tolist(),
         map(int, idx),
-        names,
+        map(known.__getitem__, names),
         _numbers(vals),
         map(bytes.decode, vals, repeat("latin-1")),
         _shared_numbers(weights),
