@@ -84,6 +84,37 @@ def test_corpus_log_in_worker_processes_equals_one_process(path, monkeypatch):
     assert canon(parse_log(path, workers=2)) == single
 
 
+def test_repeated_dumps_sent_once_per_worker_give_the_same_trace(tmp_path, monkeypatch):
+    """Runs concatenated with the same solver/net dumps: workers send a repeated dump as its digest
+    alone, and every run still gets its own solver and nets, equal to the one-process trace."""
+    runs = [p for p in CORPUS_LOGS if p.name == "train.log"][:3]
+    if not runs:
+        pytest.skip("corpus not available")
+    unit = b"".join(p.read_bytes() for p in runs)
+    path = tmp_path / "repeated.log"
+    path.write_bytes(unit * 6)
+    single = parse_log(path, workers=1)
+    monkeypatch.setattr(C, "BLOCK", max(1024, len(unit) // 3))
+    sent = []
+    real = S.scan_chunk
+
+    def spy(buf, bare=None, sent_dumps=None):
+        scan = real(buf, bare, sent_dumps)
+        sent.extend(e[2] is None for e in scan.events if e[0] == S.DUMP)
+        return scan
+
+    # in this process: the same worker function with one token, as one worker would see the ranges
+    monkeypatch.setattr(C, "scan_chunk", spy)
+    parser = _Parser(str(path))
+    for lo, hi in C.cuts(str(path), path.stat().st_size):
+        parser._merge_packed(C.scan_range_packed(str(path), lo, hi, False, b"token"))
+    ranged = parser.finish()
+    assert any(sent) and not all(sent)  # later copies went as digests only
+    assert canon(ranged) == canon(single)
+    assert len(ranged.segments) >= 18 and all(s.solver is not None for s in ranged.segments)
+    assert canon(parse_log(path, workers=2)) == canon(single)
+
+
 # ---------------------------------------------------------------- the cut itself
 def test_boundary_moves_to_the_next_line_start(tmp_path):
     f = tmp_path / "a.log"

@@ -258,7 +258,9 @@ def boundary(f, pos: int, size: int) -> int:
     return lo + finish
 
 
-def scan_range(path: str, lo: int, hi: int, bare: bool) -> tuple[list[ChunkScan], int, int]:
+def scan_range(
+    path: str, lo: int, hi: int, bare: bool, sent_dumps: set | None = None
+) -> tuple[list[ChunkScan], int, int]:
     """Worker task: scan the file's bytes [lo, hi), a range from ``cuts``.
 
     Returns the scans (one, or one per block around a long line), the bytes consumed
@@ -268,13 +270,29 @@ def scan_range(path: str, lo: int, hi: int, bare: bool) -> tuple[list[ChunkScan]
         f.seek(lo)
         if hi - lo <= 2 * BLOCK:  # the usual range: one read, one scan
             buf = f.read(hi - lo)
-            return [scan_chunk(buf, bare)], len(buf), 0
+            return [scan_chunk(buf, bare, sent_dumps)], len(buf), 0
         reader = Reader()  # a long line moved the cut far: read it in blocks
-        scans = [scan_chunk(chunk, bare) for chunk in reader.chunks(_Limited(f, hi - lo))]
+        scans = [scan_chunk(chunk, bare, sent_dumps) for chunk in reader.chunks(_Limited(f, hi - lo))]
     return scans, reader.bytes, reader.long_lines
 
 
-def scan_range_packed(path: str, lo: int, hi: int, bare: bool) -> bytes:
-    """``scan_range`` as one ``marshal`` blob: what worker processes send back (see ``scan.pack``)."""
-    scans, nbytes, long_lines = scan_range(path, lo, hi, bare)
+# this worker process's dumps already sent in the parse named by the token (see scan_range_packed)
+_sent: tuple[bytes | None, set[bytes]] = (None, set())
+
+
+def scan_range_packed(path: str, lo: int, hi: int, bare: bool, token: bytes | None = None) -> bytes:
+    """``scan_range`` as one ``marshal`` blob: what worker processes send back (see ``scan.pack``).
+
+    ``token`` names one parse: a worker gets its ranges of a parse in file order and the
+    parser merges them in file order, so a dump this worker already sent in the same parse
+    is known there and goes as its digest alone (runs restarted with the same net repeat
+    their dumps: a fifth of what workers sent). Without a token every dump goes whole.
+    """
+    global _sent
+    sent = None
+    if token is not None:
+        if _sent[0] != token:
+            _sent = (token, set())
+        sent = _sent[1]
+    scans, nbytes, long_lines = scan_range(path, lo, hi, bare, sent)
     return marshal.dumps(([pack(s) for s in scans], nbytes, long_lines))

@@ -216,8 +216,10 @@ class _Parser:
             return
         with pool:
             queue: deque = deque()
+            token = os.urandom(16)  # this parse, for the workers' memory of dumps sent (a forked worker
+            # inherits the module state of whoever forked it: a fresh token can never match that)
             for lo, hi in cuts(path, size):
-                queue.append(pool.submit(scan_range_packed, path, lo, hi, bare))
+                queue.append(pool.submit(scan_range_packed, path, lo, hi, bare, token))
                 while len(queue) > 2 * workers:
                     self._merge_packed(queue.popleft().result())
             while queue:
@@ -538,10 +540,12 @@ class _Parser:
         """A protobuf dump after 'Initializing solver/net from parameters:' (quote markers already gone)."""
         # runs restarted or resumed with the same config dump the same text: keep one copy
         text = self.dump_texts.get(digest)
-        if text is None:
-            text = raw.decode("utf-8", "replace").replace("\r", "")
-            if len(self.dump_texts) < 4096:
-                self.dump_texts[digest] = text
+        if text is None and raw is not None:
+            # every text is kept by its LogDocument anyway: remembering them all costs only the dict;
+            # a worker sends a repeated dump as its digest alone (raw None), counting on that
+            text = self.dump_texts[digest] = raw.decode("utf-8", "replace").replace("\r", "")
+        elif text is None:
+            text = ""  # not reached: a digest comes alone only after its text
         self.stats["dump_lines"] += n_lines
         is_solver = b"solver" in key
         seg = self.seg

@@ -45,6 +45,7 @@ TRAIN, LR, TESTING, STEP, OUT, RARE, RAW, DUMP, TOP, SETUP, LAYER, SUMMARY, LAYE
 DUMP_LOOKBACK = 4 << 20  # a dump open at a chunk's end is looked for this far back
 MAX_LINE = 4 << 20  # longer lines are emptied (and counted), here and by the readers in ``chunks``
 SAMPLE = 1 << 18  # the head of a file that decides whether it has glog prefixes
+MAX_SENT_DUMPS = 4096  # digests a worker remembers (16 bytes each)
 
 # (role letter, data|diff) -> DebugTable code
 DEBUG_CODE = {(r, w): c for r, c in ((b"t", 0), (b"p", 1), (b"b", 2)) for w in (b"data", b"diff")}
@@ -165,8 +166,13 @@ def is_bare(head: bytes) -> bool:
     return glog * 3 < lines or (lines == 0 and glog == 0)
 
 
-def scan_chunk(buf: bytes, bare: bool | None = None) -> ChunkScan:
-    """Scan one chunk; ``bare`` (decided on the file's head) says the text has no glog prefixes."""
+def scan_chunk(buf: bytes, bare: bool | None = None, sent_dumps: set[bytes] | None = None) -> ChunkScan:
+    """Scan one chunk; ``bare`` (decided on the file's head) says the text has no glog prefixes.
+
+    ``sent_dumps``: digests of the dumps whose text the receiving parser already has (a
+    worker's earlier chunks of the same parse); such a dump is sent as its digest alone
+    (text None), and the digests of new ones are added.
+    """
     if bare is None:
         bare = is_bare(buf[:SAMPLE])
     arr = np.frombuffer(buf, dtype=np.uint8)
@@ -221,7 +227,14 @@ def scan_chunk(buf: bytes, bare: bool | None = None) -> ChunkScan:
             if b"\n>" in dump or dump.startswith(b">"):
                 dump = P.QUOTE_RE.sub(b"", dump)
             # the digest lets the main process share one text among identical dumps without hashing them
-            add((DUMP, key, dump, blake2b(dump, digest_size=16).digest(), dump.count(b"\n")))
+            digest = blake2b(dump, digest_size=16).digest()
+            n = dump.count(b"\n")
+            if sent_dumps is not None:
+                if digest in sent_dumps:
+                    dump = None
+                elif len(sent_dumps) < MAX_SENT_DUMPS:
+                    sent_dumps.add(digest)
+            add((DUMP, key, dump, digest, n))
         else:
             add((RARE, key, rest))
     if not bare:
