@@ -208,9 +208,10 @@ def data_signals(f: Finding, tl: Timeline) -> Iterator[Signal]:
         reason = f.message
     elif isinstance(first, int) and window[0] <= first <= window[1]:
         weight = MATCH
+        # no record name here: records of one batch then share one reason (the culprit names them all)
         reason = (
-            f"{f.culprit} is first read at iteration {first}, between the last finite value ({window[0]}) "
-            f"and the first non-finite one ({window[1]})"
+            f"a bad record ({f.data.get('source_kind') or 'data'}) is first read at iteration {first}, between the "
+            f"last finite value ({window[0]}) and the first non-finite one ({window[1]})"
         )
     elif isinstance(first, int):
         weight = 0.3
