@@ -34,7 +34,7 @@ import numpy as np
 from nandoctor.log import patterns as P
 from nandoctor.log.chunks import SAMPLE, Prepend, Reader, cuts, is_bare, open_source, scan_range_packed
 from nandoctor.log.scan import (
-    _C_LONG,
+    _C_INT,
     DUMP,
     LAYER,
     LAYER_SETUP,
@@ -262,9 +262,9 @@ class _Parser:
             if remap == list(range(len(remap))):
                 cd.layer, cd.blob = d.layers, d.blobs
             else:
-                ids = np.array(remap, dtype=_C_LONG)
-                cd.layer = array("l", ids[np.frombuffer(d.layers, dtype=_C_LONG)].tobytes())
-                cd.blob = array("l", ids[np.frombuffer(d.blobs, dtype=_C_LONG)].tobytes())
+                ids = np.array(remap, dtype=_C_INT)
+                cd.layer = array("i", ids[np.frombuffer(d.layers, dtype=_C_INT)].tobytes())
+                cd.blob = array("i", ids[np.frombuffer(d.blobs, dtype=_C_INT)].tobytes())
             cd.value = d.values
             self.stats["debug_values"] += len(d.values)
         first_seg = len(self.segments) - 1
@@ -280,8 +280,8 @@ class _Parser:
             order = sorted(range(len(cd.line)), key=cd.line.__getitem__)
             cd.line = array("q", (cd.line[i] for i in order))
             cd.code = bytearray(cd.code[i] for i in order)
-            cd.layer = array("l", (cd.layer[i] for i in order))
-            cd.blob = array("l", (cd.blob[i] for i in order))
+            cd.layer = array("i", (cd.layer[i] for i in order))
+            cd.blob = array("i", (cd.blob[i] for i in order))
             cd.value = array("d", (cd.value[i] for i in order))
             self._unsorted_debug = False
         segs = self.segments[first_seg:]
@@ -329,23 +329,24 @@ class _Parser:
         for line, ev in zip(map(base.__add__, lines), events, strict=True):
             kind = ev[0]
             if kind == TRAIN:
-                if ev[5]:
+                _, it, loss, loss_text, seconds, speed, outs, lr = ev
+                if speed:
                     self.seen_speed = True
                 # a display never repeats or goes back within one run: the counter restarted
-                if self.last_iter is not None and ev[1] <= self.last_iter and self.seg.has_training:
+                last = self.last_iter
+                if last is not None and it <= last and self.seg.has_training:
                     self._split(line)
                 seg = self.seg
-                self.last_iter = ev[1]
-                point = self.cur_train = TrainPoint(ev[1], line, ev[2], ev[3], ev[4], not ev[5] and self.seen_speed)
+                self.last_iter = it
+                # all fields positional: the dataclass __init__ then calls no default factory
+                point = self.cur_train = TrainPoint(
+                    it, line, loss, loss_text, seconds, not speed and self.seen_speed,
+                    [OutputValue(i, n, v, t, base + k, w, c) for i, n, v, t, k, w, c in outs] if outs else [],
+                )  # fmt: skip
                 seg.train.append(point)
                 self.cur_test = None
-                if len(ev) > 6:
-                    if ev[6]:
-                        point.outputs = [OutputValue(i, n, v, t, base + k, w, c) for i, n, v, t, k, w, c in ev[6]]
-                    lr = ev[7]
-                    if lr is not None:
-                        extras = _NO_EXTRAS if lr[4] is None else lr[4]
-                        seg.lr.append(LrPoint(lr[0], lr[1], lr[2], base + lr[3], extras))
+                if lr is not None:
+                    seg.lr.append(LrPoint(lr[0], lr[1], lr[2], base + lr[3], _NO_EXTRAS if lr[4] is None else lr[4]))
             elif kind == OUT:
                 cur = self.cur_train
                 if ev[1] and cur is not None:

@@ -63,13 +63,13 @@ _LAYER = np.frombuffer(b"] Layer ", dtype=np.uint8)
 _RARE_PAIR = np.zeros(1 << 16, dtype=bool)
 _RARE_PAIR[[k[0] << 8 | k[1] for k in P.RARE_KEYS]] = True
 nan = float("nan")
-_C_LONG = np.dtype(f"i{array('l').itemsize}")  # DebugTable's layer/blob columns are array('l')
+_C_INT = np.dtype(f"i{array('i').itemsize}")  # DebugTable's layer/blob columns are array('i')
 
 
 class DebugColumns(NamedTuple):
     lines: array  # 'q', relative to the chunk
     codes: bytearray
-    layers: array  # 'l', ids into names
+    layers: array  # 'i', ids into names
     blobs: array
     values: array  # 'd'
     names: list[bytes]
@@ -101,7 +101,7 @@ def unpack(t: tuple) -> ChunkScan:
     lines, glog, found, events, event_lines, debug, long_lines = t
     if debug is not None:
         dl, codes, layers, blobs, values, names = debug
-        debug = DebugColumns(_widen(dl, "q"), bytearray(codes), _widen(layers, "l"), _widen(blobs, "l"),
+        debug = DebugColumns(_widen(dl, "q"), bytearray(codes), _widen(layers, "i"), _widen(blobs, "i"),
                              array("d", values), names)  # fmt: skip
     return ChunkScan(lines, glog, found, events, _widen(event_lines, "q"), debug, long_lines)
 
@@ -565,8 +565,8 @@ def _debug_columns(buf: bytes, arr, newlines, brackets) -> DebugColumns | None:
     return DebugColumns(
         array("q", lines.tobytes()),
         bytearray(cols[:, 0].astype(np.uint8).tobytes()),
-        array("l", cols[:, 1].astype(_C_LONG).tobytes()),
-        array("l", cols[:, 2].astype(_C_LONG).tobytes()),
+        array("i", cols[:, 1].astype(_C_INT).tobytes()),
+        array("i", cols[:, 2].astype(_C_INT).tobytes()),
         floats(values),
         list(names),
     )

@@ -213,8 +213,8 @@ class DebugTable:
     def __init__(self) -> None:
         self.line = array("q")
         self.code = bytearray()
-        self.layer = array("l")
-        self.blob = array("l")
+        self.layer = array("i")  # ids into names; 4 bytes: a debug log holds millions of values
+        self.blob = array("i")
         self.value = array("d")
         self.iteration = array("q")  # -1 = unknown
         self.phase = bytearray()  # 0 train, 1 test
