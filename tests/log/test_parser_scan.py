@@ -16,7 +16,7 @@ from nandoctor.log import patterns as P
 from nandoctor.log import scan as S
 
 PREFIXES = [b"I1123 10:00:00.000001  3333 solver.cpp:239] ", b"I20261123 18:43:18.487260 12700 net.cpp:593] ",
-            b"] ", b"]", b"", b"[0] ", b"> ", b"x] ", b"]\t"]  # fmt: skip
+            b"] ", b"]", b"", b"[0] ", b"> ", b"x] ", b"]\t", b"[1] ", b"] (1.0) ", b"] [0] "]  # fmt: skip
 INDENTS = [b"", b" ", b"    ", b"     "]
 MESSAGES = [
     *P.RARE_KEYS,
@@ -28,7 +28,8 @@ MESSAGES = [
     b"Iteration 5, lr = 0.01", b"Iteration 5 (1 iter/s, 2s/3 iters), loss = 4", b"Iteration 6, loss = nan",
     b"Iteration 7, Testing net (#1)", b"Iteration 8, step = 2", b"Iteration 9, lr = 0.1, m = 0.9",
     b"Iteration 9 (1 iter/s, e.s/3 iters), loss = 4", b"Iteration  9, lr = x", b"Iteration 10, lr =  0.5 ",
-    b"Iteration 11 (1 iter/s, 2s/3 iters), loss = 4 [ 0 / 1 ]", b"Iteration 12 (1 iter/s, 2s/3 iter), loss = 5;",
+    b"Iteration 11 (1 iter/s, 2s/3 iters), loss = 4 [ 0 / 1 ]", b"Iteration 13 (1 iter/s, 2s/3 iters), loss = 1.#QNAN",
+    b"Iteration 14 (1 iter/s, 2s/3 iters), loss = -nan", b"Iteration 15, lr = 1.#INF", b"Iteration 12 (1 iter/s, 2s/3 iter), loss = 5;",
     b"Top shape: 2 3 (6)", b"Top shape: (1)", b"Setting up conv1", b"Layer x", b"] Layer y",
     b"Test netto", b"Test loss: 1", b"Check failed: x", b"Creating Layer ",
 ]  # fmt: skip

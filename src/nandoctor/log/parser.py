@@ -642,9 +642,10 @@ def _assign_debug(seg: Segment) -> None:
         table.iteration = array("q", iters.astype(np.int64).tobytes())
         table.phase = bytearray(phase.tobytes())
     if table.summaries:
-        fixed = []
-        for s in table.summaries:
-            j = bisect.bisect_left(train_lines.tolist(), s[0])
-            it = int(train_iters[j]) if j < len(train_lines) else None
-            fixed.append((s[0], it, *s[2:]))
-        table.summaries = fixed
+        # the display at or after each summary line (one searchsorted, not a list per summary)
+        at = np.searchsorted(train_lines, np.array([s[0] for s in table.summaries], dtype=np.int64), side="left")
+        its = train_iters[at].tolist()
+        inside = (at < len(train_lines)).tolist()
+        table.summaries = [
+            (s[0], it if ok else None, *s[2:]) for s, it, ok in zip(table.summaries, its, inside, strict=True)
+        ]
