@@ -182,6 +182,7 @@ class _Parser:
         self.chunk_debug = DebugTable()
         self._unsorted_debug = False
         self.reader = Reader()
+        self.finished_segments = 0  # segments before this one got their lr and debug iterations
 
     # ------------------------------------------------------------------ reading
     def feed(self, stream, workers: int = 1, bare: bool = False) -> None:
@@ -270,6 +271,12 @@ class _Parser:
         first_seg = len(self.segments) - 1
         self._handle(scan.events, scan.event_lines, base)
         self._distribute_debug(first_seg)
+        # runs closed in this chunk are complete: finish them now, while the workers still scan
+        # (at the end only this process works)
+        last = len(self.segments) - 1
+        while self.finished_segments < last:
+            _finish_segment(self.segments[self.finished_segments])
+            self.finished_segments += 1
 
     def _distribute_debug(self, first_seg: int) -> None:
         """Hand this chunk's debug values to the segment(s) they were read in."""
@@ -579,9 +586,9 @@ class _Parser:
         self.stats["long_lines"] += self.reader.long_lines
         last = self.stats["lines"]
         self.seg.end_line = last
-        for seg in self.segments:
-            _attach_lr(seg)
-            _assign_debug(seg)
+        for seg in self.segments[self.finished_segments :]:
+            _finish_segment(seg)
+        self.finished_segments = len(self.segments)
         recognised = self.stats["glog_lines"] + self.stats["dump_lines"]
         self.stats["unparsed_lines"] = max(0, last - recognised)
         trace = Trace(self.path, self.segments, dict(self.stats))
@@ -600,6 +607,11 @@ def _snapshot_iter(path: str) -> int | None:
             break
         digits += ch
     return int(digits) if digits else None
+
+
+def _finish_segment(seg: Segment) -> None:
+    _attach_lr(seg)
+    _assign_debug(seg)
 
 
 def _attach_lr(seg: Segment) -> None:
