@@ -119,10 +119,16 @@ def _widen(b: bytes, typecode: str) -> array:
 def floats(vals: list[bytes] | tuple[bytes, ...]) -> array:
     """Values as a float array; C-speed ``float`` first, the MSVC spellings only when that fails.
 
-    One conversion per distinct text: debug_info values repeat (the same blob statistics
-    iteration after iteration, zeros, constant inputs), about one in seven is new in a chunk
-    of the corpus logs, and ``float`` costs far more than a dict lookup.
+    When the values repeat (a diverged run prints nan/inf for whole layers, dead layers
+    print 0, generated runs share statistics), one conversion per distinct text: ``float``
+    costs far more than a dict lookup. Whether they do is judged on the first 1024.
     """
+    sample = vals[:1024]
+    if 2 * len(set(sample)) > len(sample):  # mostly distinct: convert them all
+        try:
+            return array("d", map(float, vals))
+        except ValueError:
+            return array("d", [v if (v := parse_value(b)) is not None else nan for b in vals])
     distinct = set(vals)
     try:
         known = dict(zip(distinct, map(float, distinct), strict=True))
