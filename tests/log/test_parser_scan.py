@@ -113,3 +113,14 @@ def test_debug_columns_match_the_plain_regex(text):
     # an unreadable value is nan in the columns (None above)
     expected = [(*e[:4], "nan" if e[4] == "None" else e[4]) for e in expected]
     assert got == expected
+
+
+VALUE_TEXTS = [b"0", b"1", b"-0.5", b"1e-05", b"nan", b"-nan", b"inf", b"-inf", b"1.#QNAN", b"-1.#IND", b"x", b"3.25"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(VALUE_TEXTS) | st.binary(max_size=6), max_size=3000))
+def test_floats_read_each_value_like_number_whether_values_repeat_or_not(vals):
+    """Repeated texts take the one-conversion-per-distinct-text path; the result is the same."""
+    got = [repr(v) for v in S.floats(vals)]
+    assert got == [repr(float("nan") if (v := S.number(b)) is None else v) for b in vals]
