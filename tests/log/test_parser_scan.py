@@ -32,6 +32,8 @@ MESSAGES = [
     b"Iteration 14 (1 iter/s, 2s/3 iters), loss = -nan", b"Iteration 15, lr = 1.#INF", b"Iteration 12 (1 iter/s, 2s/3 iter), loss = 5;",
     b"Top shape: 2 3 (6)", b"Top shape: (1)", b"Setting up conv1", b"Layer x", b"] Layer y",
     b"Test netto", b"Test loss: 1", b"Check failed: x", b"Creating Layer ",
+    b"Creating layer conv1", b"Creating Lay", b"Creating tx", b"Solver scaffolding done.", b"Solvin", b"Opened lmdb x",
+    b"Optim", b"Creating", b"Op", b"So", b"Cr",
 ]  # fmt: skip
 SUFFIXES = [b"", b"\r", b" ", b" junk", b"] Layer z, top blob z data: 1", b": 1"]
 

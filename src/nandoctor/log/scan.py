@@ -62,6 +62,12 @@ _LAYER = np.frombuffer(b"] Layer ", dtype=np.uint8)
 # first two bytes of the rare messages: where RARE_RE can match after "] +"
 _RARE_PAIR = np.zeros(1 << 16, dtype=bool)
 _RARE_PAIR[[k[0] << 8 | k[1] for k in P.RARE_KEYS]] = True
+# for some first two bytes, the byte at a further offset that the keys starting with them can have
+# ("Creating Layer "/"Creating t...": L or t after "Creating ")
+_MORE_BYTES = [
+    (pair, at, np.array(sorted({k[at] for k in P.RARE_KEYS if k[:2] == pair}), dtype=np.uint8))
+    for pair, at in ((b"Cr", 9), (b"So", 4), (b"Op", 2))
+]
 nan = float("nan")
 _C_INT = np.dtype(f"i{array('i').itemsize}")  # DebugTable's layer/blob columns are array('i')
 
@@ -372,6 +378,11 @@ def _rare_matches(buf: bytes, arr, brackets) -> list[tuple]:
         | (second == 85)
     )
     bad |= (first == 84) & (second == 101) & (arr[np.minimum(p + 5, end - 1)] == 110)  # "Test net output"
+    # Caffe's "Creating layer X" (lowercase), "Solver scaffolding", "Opened lmdb": a few thousand per
+    # chunk share a key's first two bytes; one more byte tells them apart (a byte read past the end
+    # can only keep a candidate that then fails: every key is longer)
+    for (one, two), at, allowed in _MORE_BYTES:
+        bad |= (first == one) & (second == two) & ~np.isin(arr[np.minimum(p + at, end - 1)], allowed)
     out = []
     last = -1
     match = P.RARE_RE.match
