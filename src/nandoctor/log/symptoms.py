@@ -162,6 +162,8 @@ def detect_loss_trend(trace: Trace, seg: Segment) -> list[Symptom]:
         return []  # nan_at_start covers it
     info = classify_trend(seg.train[:i])
     trend = info["trend"]
+    if trend == "no_history":
+        return []  # no finite loss before it (unreadable values): there is no trend to tell
     window = seg.train[max(0, i - 4) : i + 1]
     ev = [_loss_line(q) for q in window]
     data = {"first_nonfinite_iteration": p.iteration, **info}
