@@ -78,7 +78,7 @@ def _horizon(trace, solver) -> int | None:
 def gather(inputs: RunInputs, *, scan_data: bool = True, options: dict[str, Any] | None = None) -> Gathered:
     from nandoctor.log.parser import parse_log
 
-    g = Gathered(inputs=inputs, options=dict(options or {}))
+    g = Gathered(inputs=inputs, options=dict(options or {}), notes=list(inputs.notes))
     if inputs.log is not None:
         g.trace = parse_log(inputs.log)
     for path in inputs.debug_logs:

@@ -45,6 +45,13 @@ def _is_log(p: Path) -> bool:
     return p.is_file() and (name.endswith(LOG_SUFFIXES) or name in ("log", "train_log", "stderr"))
 
 
+def main_log(folder: Path) -> Path | None:
+    """The run's own log in a folder (train.log or caffe.log first), not a debug rerun's."""
+    logs = [p for p in sorted(folder.iterdir()) if _is_log(p) and "debug" not in p.name.lower()]
+    logs.sort(key=lambda p: (p.name not in ("train.log", "caffe.log"), p.name))
+    return logs[0] if logs else None
+
+
 def _root(p: Path) -> str | None:
     try:
         return root_type(parse_file(p))
@@ -78,13 +85,11 @@ def discover(
                 inputs.bundle = t
                 return inputs
             inputs.run_dir = t
-            logs = sorted(p for p in t.iterdir() if _is_log(p))
-            main = [p for p in logs if "debug" not in p.name.lower()]
-            inputs.debug_logs = [p for p in logs if "debug" in p.name.lower()]
-            if main:
-                inputs.log = sorted(main, key=lambda p: (p.name != "train.log", p.name))[0]
-                if len(main) > 1:
-                    inputs.notes.append(f"several logs in {t}; using {inputs.log.name}")
+            inputs.debug_logs = [p for p in sorted(t.iterdir()) if _is_log(p) and "debug" in p.name.lower()]
+            inputs.log = main_log(t)
+            others = [p for p in t.iterdir() if _is_log(p) and "debug" not in p.name.lower() and p != inputs.log]
+            if others:
+                inputs.notes.append(f"several logs in {t}; using {inputs.log.name}")
             solvers = solver_candidates(t)
             if solvers:
                 inputs.solver = solvers[0]

@@ -9,7 +9,6 @@ user's relative paths and the replay is started from there.
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +18,8 @@ from nandoctor.config.solver import Solver, load_solver
 from nandoctor.config.textformat import parse_file
 from nandoctor.core.types import InputError
 from nandoctor.data.datum import CorruptRecord, read_varint
-from nandoctor.diagnose.inputs import solver_candidates
+from nandoctor.diagnose.inputs import main_log, solver_candidates
+from nandoctor.diagnose.timeline import timeline
 from nandoctor.log.trace import Trace
 
 LOG_SUFFIXES = (".log", ".log.gz", ".txt.gz", ".out", ".err")
@@ -58,7 +58,7 @@ def find_run(target: str | Path, solver: str | Path | None = None, log: str | Pa
     doc = parse_file(solver_path)
     if root_type(doc) != "SolverParameter":
         raise InputError("this is a net, not a solver (give the solver with --solver)", str(solver_path))
-    log_path = Path(log) if log is not None else _find_log(run_dir)
+    log_path = Path(log) if log is not None else main_log(run_dir)
     if log is not None and not log_path.is_file():
         raise InputError("no such log file", str(log_path))
     loaded = load_solver(doc)
@@ -85,13 +85,6 @@ def guess_cwd(solver: Solver, solver_path: Path) -> Path:
     return home
 
 
-def _find_log(folder: Path) -> Path | None:
-    logs = [p for p in sorted(folder.iterdir()) if p.is_file() and p.name.lower().endswith(LOG_SUFFIXES)]
-    # the run's own log, not a debug rerun's
-    logs.sort(key=lambda p: ("debug" in p.name.lower(), p.name not in ("train.log", "caffe.log"), p.name))
-    return logs[0] if logs else None
-
-
 # ------------------------------------------------------------------ the failure in the log
 @dataclass(frozen=True, slots=True)
 class Failure:
@@ -101,26 +94,12 @@ class Failure:
     crashed: bool = False
 
 
-def _bad(v: float | None) -> bool:
-    return v is not None and not math.isfinite(v)
-
-
 def failure_in(trace: Trace) -> Failure:
-    """Where the log went non-finite (train displays, test passes and the lr all count)."""
-    first: int | None = None
-    last_finite: int | None = None
-    for p in trace.train:
-        if _bad(p.loss) or any(_bad(o.value) for o in p.outputs) or _bad(p.lr):
-            first = p.iteration
-            break
-        last_finite = p.iteration
-    for t in trace.tests:
-        if any(_bad(o.value) for o in t.outputs) and (first is None or t.iteration < first):
-            first = t.iteration
-            last_finite = max((p.iteration for p in trace.train if p.iteration < first), default=None)
-            break
+    """Where the log went non-finite (train displays, test passes and the lr all count), as the
+    diagnosis reads it: the run (segment) that went bad, the last finite display or test pass."""
+    tl = timeline(trace)
     its = [p.iteration for p in trace.train] + [t.iteration for t in trace.tests]
-    return Failure(first, last_finite, max(its) if its else None, bool(trace.crashes))
+    return Failure(tl.onset, tl.last_finite_before, max(its) if its else None, bool(trace.crashes))
 
 
 # ------------------------------------------------------------------ snapshots
