@@ -4,7 +4,8 @@ Rules already attach edits to their findings (the pooling geometry, the lr sched
 field, a guard for unsafe math); this module adds the edits that need the whole
 diagnosis: base_lr or the exploding head's loss_weight for an explosion (the rules
 cannot know the loss grew), and the data layer's ``source`` pointed at the clean copy
-``scan-data --clean`` writes for bad input.
+``scan-data --clean`` writes for bad input. Edits always name the parsed file; when the configs
+were read from a log's dumps the engine keeps only the advice (there is no file to patch).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import os
 from collections import defaultdict
 
 from nandoctor.config.textformat import Scalar
-from nandoctor.core.types import Edit, Finding, Fix
+from nandoctor.core.types import Finding, Fix
 from nandoctor.rules.net.common import insert_field_edit, replace_edit
 
 MAX_NAMED = 10  # records or row ranges named in a culprit; the findings list every one
@@ -35,7 +36,7 @@ def lower_base_lr(solver, suggested: list[float] | None = None, factor: float = 
     target = min([base_lr / factor, *(v for v in suggested or () if 0 < v < base_lr)])
     new = f"{target:g}"
     text = f"Lower base_lr {base_lr / target:.3g}x: `base_lr: {base_lr:g}` -> `base_lr: {new}`"
-    if not os.path.isfile(solver.path) or not solver.is_set("base_lr"):
+    if not solver.is_set("base_lr"):
         return Fix(text + ".", (), safe=False)
     return Fix(text + ".", (solver_replace(solver, "base_lr", new),), safe=False)
 
@@ -64,8 +65,6 @@ def lower_loss_weight(net, layer_name: str, dominant: Finding | None) -> Fix | N
     new_weight = 10 ** math.floor(math.log10(target)) if target > 0 else weight / 10
     new = f"{new_weight:g}"
     text = f"Lower loss_weight of '{layer_name}' from {weight:g} to {new} (its weighted loss dominates the total and its gradients explode); rescale its targets if it then learns too slowly."
-    if not os.path.isfile(net.doc.path):
-        return Fix(text, (), safe=False)
     f = layer.msg.first("loss_weight")  # one per top; the loss top is the first in every Caffe loss layer
     if f is not None and isinstance(f.value, Scalar):
         edit = replace_edit(net.doc.path, f.value, new)
@@ -91,7 +90,7 @@ def lower_lr_mult(net, layer_name: str) -> Fix | None:
         if f is not None and isinstance(f.value, Scalar) and isinstance(f.value.value, (int, float)):
             edits.append(replace_edit(net.doc.path, f.value, f"{f.value.value / top:g}"))
     text = f"Scale the lr_mult of '{layer_name}' down by {top:g}x (its weights explode first; it learns {top:g}x faster than base_lr)."
-    return Fix(text, tuple(edits) if os.path.isfile(net.doc.path) else (), safe=False)
+    return Fix(text, tuple(edits), safe=False)
 
 
 # ------------------------------------------------------------------ bad input
@@ -134,10 +133,7 @@ def point_at_clean_copy(net, run_dir: str | None, findings: list[Finding]) -> li
             f"Rebuild the data set without the bad records (`{where}nandoctor scan-data {declared} --clean {out}`), "
             f'then train on the copy: layer \'{layer_name}\' source "{declared}" -> "{new_source}".'
         )
-        edits: tuple[Edit, ...] = ()
-        if os.path.isfile(net.doc.path):
-            edits = (replace_edit(net.doc.path, field.value, f'"{new_source}"'),)
-        fixes.append(Fix(text, edits))
+        fixes.append(Fix(text, (replace_edit(net.doc.path, field.value, f'"{new_source}"'),)))
     return fixes
 
 

@@ -47,10 +47,8 @@ def schedule_plot(solver, iters: int | None = None) -> bytes | None:
 
 
 def debug_plot(trace) -> bytes | None:
-    try:
-        from nandoctor.report.debug_heatmap import debug_heatmap_png
-    except ImportError:  # the heat map module arrives with the debug-replay work
-        return None
+    from nandoctor.report.debug_heatmap import debug_heatmap_png
+
     try:
         return debug_heatmap_png(trace)
     except (InputError, ValueError):
