@@ -245,7 +245,7 @@ def _evidence(sigs: list[Signal]) -> tuple[Evidence, ...]:
     return tuple(out[:MAX_EVIDENCE])
 
 
-def _explanation(cause: Cause, sigs: list[Signal]) -> str:
+def _explanation(sigs: list[Signal]) -> str:
     pro = _reasons(s for s in sigs if s.weight > 0)
     con = _reasons(s for s in sigs if s.weight < 0)
     text = "; ".join(pro[:3])
@@ -382,7 +382,7 @@ def decide(g: Gathered) -> Diagnosis:
                 culprit,
                 _evidence(cs),
                 tuple(_fixes(cause, culprit, cs, g)) if cause is not Cause.UNKNOWN else (),
-                _explanation(cause, cs)
+                _explanation(cs)
                 if cause is not Cause.UNKNOWN
                 else "none of the five causes is supported by what was read",
             )
