@@ -27,6 +27,7 @@ from array import array
 from collections import deque
 from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from types import MappingProxyType
 
 import numpy as np
@@ -48,6 +49,7 @@ from nandoctor.log.scan import (
     TOP,
     TRAIN,
     ChunkScan,
+    Displays,
     floats,
     number,
     scan_chunk,
@@ -86,9 +88,11 @@ def parse_log(source, workers: int | None = None) -> Trace:
         workers = _default_workers(source)
     parser = _Parser(path)
     parser.stats["gzip"] = int(gz)
-    # millions of short-lived tuples, no reference cycles: the cyclic GC would only rescan them
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
+    with _no_young_collections():
+        return _parse(parser, source, stream, path, gz, workers)
+
+
+def _parse(parser: _Parser, source, stream, path: str, gz: bool, workers: int) -> Trace:
     try:
         head = _read_head(stream)
         bare = is_bare(head[:SAMPLE])
@@ -108,9 +112,31 @@ def parse_log(source, workers: int | None = None) -> Trace:
     finally:
         if isinstance(source, (str, os.PathLike)):
             stream.close()
-        if gc_was_enabled:
-            gc.enable()
     return parser.finish()
+
+
+@contextmanager
+def _no_young_collections():
+    """The cyclic GC off while the trace is built, and what was built put in the oldest generation.
+
+    A big log makes millions of objects with no reference cycles. With the GC on, every
+    young collection would walk them again; re-enabled afterwards, the first one would
+    still walk all of them at once (0.65 s for a 1 GB log). They live as long as the
+    trace, so they go straight to the oldest generation (``freeze`` + ``unfreeze``
+    moves every tracked object there without visiting it). Skipped when the caller
+    froze objects of its own, which ``unfreeze`` would release.
+    """
+    was_enabled = gc.isenabled()
+    frozen_before = gc.get_freeze_count()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if frozen_before == 0:
+            gc.freeze()
+            gc.unfreeze()
+        if was_enabled:
+            gc.enable()
 
 
 def _read_head(stream) -> bytes:
@@ -269,7 +295,7 @@ class _Parser:
             cd.value = d.values
             self.stats["debug_values"] += len(d.values)
         first_seg = len(self.segments) - 1
-        self._handle(scan.events, scan.event_lines, base)
+        self._handle(scan.events, scan.event_lines, base, scan.displays)
         self._distribute_debug(first_seg)
         # runs closed in this chunk are complete: finish them now, while the workers still scan
         # (at the end only this process works)
@@ -330,13 +356,23 @@ class _Parser:
             self.names.append(name)
         return i
 
-    def _handle(self, events: list[tuple], lines: array, base: int) -> None:
+    def _handle(self, events: list[tuple], lines: array, base: int, displays: Displays | None) -> None:
         # the hot loop of the whole parser: one tuple per event, most of them TRAIN (a display
         # with its outputs and lr line folded in by the scan, see ``scan._fold``)
+        if displays is not None:
+            its, losses, texts, seconds, speeds, out_start, lr_rows = displays[:7]
+            # the displays' outputs and lr points, made in one go (each display takes a slice)
+            o = displays.out
+            outs = list(map(OutputValue, o[0], o[1], o[2], o[3], map(base.__add__, o[4]), o[5], o[6]))
+            r = displays.lrs
+            extras = [_NO_EXTRAS if e is None else e for e in r[4]]
+            lr_points = list(map(LrPoint, r[0], r[1], r[2], map(base.__add__, r[3]), extras))
         for line, ev in zip(map(base.__add__, lines), events, strict=True):
             kind = ev[0]
             if kind == TRAIN:
-                _, it, loss, loss_text, seconds, speed, outs, lr = ev
+                k = ev[1]
+                it = its[k]
+                speed = speeds[k]
                 if speed:
                     self.seen_speed = True
                 # a display never repeats or goes back within one run: the counter restarted
@@ -347,13 +383,13 @@ class _Parser:
                 self.last_iter = it
                 # all fields positional: the dataclass __init__ then calls no default factory
                 point = self.cur_train = TrainPoint(
-                    it, line, loss, loss_text, seconds, not speed and self.seen_speed,
-                    [OutputValue(i, n, v, t, base + k, w, c) for i, n, v, t, k, w, c in outs] if outs else [],
+                    it, line, losses[k], texts[k], seconds[k], not speed and self.seen_speed,
+                    outs[out_start[k] : out_start[k + 1]],
                 )  # fmt: skip
                 seg.train.append(point)
                 self.cur_test = None
-                if lr is not None:
-                    seg.lr.append(LrPoint(lr[0], lr[1], lr[2], base + lr[3], _NO_EXTRAS if lr[4] is None else lr[4]))
+                if lr_rows[k] >= 0:
+                    seg.lr.append(lr_points[lr_rows[k]])
             elif kind == OUT:
                 cur = self.cur_train
                 if ev[1] and cur is not None:

@@ -81,6 +81,28 @@ class DebugColumns(NamedTuple):
     names: list[bytes]
 
 
+class Displays(NamedTuple):
+    """A chunk's displays with the outputs and lr line folded into them, column by column.
+
+    Display ``k`` is event ``(TRAIN, k)``; its outputs are rows ``out_start[k]`` to
+    ``out_start[k + 1]`` of ``out`` (index, name, value, text, line, weight,
+    contribution) and its lr line is row ``lr[k]`` of ``lrs`` (iteration, value, text,
+    line, extras), -1 for none. Lines are relative to the chunk. Columns, not a tuple
+    per display: marshal and the receiving process then handle a few lists of plain
+    values instead of millions of small tuples.
+    """
+
+    iteration: list[int]
+    loss: list
+    text: list[str]
+    seconds: list
+    speed: list[bool]
+    out_start: list[int]
+    lr: list[int]
+    out: tuple[list, ...]
+    lrs: tuple[list, ...]
+
+
 class ChunkScan(NamedTuple):
     lines: int
     glog_lines: int
@@ -89,6 +111,7 @@ class ChunkScan(NamedTuple):
     event_lines: array  # 'q', parallel to events
     debug: DebugColumns | None
     long_lines: int = 0  # lines longer than MAX_LINE, emptied
+    displays: Displays | None = None
 
 
 def pack(scan: ChunkScan) -> tuple:
@@ -100,16 +123,20 @@ def pack(scan: ChunkScan) -> tuple:
     d = scan.debug
     debug = None if d is None else (_narrow(d.lines), bytes(d.codes), _narrow(d.layers),
                                     _narrow(d.blobs), d.values.tobytes(), d.names)  # fmt: skip
-    return (scan.lines, scan.glog_lines, scan.found, scan.events, _narrow(scan.event_lines), debug, scan.long_lines)
+    displays = None if scan.displays is None else tuple(scan.displays)
+    return (scan.lines, scan.glog_lines, scan.found, scan.events, _narrow(scan.event_lines), debug, scan.long_lines,
+            displays)  # fmt: skip
 
 
 def unpack(t: tuple) -> ChunkScan:
-    lines, glog, found, events, event_lines, debug, long_lines = t
+    lines, glog, found, events, event_lines, debug, long_lines, displays = t
     if debug is not None:
         dl, codes, layers, blobs, values, names = debug
         debug = DebugColumns(_widen(dl, "q"), bytearray(codes), _widen(layers, "i"), _widen(blobs, "i"),
                              array("d", values), names)  # fmt: skip
-    return ChunkScan(lines, glog, found, events, _widen(event_lines, "q"), debug, long_lines)
+    if displays is not None:
+        displays = Displays(*displays)
+    return ChunkScan(lines, glog, found, events, _widen(event_lines, "q"), debug, long_lines, displays)
 
 
 def _narrow(a: array) -> bytes:
@@ -260,44 +287,67 @@ def scan_chunk(buf: bytes, bare: bool | None = None, sent_dumps: set[bytes] | No
     # stable order by offset (passes that find the same offset keep the order above)
     order = np.argsort(np.array(offsets, dtype=np.int64), kind="stable")
     lines = np.searchsorted(newlines, np.array(offsets, dtype=np.int64)[order]) + 1
-    events, lines = _fold(list(map(events.__getitem__, order.tolist())), lines.tolist())
+    events, lines, displays = _fold(list(map(events.__getitem__, order.tolist())), lines.tolist())
     debug = _debug_columns(buf, arr, newlines, brackets)
     n_lines = len(newlines) + (1 if end and buf[-1:] != b"\n" else 0)
     # every "] " is a glog prefix, except the second one on debug_info lines ("[Forward] Layer")
     inner = brackets[brackets < end - 1]
     glog = int(np.count_nonzero(arr[inner + 1] == 32)) - (len(debug.lines) if debug else 0)
-    return ChunkScan(n_lines, glog, found, events, array("q", lines), debug, long_lines)
+    return ChunkScan(n_lines, glog, found, events, array("q", lines), debug, long_lines, displays)
 
 
-def _fold(events: list[tuple], lines: list[int]) -> tuple[list[tuple], list[int]]:
+def _fold(events: list[tuple], lines: list[int]) -> tuple[list[tuple], list[int], Displays | None]:
     """Fold the events that always go together into one, so the serial state machine sees fewer.
 
     A display (``TRAIN``) takes the train outputs and the lr line of its iteration that
-    follow it directly: ``(TRAIN, it, loss, text, seconds, speed, outputs, lr)`` with
-    ``outputs`` a list of ``(index, name, value, text, line, weight, contribution)`` and
-    ``lr`` None or ``(it, value, text, line, extras)``. ``Creating Layer X`` directly
-    followed by ``Setting up X`` and its ``Top shape`` lines becomes
-    ``(LAYER_SETUP, X, shapes)``. The state machine does with a folded event exactly what
-    it did with its parts in a row (nothing else can come between them).
+    follow it directly; it becomes ``(TRAIN, k)`` with its fields in row ``k`` of the
+    returned ``Displays``. ``Creating Layer X`` directly followed by ``Setting up X``
+    and its ``Top shape`` lines becomes ``(LAYER_SETUP, X, shapes)``. The state machine
+    does with a folded event exactly what it did with its parts in a row (nothing else
+    can come between them).
     """
     out_ev: list[tuple] = []
     out_ln: list[int] = []
     add, at = out_ev.append, out_ln.append
-    outs: list | None = None  # outputs of the display just added, while only its outputs/lr follow
+    its: list[int] = []
+    losses: list = []
+    texts: list[str] = []
+    seconds: list = []
+    speeds: list[bool] = []
+    out_start: list[int] = []
+    lr_rows: list[int] = []
+    out = ([], [], [], [], [], [], [])
+    o_index, o_name, o_value, o_text, o_line, o_weight, o_contrib = (c.append for c in out)
+    lrs = ([], [], [], [], [])
+    l_it, l_value, l_text, l_line, l_extras = (c.append for c in lrs)
+    n_out = n_lr = 0
+    open_it = None  # iteration of the display just added, while only its outputs/lr follow
+    lr_open = False
     shapes: list | None = None  # top shapes of the layer just added, while only its shapes follow
-    train = None
-    lr = None
     for ev, line in zip(events, lines, strict=True):
         kind = ev[0]
-        if outs is not None:
+        if open_it is not None:
             if kind == OUT and ev[1]:
-                outs.append((ev[2], ev[3], ev[4], ev[5], line, ev[6], ev[7]))
+                o_index(ev[2])
+                o_name(ev[3])
+                o_value(ev[4])
+                o_text(ev[5])
+                o_line(line)
+                o_weight(ev[6])
+                o_contrib(ev[7])
+                n_out += 1
                 continue
-            if kind == LR and lr is None and ev[1] == train[1]:
-                lr = (ev[1], ev[2], ev[3], line, ev[4])
+            if kind == LR and lr_open and ev[1] == open_it:
+                lr_rows[-1] = n_lr
+                l_it(ev[1])
+                l_value(ev[2])
+                l_text(ev[3])
+                l_line(line)
+                l_extras(ev[4])
+                n_lr += 1
+                lr_open = False
                 continue
-            out_ev[-1] = (*train, outs, lr)
-            outs = None
+            open_it = None
         elif shapes is not None:
             if kind == TOP:
                 if ev[1] is not None:
@@ -305,16 +355,27 @@ def _fold(events: list[tuple], lines: list[int]) -> tuple[list[tuple], list[int]
                 continue
             shapes = None
         if kind == TRAIN:
-            train, outs, lr = ev, [], None
-        elif kind == SETUP and out_ev and out_ev[-1][0] == LAYER and out_ev[-1][1] == ev[1]:
+            add((TRAIN, len(its)))
+            at(line)
+            its.append(ev[1])
+            losses.append(ev[2])
+            texts.append(ev[3])
+            seconds.append(ev[4])
+            speeds.append(ev[5])
+            out_start.append(n_out)
+            lr_rows.append(-1)
+            open_it, lr_open = ev[1], True
+            continue
+        if kind == SETUP and out_ev and out_ev[-1][0] == LAYER and out_ev[-1][1] == ev[1]:
             shapes = []
             out_ev[-1] = (LAYER_SETUP, ev[1], shapes)
             continue
         add(ev)
         at(line)
-    if outs is not None:
-        out_ev[-1] = (*train, outs, lr)
-    return out_ev, out_ln
+    if not its:
+        return out_ev, out_ln, None
+    out_start.append(n_out)
+    return out_ev, out_ln, Displays(its, losses, texts, seconds, speeds, out_start, lr_rows, out, lrs)
 
 
 def _top_shape(rest: bytes) -> tuple[tuple[int, ...], int] | None:
