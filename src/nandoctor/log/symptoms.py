@@ -19,11 +19,14 @@ debug_growth.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from nandoctor.config.textformat import ParseError, parse_text
 from nandoctor.core.types import Cause
 from nandoctor.log.trace import DebugRecord, Segment, Trace, TrainPoint
 
@@ -441,9 +444,24 @@ def detect_crash(trace: Trace, seg: Segment) -> list[Symptom]:
 # ---------------------------------------------------------------- debug_info
 def layer_types(seg: Segment) -> dict[str, str]:
     """Layer name -> type from the train net dump (empty when the log has none)."""
-    types: dict[str, str] = {}
     net = seg.train_net
-    root = net.root if net is not None else None
+    if net is None:
+        return {}
+    # runs restarted or resumed with one net dump the same text (the parser shares one str): parse it once
+    return dict(_dump_types(net.text))
+
+
+@functools.lru_cache(maxsize=64)
+def _dump_types(text: str) -> tuple[tuple[str, str], ...]:
+    try:
+        root = parse_text(text, "<log>").root
+    except (ParseError, RecursionError):
+        return ()
+    return tuple(_types_of(root).items())
+
+
+def _types_of(root) -> dict[str, str]:
+    types: dict[str, str] = {}
     if root is None:
         return types
     for key in ("layer", "layers"):
@@ -515,8 +533,22 @@ def symptoms(trace: Trace) -> list[Symptom]:
     out: list[Symptom] = []
     for seg in trace.segments:
         for detect in DETECTORS:
-            out.extend(detect(trace, seg))
+            out.extend(detected(detect, trace, seg))
     return out
+
+
+def detected(detect: Callable[[Trace, Segment], list[Symptom]], trace: Trace, seg: Segment) -> list[Symptom]:
+    """``detect(trace, seg)``, computed once per run and kept on it (callers read, never change, the result).
+
+    Several rules share a detector (NAN500-NAN502 report the kinds of one) and the engine
+    asks again: on a log of thousands of runs, or one long debug_info run, that repeated
+    work cost more than parsing the log.
+    """
+    key = f"symptoms:{detect.__module__}.{detect.__qualname__}"
+    found = seg.derived.get(key)
+    if found is None:
+        found = seg.derived[key] = detect(trace, seg)
+    return found
 
 
 def first_nonfinite_iteration(trace: Trace) -> int | None:

@@ -278,6 +278,9 @@ class Segment:
     nets: list[LogDocument] = field(default_factory=list)
     debug: DebugTable = field(default_factory=DebugTable)
     info: dict[str, Any] = field(default_factory=dict)
+    # what analyses computed from this run (symptoms per detector, the debug_info localization):
+    # several rules and the engine ask the same question of every run; not part of the trace's data
+    derived: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def has_training(self) -> bool:

@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from nandoctor.core.registry import Facts, Rule
 from nandoctor.core.types import Cause, Evidence, Finding, Location
-from nandoctor.log.symptoms import Symptom
+from nandoctor.log.symptoms import Symptom, detected
 from nandoctor.log.trace import Segment, Trace
 
 
@@ -23,7 +23,7 @@ class SymptomRule(Rule):
         trace: Trace = facts.trace
         detect = type(self).detector
         for seg in trace.segments:
-            for sym in detect(trace, seg):
+            for sym in detected(detect, trace, seg):
                 if sym.kind in self.kinds:
                     yield self.symptom_finding(trace, sym)
 
