@@ -31,6 +31,8 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from nandoctor.core.types import Cause
 from nandoctor.log.trace import DEBUG_CODES, DebugRecord, Segment, Trace
 
@@ -92,77 +94,122 @@ class Localization:
 
 
 # ------------------------------------------------------------------ series scan
-class _History:
-    """Per series (code, layer, blob): the per-iteration max |x| of earlier iterations."""
-
-    def __init__(self) -> None:
-        self.past: dict[tuple[int, int, int], list[tuple[int, float]]] = {}
-        self.current: dict[tuple[int, int, int], tuple[int, float]] = {}
-
-    def see(self, key: tuple[int, int, int], it: int, v: float) -> None:
-        """Record |x| = v at iteration it."""
-        cur = self.current.get(key)
-        if cur is not None and cur[0] != it:
-            self.past.setdefault(key, []).append(cur)
-            cur = None
-        self.current[key] = (it, v if cur is None else max(cur[1], v))
-
-    def reference(self, key: tuple[int, int, int]) -> tuple[float | None, int | None]:
-        """(median of the recent earlier iterations, the last earlier iteration), or (None, None)."""
-        past = self.past.get(key)
-        if not past:
-            return None, None
-        recent = [x for _, x in past[-HISTORY:] if x > 0 and math.isfinite(x)]
-        if not recent:
-            return None, past[-1][0]
-        return statistics.median(recent), past[-1][0]
+# A series is one (code, layer, blob); its history is the max |x| per displayed iteration.
+# Everything below is numpy over the run's records: a debug_info run holds millions of them.
 
 
-def _train_indices(seg: Segment) -> list[int]:
-    t = seg.debug
-    return [i for i in range(len(t)) if t.phase[i] == 0]
+class _Columns:
+    """The run's debug columns as numpy views (no copies), and its train rows in log order."""
+
+    def __init__(self, seg: Segment):
+        t = seg.debug
+        self.code = np.frombuffer(t.code, dtype=np.uint8)
+        self.layer = np.frombuffer(t.layer, dtype=np.intc)
+        self.blob = np.frombuffer(t.blob, dtype=np.intc)
+        self.value = np.frombuffer(t.value, dtype=np.float64)
+        self.iteration = np.frombuffer(t.iteration, dtype=np.int64)
+        self.line = np.frombuffer(t.line, dtype=np.int64)
+        self.rows = np.flatnonzero(np.frombuffer(t.phase, dtype=np.uint8) == 0)
+
+    def series(self, rows: np.ndarray) -> np.ndarray:
+        """One int64 per row naming its series (code, layer, blob)."""
+        layers = int(self.layer.max(initial=0)) + 1
+        blobs = int(self.blob.max(initial=0)) + 1
+        return (self.code[rows].astype(np.int64) * layers + self.layer[rows]) * blobs + self.blob[rows]
+
+    def ids(self, names: list[str], wanted) -> np.ndarray:
+        """The name ids spelled as one of ``wanted`` (two byte spellings can decode to one name)."""
+        return np.array([k for k, n in enumerate(names) if n in wanted], dtype=np.intc)
+
+    def in_iteration(self, it: int) -> list[int]:
+        rows = self.rows
+        return rows[self.iteration[rows] == it].tolist()
 
 
-def _key(seg: Segment, i: int) -> tuple[int, int, int]:
-    t = seg.debug
-    return (t.code[i], t.layer[i], t.blob[i])
+def _references(cols: _Columns, seen: np.ndarray, want: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each wanted row's reference and the iteration it dates from, once the rows ``seen`` are seen.
+
+    ``seen``: rows in log order, all finite; ``want``: positions in ``seen``. The reference
+    of a row is the median of the positive per-iteration maxima of its series over the
+    ``HISTORY`` earlier iterations in which the series was seen (nan when there are
+    none); the iteration is the last of them (-2 when there is none). The current
+    iteration's own values never count.
+    """
+    key = cols.series(seen)
+    its = cols.iteration[seen]
+    order = np.argsort(key, kind="stable")  # a series' rows stay in log order: its iterations in turn
+    ks, its_s = key[order], its[order]
+    new = np.ones(len(seen), dtype=bool)
+    new[1:] = (ks[1:] != ks[:-1]) | (its_s[1:] != its_s[:-1])
+    starts = np.flatnonzero(new)
+    gmax = np.maximum.reduceat(np.abs(cols.value[seen])[order], starts) if len(starts) else np.zeros(0)
+    gkey, git = ks[starts], its_s[starts]
+    gid = np.empty(len(seen), dtype=np.int64)
+    gid[order] = np.cumsum(new) - 1
+    g = gid[want]
+    window = np.full((len(g), HISTORY), np.nan)
+    since = np.full(len(g), -2, dtype=np.int64)
+    for back in range(1, HISTORY + 1):
+        p = g - back
+        ok = p >= 0
+        p = np.where(ok, p, 0)
+        ok &= gkey[p] == gkey[g]
+        x = gmax[p]
+        window[:, back - 1] = np.where(ok & (x > 0), x, np.nan)
+        if back == 1:
+            since = np.where(ok, git[p], -2)
+    window.sort(axis=1)  # nan last
+    n = np.count_nonzero(~np.isnan(window), axis=1)
+    at = np.arange(len(g))
+    hi = window[at, n // 2]
+    lo = window[at, np.maximum(n // 2 - 1, 0)]
+    with np.errstate(all="ignore"):  # two huge maxima: their mean is inf, as in Python
+        ref = np.where(n % 2 == 1, hi, (lo + hi) / 2)
+    return np.where(n == 0, np.nan, ref), since
 
 
-def _scan(seg: Segment, rows: list[int]):
-    """First non-finite row, first jump before it, and the factor of every row of the jump's iteration."""
-    t = seg.debug
-    hist = _History()
-    first_bad: int | None = None
-    jump: tuple[int, float, float, int | None] | None = None
-    factors: dict[int, tuple[float, float]] = {}  # row -> (factor, reference) in the jump's iteration
-    for i in rows:
-        it = t.iteration[i]
-        if jump is not None and it != t.iteration[jump[0]]:
-            break
-        raw = t.value[i]
-        if not math.isfinite(raw):
-            if first_bad is None:
-                first_bad = i
-            if jump is None:
-                break
-            factors[i] = (math.inf, math.nan)
-            continue
-        v = abs(raw)
-        key = _key(seg, i)
-        hist.see(key, it, v)
-        if jump is None and v < FLOOR:
-            continue  # cannot be a jump: skip the reference (most values of a healthy log)
-        ref, prev_it = hist.reference(key)
-        if ref is None or ref <= 0:
-            continue
-        factor = v / ref
-        if jump is None and factor >= JUMP and v >= FLOOR:
-            jump = (i, factor, ref, prev_it)
-        if jump is not None:
-            factors[i] = (factor, ref)
-    if first_bad is None:
-        isfinite = math.isfinite
-        first_bad = next((i for i in rows if not isfinite(t.value[i])), None)
+def _scan(seg: Segment, cols: _Columns):
+    """First non-finite row, first jump before it, and the factor of every row of the jump's iteration from it on.
+
+    The jump: the first row (before anything is non-finite) whose |x| >= ``FLOOR`` is
+    ``JUMP`` times its reference. Returns (row | None, (row, factor, reference, from
+    iteration) | None, {row: (factor, reference)}).
+    """
+    rows = cols.rows
+    vals = cols.value[rows]
+    bad = np.flatnonzero(~np.isfinite(vals))
+    stop = int(bad[0]) if len(bad) else len(rows)
+    first_bad = int(rows[stop]) if len(bad) else None
+    cand = np.flatnonzero(np.abs(vals[:stop]) >= FLOOR)
+    if not len(cand):
+        return first_bad, None, {}
+    ref, since = _references(cols, rows[:stop], cand)
+    with np.errstate(all="ignore"):
+        factor = np.abs(vals[cand]) / ref
+    hit = np.flatnonzero((ref > 0) & (factor >= JUMP))
+    if not len(hit):
+        return first_bad, None, {}
+    k = int(hit[0])
+    j = int(cand[k])
+    prev = int(since[k])
+    jump = (int(rows[j]), float(factor[k]), float(ref[k]), None if prev == -2 else prev)
+    # the jump's iteration from the jump on: every row's factor (non-finite rows: inf)
+    it_rows = cols.iteration[rows]
+    end = j + 1
+    while end < len(rows) and it_rows[end] == it_rows[j]:
+        end += 1  # bounded by one iteration's records
+    span = np.arange(j, end)
+    finite_before = np.flatnonzero(np.isfinite(vals[:end]))
+    pos = np.searchsorted(finite_before, span[np.isfinite(vals[span])])
+    ref2, _ = _references(cols, rows[finite_before], pos)
+    factors: dict[int, tuple[float, float]] = {}
+    refs = dict(zip(span[np.isfinite(vals[span])].tolist(), ref2.tolist(), strict=True))
+    for i in span.tolist():
+        r = refs.get(i)
+        if r is None:
+            factors[int(rows[i])] = (math.inf, math.nan)
+        elif r > 0:  # nan (no history) fails too
+            factors[int(rows[i])] = (abs(float(vals[i])) / r, r)
     return first_bad, jump, factors
 
 
@@ -326,28 +373,29 @@ def _forward_path(seg, rows, jump_it, factors, start) -> tuple[list[str], list[d
 
 
 # ------------------------------------------------------------------ the answer
-_LAST: list = []  # (segment, record count, answer) of the last call: the NAN50x rules ask twice per run
-
-
 def localize(trace: Trace, seg: Segment | None = None) -> Localization | None:
-    """Where a debug_info run went wrong (the first segment with debug values when ``seg`` is None)."""
+    """Where a debug_info run went wrong (the first segment with debug values when ``seg`` is None).
+
+    Kept on the segment (``seg.derived``): the NAN50x rules, the heat map and the engine all ask.
+    """
     if seg is None:
         seg = next((s for s in trace.segments if len(s.debug)), None)
         if seg is None:
             return None
     if not len(seg.debug):
         return None
-    if _LAST and _LAST[0] is seg and _LAST[1] == len(seg.debug):
-        return _LAST[2]
+    known = seg.derived.get("localization")
+    if known is not None and known[0] == len(seg.debug):
+        return known[1]
     answer = _localize(trace, seg)
-    _LAST[:] = [seg, len(seg.debug), answer]
+    seg.derived["localization"] = (len(seg.debug), answer)
     return answer
 
 
 def _localize(trace: Trace, seg: Segment) -> Localization | None:
     t = seg.debug
-    rows = _train_indices(seg)
-    first_bad, jump_row, factors = _scan(seg, rows)
+    cols = _Columns(seg)
+    first_bad, jump_row, factors = _scan(seg, cols)
     if first_bad is None and jump_row is None:
         return None
     types = layer_types(seg)
@@ -358,7 +406,7 @@ def _localize(trace: Trace, seg: Segment) -> Localization | None:
         jump = Jump(t.record(i), ref, factor, prev_it)
     if jump is None:
         return _origin_only(seg, bad, types)
-    return _explosion(seg, rows, bad, jump, factors, types)
+    return _explosion(seg, cols, bad, jump, factors, types)
 
 
 def _origin_only(seg: Segment, bad: DebugRecord, types: dict[str, str]) -> Localization:
@@ -375,12 +423,16 @@ def _origin_only(seg: Segment, bad: DebugRecord, types: dict[str, str]) -> Local
     return Localization(seg.index, bad.layer, phase, cause, bad.iteration, typ, bad, candidates=cands)
 
 
-def _explosion(seg, rows, bad, jump: Jump, factors, types) -> Localization:
+def _explosion(seg, cols: _Columns, bad, jump: Jump, factors, types) -> Localization:
     t = seg.debug
     jr = jump.record
     it = jr.iteration
+    rows = cols.in_iteration(it)  # what the order and the paths read: the jump's iteration
     forward = _forward_order(seg, rows, it)
-    heads = _head_growth(seg, rows, _loss_weights(seg, forward))
+    weights = _loss_weights(seg, forward)
+    r = cols.rows
+    head_rows = r[(cols.code[r] == FORWARD_TOP) & np.isin(cols.layer[r], cols.ids(t.names, weights))]
+    heads = _head_growth(seg, head_rows.tolist(), weights)
     loss_head = _pick_head(heads)
     in_it = [i for i in factors if t.iteration[i] == it]
     grown = sorted(i for i in in_it if factors[i][0] >= JUMP and math.isfinite(factors[i][0]))
@@ -447,8 +499,10 @@ def origin_symptoms(trace: Trace, seg: Segment) -> list:
     if candidates:
         data["candidates"] = candidates
     t = seg.debug
-    want = -1 if it is None else it
-    prev = [t.record(i) for i in _train_indices(seg) if t.iteration[i] == want and t.line[i] < first.line][-3:]
+    cols = _Columns(seg)
+    r = cols.rows
+    before = r[(cols.iteration[r] == (-1 if it is None else it)) & (cols.line[r] < first.line)]
+    prev = [t.record(i) for i in before[-3:].tolist()]
     if data.get("after_growth"):
         prev = [loc.jump.record]  # what matters before this nan is where the growth began
     ev = [(r.line, _debug_text(r)) for r in [*prev, first]]
@@ -501,31 +555,37 @@ def _own_jump(seg: Segment, loc: Localization) -> Jump | None:
         return None
     t = seg.debug
     it = loc.jump.record.iteration
-    hist = _History()
-    for i in _train_indices(seg):
-        if t.iteration[i] > it:
-            break
-        v = abs(t.value[i])
-        if not math.isfinite(v):
-            continue
-        key = _key(seg, i)
-        hist.see(key, t.iteration[i], v)
-        if t.iteration[i] != it or t.names[t.layer[i]] != loc.layer:
-            continue
-        ref, prev_it = hist.reference(key)
-        if ref and v / ref >= PATH_JUMP:
-            return Jump(t.record(i), ref, v / ref, prev_it)
-    return None
+    cols = _Columns(seg)
+    rows = cols.rows
+    later = np.flatnonzero(cols.iteration[rows] > it)
+    rows = rows[: later[0] if len(later) else len(rows)]
+    seen = rows[np.isfinite(cols.value[rows])]
+    want = np.flatnonzero((cols.iteration[seen] == it) & np.isin(cols.layer[seen], cols.ids(t.names, {loc.layer})))
+    if not len(want):
+        return None
+    ref, since = _references(cols, seen, want)
+    with np.errstate(all="ignore"):
+        factor = np.abs(cols.value[seen[want]]) / ref
+    hit = np.flatnonzero((ref > 0) & (factor >= PATH_JUMP))
+    if not len(hit):
+        return None
+    k = int(hit[0])
+    prev = int(since[k])
+    return Jump(t.record(int(seen[want[k]])), float(ref[k]), float(factor[k]), None if prev == -2 else prev)
 
 
 def _previous_record(seg: Segment, jump: Jump) -> DebugRecord | None:
+    """The record of the jump's series at the iteration its reference dates from."""
     t = seg.debug
     r = jump.record
+    if jump.from_iteration is None:
+        return None
+    cols = _Columns(seg)
+    rows = cols.rows
+    rows = rows[(cols.line[rows] < r.line) & (cols.iteration[rows] == jump.from_iteration)]
     found = None
-    for i in _train_indices(seg):
-        if t.line[i] >= r.line:
-            break
-        if t.iteration[i] == jump.from_iteration and t.names[t.layer[i]] == r.layer and t.names[t.blob[i]] == r.blob:
+    for i in rows.tolist():
+        if t.names[t.layer[i]] == r.layer and t.names[t.blob[i]] == r.blob:
             rec = t.record(i)
             if (rec.direction, rec.role) == (r.direction, r.role):
                 found = rec
@@ -543,24 +603,35 @@ def layer_matrix(seg: Segment, direction: str = "forward") -> tuple[list[str], l
     codes = {"forward": (FORWARD_TOP, FORWARD_INPUT), "backward": (BACKWARD_BOTTOM, BACKWARD_PARAM),
              "param": (FORWARD_PARAM,)}[direction]  # fmt: skip
     t = seg.debug
-    rows = _train_indices(seg)
-    layers: dict[str, None] = {}
-    for name, _ in _forward_order(seg, rows, None):
-        layers.setdefault(name, None)
-    iterations: dict[int, None] = {}  # every displayed iteration, so the panels share their columns
-    cells: dict[tuple[str, int], float] = {}
-    for i in rows:
-        iterations.setdefault(t.iteration[i], None)
-        if t.code[i] not in codes:
-            continue
-        name, it, v = t.names[t.layer[i]], t.iteration[i], abs(t.value[i])
-        layers.setdefault(name, None)
-        old = cells.get((name, it))
-        if old is None or not math.isfinite(v) or (math.isfinite(old) and v > old):
-            cells[(name, it)] = v
-    names = [n for n in layers if any((n, it) in cells for it in iterations)]
-    its = sorted(iterations)
-    return names, its, [[cells.get((n, it)) for it in its] for n in names]
+    cols = _Columns(seg)
+    rows = cols.rows
+    its = np.unique(cols.iteration[rows])  # every displayed iteration, so the panels share their columns
+    sel = rows[np.isin(cols.code[rows], codes)]
+    forward = rows[np.isin(cols.code[rows], (FORWARD_TOP, FORWARD_INPUT, FORWARD_PARAM))]
+    position: dict[str, int] = {}  # layer name -> row of the matrix: forward order first, then the rest
+    for part in (forward, sel):
+        ids, first = np.unique(cols.layer[part], return_index=True)
+        for k in ids[np.argsort(first)].tolist():
+            position.setdefault(t.names[k], len(position))
+    if not len(sel):
+        return [], its.tolist(), []
+    by_id = np.array([position.get(n, -1) for n in t.names], dtype=np.int64)
+    cell = by_id[cols.layer[sel]] * len(its) + np.searchsorted(its, cols.iteration[sel])
+    v = np.abs(cols.value[sel])
+    # per cell: the last non-finite value if there is one (it marks the cell), else the largest
+    order = np.argsort(cell, kind="stable")
+    cs, vs = cell[order], v[order]
+    fin = np.isfinite(vs)
+    starts = np.flatnonzero(np.r_[True, cs[1:] != cs[:-1]])
+    largest = np.maximum.reduceat(np.where(fin, vs, -np.inf), starts)
+    last_bad = np.maximum.reduceat(np.where(fin, -1, np.arange(len(vs))), starts)
+    values = np.where(last_bad >= 0, vs[np.maximum(last_bad, 0)], largest)
+    matrix: list[list[float | None]] = [[None] * len(its) for _ in position]
+    for c, x in zip(cs[starts].tolist(), values.tolist(), strict=True):
+        matrix[c // len(its)][c % len(its)] = x
+    names = list(position)
+    keep = [k for k in range(len(names)) if any(x is not None for x in matrix[k])]
+    return [names[k] for k in keep], its.tolist(), [matrix[k] for k in keep]
 
 
 # ------------------------------------------------------------------ helpers
