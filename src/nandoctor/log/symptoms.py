@@ -79,11 +79,20 @@ def _base(seg: Segment, kind: str, message: str, cause: Cause, **kw) -> Symptom:
 
 # ---------------------------------------------------------------- training loss
 def first_nonfinite_point(seg: Segment) -> tuple[int, TrainPoint] | None:
-    """Index and point of the first displayed iteration whose loss or any train output is nan/inf."""
+    """Index and point of the first displayed iteration whose loss or any train output is nan/inf.
+
+    Most detectors start from it: kept on the segment (a long run has millions of displays).
+    """
+    known = seg.derived.get("first_nonfinite_point")
+    if known is not None and known[0] == len(seg.train):
+        return known[1]
+    found = None
     for i, p in enumerate(seg.train):
         if _bad(p.loss) or any(_bad(o.value) for o in p.outputs):
-            return i, p
-    return None
+            found = i, p
+            break
+    seg.derived["first_nonfinite_point"] = (len(seg.train), found)
+    return found
 
 
 def first_nonfinite_by_output(seg: Segment) -> dict[str, int | None]:
