@@ -136,6 +136,10 @@ def _references(cols: _Columns, seen: np.ndarray, want: np.ndarray) -> tuple[np.
     iteration's own values never count.
     """
     key = cols.series(seen)
+    # only the wanted rows' series matter: a jump is looked for among the few values >= FLOOR
+    mine = np.flatnonzero(np.isin(key, key[want], kind="table"))
+    if len(mine) < len(seen):
+        seen, key, want = seen[mine], key[mine], np.searchsorted(mine, want)
     its = cols.iteration[seen]
     order = np.argsort(key, kind="stable")  # a series' rows stay in log order: its iterations in turn
     ks, its_s = key[order], its[order]
