@@ -255,11 +255,8 @@ def _explanation(sigs: list[Signal]) -> str:
 
 
 def _reasons(sigs) -> list[str]:
-    out: list[str] = []
-    for s in sorted(sigs, key=lambda s: -abs(s.weight)):
-        if s.reason not in out:
-            out.append(s.reason)
-    return out
+    """Distinct reasons, strongest first (a log of thousands of runs gives thousands of signals)."""
+    return list(dict.fromkeys(s.reason for s in sorted(sigs, key=lambda s: -abs(s.weight))))
 
 
 # ------------------------------------------------------------------ verdict
