@@ -74,3 +74,31 @@ def test_plot_png(tmp_path, capsys):
     main(["log", str(FIXTURES / "glog_year.log"), "--plot", str(out), "--csv", str(tmp_path / "csv")])
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (tmp_path / "csv" / "glog_year.train").is_file()
+
+
+def test_plot_of_many_runs_has_one_legend_entry_per_series(tmp_path, monkeypatch):
+    """A log of thousands of runs (restarts, concatenated logs) once took hours to plot: a line and a legend entry each."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.axes import Axes
+
+    from nandoctor.report.log_plot import LABELLED_RUNS, plot_trace
+
+    text = (FIXTURES / "glog_year.log").read_text()
+    log = tmp_path / "many.log"
+    log.write_text(text * (LABELLED_RUNS + 4))
+    trace = parse_log(log)
+    assert len(trace.segments) == LABELLED_RUNS + 4
+    labels: list[str] = []
+    real = Axes.legend
+
+    def spy(self, *args, **kwargs):
+        labels.extend(self.get_legend_handles_labels()[1])
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Axes, "legend", spy)
+    out = plot_trace(trace, tmp_path / "many.png")
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    runs = LABELLED_RUNS + 4
+    assert labels == [f"loss (smoothed) ({runs} runs)", f"loss ({runs} runs)", f"lr ({runs} runs)"]
