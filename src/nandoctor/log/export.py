@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Iterator
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
 from nandoctor.core.types import InputError
-from nandoctor.log.trace import LogDocument, OutputValue, Segment, Trace
+from nandoctor.log.trace import DEBUG_CODES, LogDocument, OutputValue, Segment, Trace
 
 
 def _num(v: float | None) -> Any:
@@ -126,23 +128,27 @@ def write_csv(trace: Trace, folder: str | Path) -> list[Path]:
             w = csv.writer(f)
             w.writerow(["NumIters", "Phase", "Direction", "Layer", "Role", "Blob", "What", "Value", "Run", "Line"])
             for seg in trace.segments:
-                for r in seg.debug:
-                    w.writerow(
-                        [
-                            "" if r.iteration is None else r.iteration,
-                            r.phase,
-                            r.direction,
-                            r.layer,
-                            r.role,
-                            r.blob,
-                            r.what,
-                            _cell(r.value),
-                            seg.index,
-                            r.line,
-                        ]
-                    )
+                w.writerows(_debug_rows(seg))
         written.append(path)
     return written
+
+
+def _debug_rows(seg: Segment) -> Iterator[tuple]:
+    """The run's debug_info records as CSV rows, column by column (a debug log holds millions)."""
+    t = seg.debug
+    direction, role, what = (tuple(c[k] for c in DEBUG_CODES) for k in range(3))
+    return zip(
+        ["" if it < 0 else it for it in t.iteration],
+        map(("train", "test").__getitem__, t.phase),
+        map(direction.__getitem__, t.code),
+        map(t.names.__getitem__, t.layer),
+        map(role.__getitem__, t.code),
+        map(t.names.__getitem__, t.blob),
+        map(what.__getitem__, t.code),
+        map(_cell, t.value),
+        repeat(seg.index),
+        t.line,
+    )
 
 
 def _output(o: OutputValue) -> dict[str, Any]:
