@@ -12,7 +12,9 @@ a fresh process (so its peak RSS is its own):
 * peak RSS of the parsing process for the 100 MB and the 1 GB log, the RSS left once
   the trace is built (the trace keeps every value, so it grows with the iterations in
   the log) and the difference: what parsing itself needs on top, which must not grow
-  with the file. Worker processes' peak RSS is printed too.
+  with the file. Worker processes' peak RSS is printed too;
+* the whole ``nandoctor log`` command on the 1 GB log (parse, every log rule, the text
+  report to a pipe), once.
 
 On a shared machine the wall clock mostly measures the neighbours: the load average is
 printed, and the CPU seconds say what the parser itself costs. For scale: Caffe's own
@@ -145,6 +147,10 @@ def main() -> int:
                 f"   {m['peak_rss'] - m['trace_rss']:12.0f}   {m['worker_peak_rss']:11.0f}"
             )
         print("    (the trace keeps every value, so it grows with the iterations logged, not with the bytes read)")
+        # the whole command: parse, every log rule, the text report to a pipe (one run: ~20 s)
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "nandoctor", "log", str(big)], stdout=subprocess.DEVNULL, check=False)
+        print(f"nandoctor log on the {mb:.0f} MB log (parse, log rules, report): {time.perf_counter() - start:.1f} s wall")
     return 0
 
 
