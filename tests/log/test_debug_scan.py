@@ -152,7 +152,7 @@ def same(a, b) -> bool:
 @settings(max_examples=400, deadline=None)
 @given(segments())
 def test_scan_finds_what_the_walk_finds(seg):
-    first_bad, jump, factors = D._scan(seg, D._Columns(seg))
+    first_bad, jump, factors = D._scan(D._Columns(seg))
     w_bad, w_jump, w_factors = walk_scan(seg)
     assert first_bad == w_bad
     assert same(jump, w_jump)

@@ -172,7 +172,7 @@ def _references(cols: _Columns, seen: np.ndarray, want: np.ndarray) -> tuple[np.
     return np.where(n == 0, np.nan, ref), since
 
 
-def _scan(seg: Segment, cols: _Columns):
+def _scan(cols: _Columns):
     """First non-finite row, first jump before it, and the factor of every row of the jump's iteration from it on.
 
     The jump: the first row (before anything is non-finite) whose |x| >= ``FLOOR`` is
@@ -399,7 +399,7 @@ def localize(trace: Trace, seg: Segment | None = None) -> Localization | None:
 def _localize(trace: Trace, seg: Segment) -> Localization | None:
     t = seg.debug
     cols = _Columns(seg)
-    first_bad, jump_row, factors = _scan(seg, cols)
+    first_bad, jump_row, factors = _scan(cols)
     if first_bad is None and jump_row is None:
         return None
     types = layer_types(seg)
