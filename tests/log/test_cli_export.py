@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from pathlib import Path
 
 from nandoctor.cli.main import main
@@ -53,9 +54,18 @@ def test_csv_tables_like_parse_log(tmp_path):
 
 
 def test_csv_debug_table(tmp_path):
-    write_csv(parse_log(FIXTURES / "debug_info.log"), tmp_path)
+    trace = parse_log(FIXTURES / "debug_info.log")
+    write_csv(trace, tmp_path)
     rows = _rows(tmp_path / "debug_info.debug.csv")
     assert rows[1]["Layer"] == "pool1" and rows[1]["Phase"] == "test" and rows[1]["Value"] == "nan"
+    # every row is its record, field by field
+    records = [(seg.index, r) for seg in trace.segments for r in seg.debug]
+    assert len(rows) == len(records) > 10
+    for row, (run, r) in zip(rows, records, strict=True):
+        value = f"{r.value:g}" if math.isfinite(r.value) else ("nan" if math.isnan(r.value) else str(r.value))
+        assert row == {"NumIters": "" if r.iteration is None else str(r.iteration), "Phase": r.phase,
+                       "Direction": r.direction, "Layer": r.layer, "Role": r.role, "Blob": r.blob, "What": r.what,
+                       "Value": value, "Run": str(run), "Line": str(r.line)}  # fmt: skip
 
 
 def test_json_trace_is_valid_json(capsys):
