@@ -7,6 +7,8 @@ import json
 import math
 from pathlib import Path
 
+import pytest
+
 from nandoctor.cli.main import main
 from nandoctor.log.export import trace_to_dict, write_csv
 from nandoctor.log.parser import parse_log
@@ -112,3 +114,25 @@ def test_plot_of_many_runs_has_one_legend_entry_per_series(tmp_path, monkeypatch
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     runs = LABELLED_RUNS + 4
     assert labels == [f"loss (smoothed) ({runs} runs)", f"loss ({runs} runs)", f"lr ({runs} runs)"]
+
+
+@pytest.mark.parametrize("name", ["glog_year.log", "debug_info.log", "concatenated.log", "<none>"])
+def test_json_is_written_run_by_run_as_json_dumps_would_print_it(name, tmp_path):
+    """--json streams one run at a time (the whole dict of a 1 GB log took 21 GB); the text is json.dumps's."""
+    import io
+
+    from nandoctor.log.export import write_trace_json
+    from nandoctor.log.trace import Trace
+
+    if name == "<none>":
+        trace = Trace("x.log", [], {"lines": 0})
+    else:
+        path = FIXTURES / name
+        if not path.exists():
+            path = tmp_path / name
+            path.write_text((FIXTURES / "glog_year.log").read_text() * 3)
+        trace = parse_log(path)
+    findings = [{"code": "NAN300", "message": "a\nb", "data": {"x": [1, 2.5, "nan"]}}, {}]
+    out = io.StringIO()
+    write_trace_json(trace, out, 5, findings=findings)
+    assert out.getvalue() == json.dumps({**trace_to_dict(trace, 5), "findings": findings}, indent=1) + "\n"

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import math
+import sys
 
 from rich.markup import escape
 
 from nandoctor.cli.options import add_select_options, split_codes
 from nandoctor.core.registry import Facts, run_rules, select_rules
 from nandoctor.core.types import Report
-from nandoctor.log.export import trace_to_dict, write_csv
+from nandoctor.log.export import write_csv, write_trace_json
 from nandoctor.log.parser import parse_log
 from nandoctor.log.symptoms import first_nonfinite_point
 from nandoctor.log.trace import Trace
@@ -61,9 +61,7 @@ def run(args) -> int:
         if not args.json:
             console.print(f"wrote {escape(str(target))}" if target else "no debug_info values: no heat map written")
     if args.json:
-        data = trace_to_dict(trace, args.debug_limit)
-        data["findings"] = [f.to_dict() for f in findings]
-        print(json.dumps(data, indent=1))
+        write_trace_json(trace, sys.stdout, args.debug_limit, findings=[f.to_dict() for f in findings])
     else:
         _summary(console, trace)
         render_findings(console, findings)

@@ -15,11 +15,12 @@ because JSON has no such numbers.
 from __future__ import annotations
 
 import csv
+import json
 import math
 from collections.abc import Iterator
 from itertools import repeat
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from nandoctor.core.types import InputError
 from nandoctor.log.trace import DEBUG_CODES, LogDocument, OutputValue, Segment, Trace
@@ -269,3 +270,23 @@ def trace_to_dict(trace: Trace, debug_limit: int = 100_000) -> dict[str, Any]:
         "stats": dict(trace.stats),
         "segments": [segment_to_dict(s, debug_limit) for s in trace.segments],
     }
+
+
+def write_trace_json(trace: Trace, out: TextIO, debug_limit: int = 100_000, **more: Any) -> None:
+    """``trace_to_dict`` (plus the ``more`` keys) as ``json.dumps(..., indent=1)`` would print it, run by run.
+
+    The whole dict of a 1 GB log, and the one string json.dumps makes of it, took 21 GB;
+    one run's dict at a time is written in the same text (a nested value is its own
+    ``json.dumps`` with every line indented to its depth: JSON strings hold no newline).
+    """
+
+    def nested(value: Any, depth: int) -> str:
+        return json.dumps(value, indent=1).replace("\n", "\n" + " " * depth)
+
+    out.write(f'{{\n "path": {json.dumps(trace.path)},\n "stats": {nested(dict(trace.stats), 1)},\n "segments": [')
+    for k, seg in enumerate(trace.segments):
+        out.write(("," if k else "") + "\n  " + nested(segment_to_dict(seg, debug_limit), 2))
+    out.write("\n ]" if trace.segments else "]")
+    for key, value in more.items():
+        out.write(f",\n {json.dumps(key)}: {nested(value, 1)}")
+    out.write("\n}\n")
