@@ -119,15 +119,20 @@ def test_a_child_that_keeps_the_pipe_open_does_not_hang_the_run(run_dir, fake_ca
     assert not alive(int((tmp_path / "child").read_text()))
 
 
+def _replay_in_background(run_dir, fake_caffe, tmp_path, env, output) -> subprocess.Popen:
+    """``nandoctor replay --run`` with the fake Caffe, in its own session (so a test can kill the group)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "nandoctor", "replay", str(run_dir), "--out", str(tmp_path / "out"), "--run",
+         "--caffe", str(fake_caffe), "--no-resume", "--horizon", "1000"],
+        env=env, stdout=output, stderr=output, start_new_session=True,
+    )  # fmt: skip
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_interrupting_nandoctor_leaves_no_process_behind(run_dir, fake_caffe, tmp_path, sig):
     env = env_with(FAKE_RECORDING=str(recording(tmp_path / "rec.log", iterations=400, nan_from=399)),
                    FAKE_DELAY="0.01", FAKE_PIDFILE=str(tmp_path / "pid"), FAKE_CHILD=str(tmp_path / "child"))  # fmt: skip
-    cli = subprocess.Popen(
-        [sys.executable, "-m", "nandoctor", "replay", str(run_dir), "--out", str(tmp_path / "out"), "--run",
-         "--caffe", str(fake_caffe), "--no-resume", "--horizon", "1000"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-    )  # fmt: skip
+    cli = _replay_in_background(run_dir, fake_caffe, tmp_path, env, subprocess.PIPE)
     try:
         deadline = time.monotonic() + 20
         log = tmp_path / "out" / "replay.log"
@@ -171,11 +176,7 @@ def test_caffe_dies_with_a_killed_nandoctor(run_dir, fake_caffe, tmp_path):
         pytest.skip("PR_SET_PDEATHSIG is Linux only")
     # a silent, hanging Caffe: no write to a broken pipe will end it, only the parent-death signal
     env = env_with(FAKE_HANG="1", FAKE_PIDFILE=str(tmp_path / "pid"))
-    cli = subprocess.Popen(
-        [sys.executable, "-m", "nandoctor", "replay", str(run_dir), "--out", str(tmp_path / "out"), "--run",
-         "--caffe", str(fake_caffe), "--no-resume", "--horizon", "1000"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
+    cli = _replay_in_background(run_dir, fake_caffe, tmp_path, env, subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and not (tmp_path / "pid").exists():

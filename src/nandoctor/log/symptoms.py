@@ -466,19 +466,13 @@ def _dump_types(text: str) -> tuple[tuple[str, str], ...]:
         root = parse_text(text, "<log>").root
     except (ParseError, RecursionError):
         return ()
-    return tuple(_types_of(root).items())
-
-
-def _types_of(root) -> dict[str, str]:
     types: dict[str, str] = {}
-    if root is None:
-        return types
     for key in ("layer", "layers"):
         for layer in root.messages(key):
             name, typ = layer.get("name"), layer.get("type")
             if isinstance(name, str) and isinstance(typ, str):
                 types.setdefault(name, typ)
-    return types
+    return tuple(types.items())
 
 
 def cause_for_layer(typ: str | None, layer: str, role: str) -> tuple[Cause, list[str]]:
