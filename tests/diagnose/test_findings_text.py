@@ -17,7 +17,9 @@ from nandoctor.report.console import make_console
 from nandoctor.report.findings_text import finding_lines, render_finding, render_findings
 
 # text a log or a prototxt can put in a message: markup look-alikes, control codes, tabs, wide characters
-ODD = st.sampled_from(["[bold]", "[/]", "\\", "\t", "\r", "\x07", "\x1b[31m", "\x0c", "世界", "é", " ", "\n", ":smile:"])
+ODD = st.sampled_from(
+    ["[bold]", "[/]", "\\", "\t", "\r", "\x07", "\x1b[31m", "\x0c", "世界", "é", " ", "\n", ":smile:"]
+)
 text = st.lists(ODD | st.text(max_size=6), max_size=8).map("".join)
 
 

@@ -12,6 +12,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from nandoctor.log import debug_lines as D
 from nandoctor.log import patterns as P
 from nandoctor.log import scan as S
 
@@ -99,11 +100,11 @@ def test_fast_iteration_shapes_read_like_the_general_path(text):
 def test_debug_columns_match_the_plain_regex(text):
     buf = text + b"\n"
     arr, newlines, brackets = _arrays(buf)
-    cols = S._debug_columns(buf, arr, newlines, brackets)
+    cols = D.debug_columns(buf, arr, newlines, brackets)
     expected = []
     for m in P.DEBUG_RE.finditer(buf):
         key = P.DEBUG_KEY_RE.fullmatch(m.group(1))
-        code = S.DEBUG_CODE.get((key.group(2), key.group(4)))
+        code = D.DEBUG_CODE.get((key.group(2), key.group(4)))
         if code is not None:
             value = S.number(m.group(2))
             expected.append((buf.count(b"\n", 0, m.start()) + 1, code, key.group(1), key.group(3), repr(value)))
@@ -124,5 +125,5 @@ VALUE_TEXTS = [b"0", b"1", b"-0.5", b"1e-05", b"nan", b"-nan", b"inf", b"-inf", 
 @given(st.lists(st.sampled_from(VALUE_TEXTS) | st.binary(max_size=6), max_size=3000))
 def test_floats_read_each_value_like_number_whether_values_repeat_or_not(vals):
     """Repeated texts take the one-conversion-per-distinct-text path; the result is the same."""
-    got = [repr(v) for v in S.floats(vals)]
+    got = [repr(v) for v in D.floats(vals)]
     assert got == [repr(float("nan") if (v := S.number(b)) is None else v) for b in vals]

@@ -34,8 +34,8 @@ import numpy as np
 
 from nandoctor.log import patterns as P
 from nandoctor.log.chunks import SAMPLE, Prepend, Reader, cuts, is_bare, open_source, scan_range_packed
+from nandoctor.log.debug_lines import C_INT, floats
 from nandoctor.log.scan import (
-    _C_INT,
     DUMP,
     LAYER,
     LAYER_SETUP,
@@ -50,7 +50,6 @@ from nandoctor.log.scan import (
     TRAIN,
     ChunkScan,
     Displays,
-    floats,
     number,
     scan_chunk,
     unpack,
@@ -289,9 +288,9 @@ class _Parser:
             if remap == list(range(len(remap))):
                 cd.layer, cd.blob = d.layers, d.blobs
             else:
-                ids = np.array(remap, dtype=_C_INT)
-                cd.layer = array("i", ids[np.frombuffer(d.layers, dtype=_C_INT)].tobytes())
-                cd.blob = array("i", ids[np.frombuffer(d.blobs, dtype=_C_INT)].tobytes())
+                ids = np.array(remap, dtype=C_INT)
+                cd.layer = array("i", ids[np.frombuffer(d.layers, dtype=C_INT)].tobytes())
+                cd.blob = array("i", ids[np.frombuffer(d.blobs, dtype=C_INT)].tobytes())
             cd.value = d.values
             self.stats["debug_values"] += len(d.values)
         first_seg = len(self.segments) - 1

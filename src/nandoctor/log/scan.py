@@ -16,7 +16,7 @@ line only. Iteration and output lines: one literal-anchored regex pass each (the
 everyday lr and display lines taken apart by the regex itself). Rare messages: numpy
 picks the ``] `` followed by a rare key's first two bytes and the regex is tried there
 only. Crash lines: numpy picks line starts with a possible first byte. debug_info
-lines (most of a debug log): ``findall`` for the text, numpy for their offsets.
+lines (most of a debug log): numpy alone, see ``debug_lines``.
 Offsets become line numbers with one ``searchsorted`` against the newline offsets.
 Every shortcut finds exactly what the plain ``finditer`` pass would (see
 tests/log/test_parser_scan.py).
@@ -30,14 +30,14 @@ from __future__ import annotations
 
 from array import array
 from hashlib import blake2b
-from itertools import count, repeat
-from operator import itemgetter
+from itertools import repeat
 from re import Match
 from typing import NamedTuple
 
 import numpy as np
 
 from nandoctor.log import patterns as P
+from nandoctor.log.debug_lines import DebugColumns, debug_columns
 from nandoctor.log.values import parse_value
 
 # event kinds (first item of every event tuple); the frequent net-setup lines get their own
@@ -47,18 +47,11 @@ MAX_LINE = 4 << 20  # longer lines are emptied (and counted), here and by the re
 SAMPLE = 1 << 18  # the head of a file that decides whether it has glog prefixes
 MAX_SENT_DUMPS = 4096  # digests a worker remembers (16 bytes each)
 
-# (role letter, data|diff) -> DebugTable code
-DEBUG_CODE = {(r, w): c for r, c in ((b"t", 0), (b"p", 1), (b"b", 2)) for w in (b"data", b"diff")}
-DEBUG_CODE[(b"p", b"diff")] = 3
-
-_KEY = itemgetter(0)
-_VALUE = itemgetter(1)
 _ISDIGIT = np.zeros(256, dtype=bool)
 _ISDIGIT[ord("0") : ord("9") + 1] = True
 # first bytes of the lines RAW_RE can match (after an optional "> " quote marker)
 _RAW_FIRST = np.zeros(256, dtype=bool)
 _RAW_FIRST[list(b"*dfSFAt>")] = True
-_LAYER = np.frombuffer(b"] Layer ", dtype=np.uint8)
 # first two bytes of the rare messages: where RARE_RE can match after "] +"
 _RARE_PAIR = np.zeros(1 << 16, dtype=bool)
 _RARE_PAIR[[k[0] << 8 | k[1] for k in P.RARE_KEYS]] = True
@@ -69,16 +62,6 @@ _MORE_BYTES = [
     for pair, at in ((b"Cr", 9), (b"So", 4), (b"Op", 2))
 ]
 nan = float("nan")
-_C_INT = np.dtype(f"i{array('i').itemsize}")  # DebugTable's layer/blob columns are array('i')
-
-
-class DebugColumns(NamedTuple):
-    lines: array  # 'q', relative to the chunk
-    codes: bytearray
-    layers: array  # 'i', ids into names
-    blobs: array
-    values: array  # 'd'
-    names: list[bytes]
 
 
 class Displays(NamedTuple):
@@ -147,27 +130,6 @@ def _widen(b: bytes, typecode: str) -> array:
     out = array(typecode)
     out.frombytes(np.frombuffer(b, dtype=np.int32).astype(f"i{out.itemsize}").tobytes())
     return out
-
-
-def floats(vals: list[bytes] | tuple[bytes, ...]) -> array:
-    """Values as a float array; C-speed ``float`` first, the MSVC spellings only when that fails.
-
-    When the values repeat (a diverged run prints nan/inf for whole layers, dead layers
-    print 0, generated runs share statistics), one conversion per distinct text: ``float``
-    costs far more than a dict lookup. Whether they do is judged on the first 1024.
-    """
-    sample = vals[:1024]
-    if 2 * len(set(sample)) > len(sample):  # mostly distinct: convert them all
-        try:
-            return array("d", map(float, vals))
-        except ValueError:
-            return array("d", [v if (v := parse_value(b)) is not None else nan for b in vals])
-    distinct = set(vals)
-    try:
-        known = dict(zip(distinct, map(float, distinct), strict=True))
-    except ValueError:
-        known = {b: v if (v := parse_value(b)) is not None else nan for b in distinct}
-    return array("d", map(known.__getitem__, vals))
 
 
 def number(b: bytes | None) -> float | None:
@@ -288,7 +250,7 @@ def scan_chunk(buf: bytes, bare: bool | None = None, sent_dumps: set[bytes] | No
     order = np.argsort(np.array(offsets, dtype=np.int64), kind="stable")
     lines = np.searchsorted(newlines, np.array(offsets, dtype=np.int64)[order]) + 1
     events, lines, displays = _fold(list(map(events.__getitem__, order.tolist())), lines.tolist())
-    debug = _debug_columns(buf, arr, newlines, brackets)
+    debug = debug_columns(buf, arr, newlines, brackets)
     n_lines = len(newlines) + (1 if end and buf[-1:] != b"\n" else 0)
     # every "] " is a glog prefix, except the second one on debug_info lines ("[Forward] Layer")
     inner = brackets[brackets < end - 1]
@@ -607,58 +569,3 @@ def _numbers(vals: tuple) -> list:
         return list(map(float, vals))
     except (ValueError, TypeError):
         return [number(v) for v in vals]
-
-
-def _debug_columns(buf: bytes, arr, newlines, brackets) -> DebugColumns | None:
-    """debug_info lines, column-wise: ``findall`` for the text, numpy for where each line is.
-
-    ``DEBUG_RE`` starts with the literal ``] Layer ``; when every such literal in the
-    chunk begins a match (the normal case), the match offsets are exactly the
-    literal's offsets, found with numpy instead of a match object per line.
-    """
-    pairs = P.DEBUG_RE.findall(buf)
-    if not pairs:
-        return None
-    hits = brackets[brackets <= len(buf) - len(_LAYER)]
-    for k in range(1, len(_LAYER)):
-        hits = hits[arr[hits + k] == _LAYER[k]]
-    if len(hits) != len(pairs):  # some "] Layer " is not a debug value line: take the offsets one by one
-        hits = np.array([m.start() for m in P.DEBUG_RE.finditer(buf)], dtype=np.int64)
-    lines = np.searchsorted(newlines, hits) + 1
-    # each distinct key ("conv1, top blob conv1 data") is split once; the columns come from numpy
-    # lookups. A key's id is the index of its first line (setdefault with a counter: one C pass).
-    index: dict[bytes, int] = {}
-    idx = np.fromiter(map(index.setdefault, map(_KEY, pairs), count()), dtype=np.int64, count=len(pairs))
-    names: dict[bytes, int] = {}
-    table = np.full((len(pairs), 3), -1, dtype=np.int64)
-    for key, first in index.items():  # first-appearance order: the same names order in every run
-        layout = _key_layout(key, names)
-        if layout is not None:
-            table[first] = layout
-    values = list(map(_VALUE, pairs))
-    cols = table[idx]
-    if (cols[:, 0] < 0).any():  # "d..." words other than data/diff: not a debug value
-        keep = cols[:, 0] >= 0
-        cols, lines = cols[keep], lines[keep]
-        values = [v for v, k in zip(values, keep.tolist(), strict=True) if k]
-        if not len(cols):
-            return None
-    return DebugColumns(
-        array("q", lines.tobytes()),
-        bytearray(cols[:, 0].astype(np.uint8).tobytes()),
-        array("i", cols[:, 1].astype(_C_INT).tobytes()),
-        array("i", cols[:, 2].astype(_C_INT).tobytes()),
-        floats(values),
-        list(names),
-    )
-
-
-def _key_layout(key: bytes, names: dict[bytes, int]) -> tuple[int, int, int] | None:
-    """``layer, role blob name what`` -> (DebugTable code, layer id, blob id); None if not data/diff."""
-    m = P.DEBUG_KEY_RE.fullmatch(key)
-    code = DEBUG_CODE.get((m.group(2), m.group(4))) if m else None
-    if code is None:
-        return None
-    layer = names.setdefault(m.group(1), len(names))
-    blob = names.setdefault(m.group(3), len(names))
-    return code, layer, blob
