@@ -57,9 +57,15 @@ def _arrays(buf: bytes):
 @given(texts, st.sampled_from([b"", b"\n"]))
 def test_rare_candidates_find_what_finditer_finds(text, end):
     buf = text + end
-    arr, _, brackets = _arrays(buf)
+    arr, newlines, brackets = _arrays(buf)
     plain = [(m.start(), m.group(1), m.group(2), m.end()) for m in P.RARE_RE.finditer(buf)]
-    assert S._rare_matches(buf, arr, brackets) == plain
+    slow, setup = S._rare_matches(buf, arr, brackets, newlines)
+    keys = dict(S._SETUP_KEYS)
+    line_end = [buf.find(b"\n", at) for at in setup.offsets]
+    fast = [(at, keys[kind], rest, len(buf) if stop < 0 else stop)
+            for kind, at, rest, stop in zip(*setup, line_end, strict=True)]  # fmt: skip
+    assert sorted(slow + fast) == plain
+    assert not any(key in keys.values() for _, key, _, _ in slow)  # the setup keys never reach the regex
 
 
 @settings(max_examples=300, deadline=None)

@@ -55,6 +55,10 @@ _RAW_FIRST[list(b"*dfSFAt>")] = True
 # first two bytes of the rare messages: where RARE_RE can match after "] +"
 _RARE_PAIR = np.zeros(1 << 16, dtype=bool)
 _RARE_PAIR[[k[0] << 8 | k[1] for k in P.RARE_KEYS]] = True
+# the rare keys of net setup, recognised by numpy (no other key shares their first bytes)
+_SETUP_KEYS = ((TOP, b"Top shape: "), (SETUP, b"Setting up "), (LAYER, b"Creating Layer "))
+_SETUP_LENGTH = np.zeros(13, dtype=np.int64)
+_SETUP_LENGTH[[k for k, _ in _SETUP_KEYS]] = [len(key) for _, key in _SETUP_KEYS]
 # for some first two bytes, the byte at a further offset that the keys starting with them can have
 # ("Creating Layer "/"Creating t...": L or t after "Creating ")
 _MORE_BYTES = [
@@ -195,15 +199,24 @@ def scan_chunk(buf: bytes, bare: bool | None = None, sent_dumps: set[bytes] | No
     at, add = offsets.append, events.append
     found = 0
 
-    rare = _rare_matches(buf, arr, brackets)
+    rare, setup = _rare_matches(buf, arr, brackets, newlines)
     if bare:
         # line starts: search "\n" + buf, so a match at i starts line i of buf
         rare += [(m.start(), m.group(1), m.group(2), m.end() - 1) for m in P.BARE_RE.finditer(b"\n" + buf)]
-    found += len(rare)
+    found += len(rare) + len(setup.offsets)
     # a net's setup lines repeat for every net built (train, test, each restart): parse each text
     # once per chunk (pickle then sends one copy, and the trace shares it)
     shapes: dict[bytes, tuple | None] = {}
     names: dict[bytes, str] = {}
+    if setup.offsets:
+        parsed = {}
+        for kind, rest in set(zip(setup.kinds, setup.rests, strict=True)):
+            if kind == TOP:
+                parsed[kind, rest] = shapes.setdefault(rest, _top_shape(rest))
+            else:
+                parsed[kind, rest] = names.setdefault(rest, text(rest))
+        offsets += setup.offsets
+        events += zip(setup.kinds, map(parsed.__getitem__, zip(setup.kinds, setup.rests, strict=True)), strict=True)
     for pos, key, rest, stop in rare:
         at(pos)
         k = key[:6]
@@ -372,12 +385,24 @@ def _drop_long_lines(buf: bytes, newlines) -> tuple[bytes, int]:
     return b"".join(pieces), len(long)
 
 
-def _rare_matches(buf: bytes, arr, brackets) -> list[tuple]:
+class SetupLines(NamedTuple):
+    """The net-setup lines among the rare matches (most of them, as every run builds its nets), as columns."""
+
+    kinds: list[int]  # TOP, SETUP or LAYER
+    offsets: list[int]
+    rests: list[bytes]  # the rest of the line after the key
+
+
+def _rare_matches(buf: bytes, arr, brackets, newlines) -> tuple[list[tuple], SetupLines]:
     """``RARE_RE`` matches, tried only after the ``]`` whose message starts like a rare key.
 
     Same matches as ``finditer`` (which would try all ~1.5 ``]`` per line): candidates
     are ``] `` + spaces + one of the keys' first two bytes, and one ``[Forward]``/
-    ``[Backward]`` debug line in a thousand is an Input or All-params line.
+    ``[Backward]`` debug line in a thousand is an Input or All-params line. The three
+    net-setup keys (``Top shape: ``, ``Setting up ``, ``Creating Layer ``) are recognised
+    by numpy, byte by byte, and come back as columns; the regex is tried on the other
+    candidates only, as ``(offset, key, rest, end)``. Every match runs to the end of
+    its line, so ``finditer``'s "not inside the previous match" is "first on its line".
     """
     end = len(buf)
     b = brackets[brackets < end - 3]
@@ -406,17 +431,43 @@ def _rare_matches(buf: bytes, arr, brackets) -> list[tuple]:
     # can only keep a candidate that then fails: every key is longer)
     for (one, two), at, allowed in _MORE_BYTES:
         bad |= (first == one) & (second == two) & ~np.isin(arr[np.minimum(p + at, end - 1)], allowed)
-    out = []
-    last = -1
+    b, p = b[~bad], p[~bad]
+    setup_kind = np.full(len(b), -1, dtype=np.int64)
+    for kind, key in _SETUP_KEYS:
+        idx = np.flatnonzero((arr[p] == key[0]) & (arr[p + 1] == key[1]))
+        for i in range(2, len(key)):
+            idx = idx[p[idx] + i < end]
+            idx = idx[arr[p[idx] + i] == key[i]]
+        setup_kind[idx] = kind
+    slow = []
     match = P.RARE_RE.match
-    for c in b[~bad].tolist():
-        if c < last:
-            continue  # inside the previous match (finditer would not look there)
+    for c in b[setup_kind < 0].tolist():
         m = match(buf, c)
         if m is not None:
-            out.append((c, m.group(1), m.group(2), m.end()))
-            last = m.end()
-    return out
+            slow.append((c, m.group(1), m.group(2), m.end()))
+    is_setup = setup_kind >= 0
+    starts = np.concatenate((b[is_setup], np.array([t[0] for t in slow], dtype=np.int64)))
+    kinds = np.concatenate((setup_kind[is_setup], np.full(len(slow), -1, dtype=np.int64)))
+    rest_at = np.concatenate((p[is_setup] + _SETUP_LENGTH[setup_kind[is_setup]], np.zeros(len(slow), np.int64)))
+    slow_row = np.concatenate((np.full(is_setup.sum(), -1, dtype=np.int64), np.arange(len(slow))))
+    order = np.argsort(starts, kind="stable")
+    row = np.searchsorted(newlines, starts[order])
+    first_on_line = np.ones(len(order), dtype=bool)
+    first_on_line[1:] = row[1:] != row[:-1]
+    order, row = order[first_on_line], row[first_on_line]
+    kept_slow = slow_row[order]
+    slow = [slow[i] for i in kept_slow[kept_slow >= 0].tolist()]
+    fast = kept_slow < 0
+    line_end = np.full(len(order), end, dtype=np.int64)
+    closed = row < len(newlines)
+    line_end[closed] = newlines[row[closed]]
+    pick = order[fast]
+    setup = SetupLines(
+        kinds[pick].tolist(),
+        starts[pick].tolist(),
+        list(map(buf.__getitem__, map(slice, rest_at[pick].tolist(), line_end[fast].tolist()))),
+    )
+    return slow, setup
 
 
 def _raw_lines(buf: bytes, arr, newlines, at, add) -> int:
