@@ -133,3 +133,34 @@ def test_floats_read_each_value_like_number_whether_values_repeat_or_not(vals):
     """Repeated texts take the one-conversion-per-distinct-text path; the result is the same."""
     got = [repr(v) for v in D.floats(vals)]
     assert got == [repr(float("nan") if (v := S.number(b)) is None else v) for b in vals]
+
+
+def _read_as_events(scan: S.ChunkScan) -> tuple:
+    # a dump's text runs over the lines after its header: compare only which dump it was
+    events = [(e[0], e[1]) if e[0] == S.DUMP else e for e in scan.events]
+    return repr(events), list(scan.event_lines), repr(scan.displays)
+
+
+@settings(max_examples=300, deadline=None)
+@given(texts, st.sampled_from([b"", b"\n"]))
+def test_a_debug_value_line_is_read_as_nothing_else(text, end):
+    """The events of a chunk are those of the same chunk with its debug value lines emptied."""
+    buf = text + end
+    scan = S.scan_chunk(buf, False)
+    if scan.debug is None:
+        return
+    lines = buf.split(b"\n")
+    for line in set(scan.debug.lines):
+        lines[line - 1] = b""
+    assert _read_as_events(scan) == _read_as_events(S.scan_chunk(b"\n".join(lines), False))
+
+
+def test_a_layer_named_like_an_output_line_gives_no_output():
+    buf = (
+        b"I1123 10:00:00.000001  3333 solver.cpp:239] Iteration 5 (1 iter/s, 2s/3 iters), loss = 4\n"
+        b"I1123 10:00:00.000001  3333 net.cpp:620]     [Forward] Layer Train net output #0: x = 5, top blob x data: 1\n"
+        b"I1123 10:00:00.000001  3333 solver.cpp:258]     Train net output #0: loss = 4 (* 1 = 4 loss)\n"
+    )
+    scan = S.scan_chunk(buf, False)
+    assert scan.displays.out[1] == ["loss"]  # the debug line's "net output #0: x = 5" is not an output
+    assert list(scan.debug.lines) == [2]

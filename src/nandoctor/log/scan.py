@@ -11,14 +11,17 @@ same and chunks can be scanned in worker processes (``pack``/``unpack`` carry a 
 back as one ``marshal`` blob). All number parsing is done here, which keeps the
 serial state machine short.
 
+A line is one message: a debug_info value line (``[Forward] Layer L, top blob B data:
+v``) is read as that and nothing else, whatever its layer name holds.
+
 Speed: the text is only touched by C code and numpy, with Python work per *found*
-line only. Iteration and output lines: one literal-anchored regex pass each (the
-everyday lr and display lines taken apart by the regex itself). Rare messages: numpy
-picks the ``] `` followed by a rare key's first two bytes and the regex is tried there
-only. Crash lines: numpy picks line starts with a possible first byte. debug_info
-lines (most of a debug log): numpy alone, see ``debug_lines``.
-Offsets become line numbers with one ``searchsorted`` against the newline offsets.
-Every shortcut finds exactly what the plain ``finditer`` pass would (see
+line only. debug_info lines (most of a debug log): numpy alone, see ``debug_lines``.
+Iteration and output lines: one literal-anchored regex pass each over the other lines
+joined together (the everyday lr and display lines taken apart by the regex itself).
+Rare messages: numpy picks the ``] `` followed by a rare key's first two bytes and the
+regex is tried there only. Crash lines: numpy picks line starts with a possible first
+byte. Offsets become line numbers with one ``searchsorted`` against the newline
+offsets. Every shortcut finds exactly what the plain ``finditer`` pass would (see
 tests/log/test_parser_scan.py).
 
 ``cut_point`` decides where a streamed chunk may end: never inside a protobuf dump
@@ -256,19 +259,59 @@ def scan_chunk(buf: bytes, bare: bool | None = None, sent_dumps: set[bytes] | No
             add((RARE, key, rest))
     if not bare:
         found += _raw_lines(buf, arr, newlines, at, add)
-    found += _iteration_lines(buf, at, add)
-    found += _output_lines(buf, arr, offsets, events)
+    # a debug value line is read as that and nothing else: the Iteration and output passes
+    # skip them (most of a debug log's bytes), scanning the other lines joined together;
+    # the events the other passes found on them are dropped below
+    debug = debug_columns(buf, arr, newlines, brackets)
+    rest, kept_at, shift = _other_lines(buf, newlines, debug)
+    rest_offsets: list[int] = []
+    found += _iteration_lines(rest, rest_offsets.append, add)
+    found += _output_lines(rest, np.frombuffer(rest, dtype=np.uint8), rest_offsets, events)
+    if shift is None:
+        offsets += rest_offsets
+    else:
+        at_rest = np.array(rest_offsets, dtype=np.int64)
+        offsets += (at_rest + shift[np.searchsorted(kept_at, at_rest, side="right") - 1]).tolist()
 
     # stable order by offset (passes that find the same offset keep the order above)
     order = np.argsort(np.array(offsets, dtype=np.int64), kind="stable")
     lines = np.searchsorted(newlines, np.array(offsets, dtype=np.int64)[order]) + 1
+    if debug is not None:  # the rare and crash passes read every line: drop what they found on debug ones
+        debug_lines = np.frombuffer(debug.lines, dtype=np.int64)
+        on_debug = debug_lines[np.minimum(np.searchsorted(debug_lines, lines), len(debug_lines) - 1)] == lines
+        if on_debug.any():
+            order, lines = order[~on_debug], lines[~on_debug]
     events, lines, displays = _fold(list(map(events.__getitem__, order.tolist())), lines.tolist())
-    debug = debug_columns(buf, arr, newlines, brackets)
     n_lines = len(newlines) + (1 if end and buf[-1:] != b"\n" else 0)
     # every "] " is a glog prefix, except the second one on debug_info lines ("[Forward] Layer")
     inner = brackets[brackets < end - 1]
     glog = int(np.count_nonzero(arr[inner + 1] == 32)) - (len(debug.lines) if debug else 0)
     return ChunkScan(n_lines, glog, found, events, array("q", lines), debug, long_lines, displays)
+
+
+def _other_lines(
+    buf: bytes, newlines, debug: DebugColumns | None
+) -> tuple[bytes, np.ndarray | None, np.ndarray | None]:
+    """The chunk without its debug value lines; where each kept piece starts in it, and its shift back.
+
+    Whole lines are dropped, so every kept line is still a line (a newline before it)
+    and line-local patterns match in the result exactly where they match in ``buf``.
+    Offset ``o`` of the result is ``o + shift[i]`` in ``buf``, ``i`` the last piece
+    starting at or before ``o``. (None, None): nothing was dropped.
+    """
+    if debug is None:
+        return buf, None, None
+    rows = np.frombuffer(debug.lines, dtype=np.int64) - 1
+    gaps = np.flatnonzero(rows[1:] - rows[:-1] > 1)
+    first = np.concatenate((rows[:1], rows[gaps + 1]))
+    last = np.concatenate((rows[gaps], rows[-1:]))
+    line_start = np.concatenate(([0], newlines + 1, [len(buf)]))
+    keep_lo = np.concatenate(([0], line_start[last + 1]))  # each kept piece runs to the next dropped run
+    keep_hi = np.concatenate((line_start[first], [len(buf)]))
+    lengths = keep_hi - keep_lo
+    kept_at = np.cumsum(lengths) - lengths
+    rest = b"".join(map(buf.__getitem__, map(slice, keep_lo.tolist(), keep_hi.tolist())))
+    return rest, kept_at, keep_lo - kept_at
 
 
 def _fold(events: list[tuple], lines: list[int]) -> tuple[list[tuple], list[int], Displays | None]:
