@@ -102,8 +102,8 @@ def test_update_lines_of_old_builds_are_skipped_without_leaving_the_numpy_path()
     assert [r[:4] for r in _rows(fast)] == [(1, 0, b"conv1", b"conv1"), (3, 3, b"conv1", b"0")]
 
 
-def test_a_key_word_past_the_chunk_end_is_read_by_hand():
-    # the last line's key ends 3 bytes before the chunk does: its last 8-byte word would run past it
+def test_a_key_that_ends_near_the_chunk_end_is_read_whole():
+    # the last line's key ends 3 bytes before the chunk does: its words must not run past it
     buf = b"I1 net.cpp:1] [Forward] Layer a_long_layer_name, top blob a_long_blob_name_x data: 1"
     arr, newlines, brackets = _arrays(buf)
     assert _rows(D.debug_columns(buf, arr, newlines, brackets)) == [

@@ -40,8 +40,8 @@ C_INT = np.dtype(f"i{array('i').itemsize}")  # DebugTable's layer/blob columns a
 _LAYER = np.frombuffer(b"] Layer ", dtype=np.uint8)
 _SPACE = np.zeros(256, dtype=bool)
 _SPACE[list(b" \t\n\r\x0b\x0c")] = True  # what \s means to a bytes regex
-_LOW_BYTES = np.array([(1 << (8 * k)) - 1 for k in range(9)], dtype=np.uint64)
 _MIX = np.uint64(0x9E3779B97F4A7C15)
+MAX_VALUE = 64  # longest value text the numpy path looks for (a float prints in at most 24)
 _KEY = itemgetter(0)
 _VALUE = itemgetter(1)
 nan = float("nan")
@@ -100,13 +100,11 @@ def _numpy_path(buf: bytes, arr, newlines, hits) -> DebugColumns | tuple | None:
     ends = np.full(len(hits), n, dtype=np.int64)
     closed = row < len(newlines)
     ends[closed] = newlines[row[closed]]
-    colons = np.flatnonzero(arr == 58)
-    last = np.searchsorted(colons, ends) - 1
-    colon = colons[np.maximum(last, 0)] if len(colons) else np.zeros(len(hits), dtype=np.int64)
     start = hits + len(_LAYER)
+    colon = _last_colon_space(arr, start, ends)
     value = colon + 2
-    ok = (last >= 0) & (colon >= start) & (value < ends)
-    ok[ok] = (arr[colon[ok] + 1] == 32) & ~_SPACE[arr[value[ok]]]
+    ok = colon >= 0
+    ok[ok] = ~_SPACE[arr[value[ok]]]
     if not ok.all():
         if not _regex_misses(buf, hits[~ok]):
             return None
@@ -132,6 +130,27 @@ def _numpy_path(buf: bytes, arr, newlines, hits) -> DebugColumns | tuple | None:
         if not len(cols):
             return ()
     return _columns(row + 1, cols, array("d", values.tobytes()), names)
+
+
+def _last_colon_space(arr, starts, ends) -> np.ndarray:
+    """Where the last ``": "`` of each ``[start, end)`` is, with a value byte after it; -1 if none.
+
+    Looked for backwards from the line's end, a byte a step for all lines at once: a
+    value is a short number, so a few steps settle nearly every line (a line with a
+    longer value is handed to the regex, like one without any).
+    """
+    colon = np.full(len(starts), -1, dtype=np.int64)
+    todo = np.arange(len(starts))
+    for back in range(3, 3 + MAX_VALUE):
+        at = ends[todo] - back
+        inside = at >= starts[todo]
+        todo, at = todo[inside], at[inside]
+        found = (arr[at] == 58) & (arr[at + 1] == 32)
+        colon[todo[found]] = at[found]
+        todo = todo[~found]
+        if not len(todo):
+            break
+    return colon
 
 
 def _regex_misses(buf: bytes, hits) -> bool:
@@ -166,22 +185,19 @@ def _key_ids(buf: bytes, starts, stops) -> tuple[np.ndarray, np.ndarray]:
     """Ids of the keys ``buf[start:stop]`` (0, 1, ... in order of first appearance) and each id's first line.
 
     Fingerprint: the length and the key's bytes eight at a time, mixed into one
-    ``uint64``. Every line's words are then compared with those of the first line
+    ``uint64``. Word ``j`` is read at ``start + 8j``, or at ``stop - 8`` once that
+    would run past the key, so no word needs masking: two keys of one length are read
+    at the same places, and before a key shorter than 8 bytes lies the constant
+    ``"] Layer "``. Every line's words are then compared with those of the first line
     with its fingerprint, so the ids are exact.
     """
-    n = len(buf)
-    view = np.ndarray((n - 7,), dtype="<u8", buffer=buf, strides=(1,))  # a uint64 at every offset
+    view = np.ndarray((len(buf) - 7,), dtype="<u8", buffer=buf, strides=(1,))  # a uint64 at every offset
     lengths = stops - starts
+    last_word = stops - 8
     mix = lengths.astype(np.uint64)
     words = []
-    for j in range(0, int(lengths.max()), 8):
-        at = starts + j
-        low = _LOW_BYTES[np.clip(lengths - j, 0, 8)]
-        word = view[np.minimum(at, n - 8)] & low
-        past = np.flatnonzero((at > n - 8) & (low != 0))
-        for i in past.tolist():  # a word running past the chunk's end: read it by hand
-            a = int(at[i])
-            word[i] = int.from_bytes(buf[a : min(a + 8, int(stops[i]))], "little")
+    for j in range(0, max(int(lengths.max()), 1), 8):
+        word = view[np.minimum(starts + j, last_word)]
         words.append(word)
         mix = mix * _MIX + word
     _, firsts, inverse = np.unique(mix, return_index=True, return_inverse=True)

@@ -536,16 +536,14 @@ def _raw_lines(buf: bytes, arr, newlines, at, add) -> int:
 def _iteration_lines(buf: bytes, at, add) -> int:
     """``Iteration N ...`` lines: the loss display, lr, Testing net and MultiStep lines."""
     matches = list(P.ITERATION_FAST_RE.finditer(buf))
-    rank_re = P.RANK_RE.search
-    find = buf.find
+    found = len(matches)
+    starts = list(map(Match.start, matches))
+    other_ranks = _other_ranks(buf, starts)
+    if other_ranks:  # other GPUs repeat rank 0's numbers; rank 0 is the run
+        matches = [m for i, m in enumerate(matches) if i not in other_ranks]
+        starts = list(map(Match.start, matches))
     lrs: dict[bytes, tuple] = {}
-    for pos, (digits, lr, secs, loss_raw, tail) in zip(
-        map(Match.start, matches), map(Match.groups, matches), strict=True
-    ):
-        if find(b"[", pos - 16 if pos > 16 else 0, pos) >= 0 and buf[pos - 2 : pos] == b"] ":
-            r = rank_re(buf, max(0, pos - 16), pos)
-            if r is not None and r.group(1) not in (b"0", b"0.0"):
-                continue  # other GPUs repeat rank 0's numbers; rank 0 is the run
+    for pos, (digits, lr, secs, loss_raw, tail) in zip(starts, map(Match.groups, matches), strict=True):
         if lr is not None:  # plain BVLC lr line
             # the lr repeats for thousands of iterations: one float and one str per distinct value
             # (sent once to the main process, and shared by the trace)
@@ -600,7 +598,28 @@ def _iteration_lines(buf: bytes, at, add) -> int:
             if s:
                 at(pos)
                 add((STEP, int(digits), int(s.group(1))))
-    return len(matches)
+    return found
+
+
+def _other_ranks(buf: bytes, starts: list[int]) -> set[int]:
+    """Which of the lines starting at these offsets carry a solver rank other than 0 (``] [1] Iteration``).
+
+    numpy picks the few with "] " right before and a "[" in the 16 bytes before that
+    could hold a rank; ``RANK_RE`` decides on those.
+    """
+    if not starts:
+        return set()
+    arr = np.frombuffer(buf, dtype=np.uint8)
+    at = np.array(starts, dtype=np.int64)
+    window = arr[np.maximum(at[:, None] + np.arange(-16, 0), 0)]
+    maybe = (at >= 2) & (window[:, -2] == 93) & (window[:, -1] == 32) & (window[:, :-2] == 91).any(axis=1)
+    ranks = set()
+    for i in np.flatnonzero(maybe).tolist():
+        pos = starts[i]
+        r = P.RANK_RE.search(buf, max(0, pos - 16), pos)
+        if r is not None and r.group(1) not in (b"0", b"0.0"):
+            ranks.add(i)
+    return ranks
 
 
 def _extras(more: bytes) -> dict[str, float]:
