@@ -69,6 +69,8 @@ from nandoctor.log.trace import (
     Trace,
     TrainPoint,
 )
+from nandoctor.log.workers import available as workers_available
+from nandoctor.log.workers import scan_in_order
 
 
 def _text(b: bytes) -> str:
@@ -234,7 +236,11 @@ class _Parser:
     def feed_ranges(self, path: str, workers: int, bare: bool) -> None:
         """A plain file: each worker reads and scans its own byte range; this process only merges."""
         size = os.path.getsize(path)
-        try:
+        if workers_available():
+            for blob in scan_in_order(path, list(cuts(path, size)), bare, workers):
+                self._merge_packed(blob)
+            return
+        try:  # no fork on this platform: a pool of spawned processes
             pool = ProcessPoolExecutor(workers, mp_context=_mp_context())
         except (OSError, ValueError, ImportError):
             with open(path, "rb") as f:
