@@ -677,8 +677,16 @@ def _shared_numbers(vals: tuple) -> list:
 
 
 def _numbers(vals: tuple) -> list:
-    """``number`` of each (None stays None), at C speed when all are plain floats."""
+    """``number`` of each (None stays None), at C speed when all are plain floats.
+
+    A chunk's contributions hold None for every output printed without a loss weight
+    (test accuracies): those alone must not send the whole column through ``number``.
+    """
     try:
         return list(map(float, vals))
     except (ValueError, TypeError):
+        pass
+    try:
+        return [None if v is None else float(v) for v in vals]
+    except ValueError:
         return [number(v) for v in vals]
