@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import marshal
 import os
 from itertools import pairwise
 
@@ -37,8 +38,15 @@ def _ranges(path, pieces: int) -> list[tuple[int, int]]:
 def test_results_come_back_in_range_order(log, workers):
     ranges = _ranges(log, 7)
     got = list(W.scan_in_order(str(log), ranges, False, workers))
-    expected = [C.scan_range_packed(str(log), lo, hi, False) for lo, hi in ranges]
+    expected = [marshal.loads(C.scan_range_packed(str(log), lo, hi, False)) for lo, hi in ranges]
     assert got == expected
+
+
+def test_results_larger_than_a_slot_come_through_the_pipe(log, monkeypatch):
+    monkeypatch.setattr(W, "SLOT_SIZE", 64)  # every result is larger
+    ranges = _ranges(log, 5)
+    got = list(W.scan_in_order(str(log), ranges, False, 2))
+    assert got == [marshal.loads(C.scan_range_packed(str(log), lo, hi, False)) for lo, hi in ranges]
 
 
 def test_an_exception_in_a_worker_is_raised_in_the_parser(log, monkeypatch):

@@ -9,8 +9,9 @@ events, in file order, through a small state machine that builds the ``Trace`` (
 displays, outputs, tests, lr, dumps, crashes).
 
 Scanning is line-local and stateless, so a large plain file is cut into byte ranges
-that worker processes read and scan themselves (``chunks.scan_range``) while this
-process only merges; the trace is the same for any number of workers and any cut.
+that forked worker processes read and scan themselves (``workers``, ``chunks.scan_range``)
+while this process only merges; the trace is the same for any number of workers and
+any cut.
 
 Robustness: invalid UTF-8 is replaced, binary junk is skipped, a line longer than
 ``scan.MAX_LINE`` bytes is dropped (and counted) instead of being buffered, and nothing
@@ -237,8 +238,8 @@ class _Parser:
         """A plain file: each worker reads and scans its own byte range; this process only merges."""
         size = os.path.getsize(path)
         if workers_available():
-            for blob in scan_in_order(path, list(cuts(path, size)), bare, workers):
-                self._merge_packed(blob)
+            for packed in scan_in_order(path, list(cuts(path, size)), bare, workers):
+                self._merge_loaded(packed)
             return
         try:  # no fork on this platform: a pool of spawned processes
             pool = ProcessPoolExecutor(workers, mp_context=_mp_context())
@@ -259,7 +260,10 @@ class _Parser:
 
     def _merge_packed(self, blob: bytes) -> None:
         # marshal: the blob comes from our own worker process, never from the input
-        packed, nbytes, long_lines = marshal.loads(blob)
+        self._merge_loaded(marshal.loads(blob))
+
+    def _merge_loaded(self, result: tuple) -> None:
+        packed, nbytes, long_lines = result
         self._merge_range([unpack(t) for t in packed], nbytes, long_lines)
 
     def _merge_range(self, scans: list[ChunkScan], nbytes: int, long_lines: int) -> None:
