@@ -164,3 +164,81 @@ def test_a_layer_named_like_an_output_line_gives_no_output():
     scan = S.scan_chunk(buf, False)
     assert scan.displays.out[1] == ["loss"]  # the debug line's "net output #0: x = 5" is not an output
     assert list(scan.debug.lines) == [2]
+
+
+def _plain_fold(events, lines):
+    """The fold one event at a time, train outputs among the events (what ``_fold`` must equal)."""
+    out_ev, out_ln, its, rows, out, lr_rows, lrs = (
+        [],
+        [],
+        [],
+        [],
+        ([], [], [], [], [], [], []),
+        [],
+        ([], [], [], [], []),
+    )
+    open_it, lr_open, shapes = None, False, None
+    for ev, line in zip(events, lines, strict=True):
+        kind = ev[0]
+        if open_it is not None:
+            if kind == S.OUT and ev[1]:
+                for col, v in zip(out, (ev[2], ev[3], ev[4], ev[5], line, ev[6], ev[7]), strict=True):
+                    col.append(v)
+                continue
+            if kind == S.LR and lr_open and ev[1] == open_it:
+                lr_rows[-1] = len(lrs[0])
+                for col, v in zip(lrs, (ev[1], ev[2], ev[3], line, ev[4]), strict=True):
+                    col.append(v)
+                lr_open = False
+                continue
+            open_it = None
+        elif shapes is not None:
+            if kind == S.TOP:
+                if ev[1] is not None:
+                    shapes.append(ev[1])
+                continue
+            shapes = None
+        if kind == S.TRAIN:
+            out_ev.append((S.TRAIN, len(its)))
+            out_ln.append(line)
+            its.append(ev[1:])
+            rows.append(len(out[0]))
+            lr_rows.append(-1)
+            open_it, lr_open = ev[1], True
+            continue
+        if kind == S.SETUP and out_ev and out_ev[-1][0] == S.LAYER and out_ev[-1][1] == ev[1]:
+            shapes = []
+            out_ev[-1] = (S.LAYER_SETUP, ev[1], shapes)
+            continue
+        out_ev.append(ev)
+        out_ln.append(line)
+    if not its:
+        return out_ev, out_ln, None
+    columns = [list(c) for c in zip(*its, strict=True)]
+    return out_ev, out_ln, S.Displays(*columns, [*rows, len(out[0])], lr_rows, out, lrs)
+
+
+EVENT = st.one_of(
+    st.tuples(st.just(S.TRAIN), st.integers(0, 3), st.just(1.0), st.just("1"), st.none(), st.booleans()),
+    st.tuples(st.just(S.OUT), st.booleans(), st.integers(0, 2), st.sampled_from(["loss", "acc"]), st.just(0.5),
+              st.just("0.5"), st.none(), st.none()),
+    st.tuples(st.just(S.LR), st.integers(0, 3), st.just(0.01), st.just("0.01"), st.none()),
+    st.tuples(st.just(S.TOP), st.sampled_from([((1, 2), 2), None])),
+    st.tuples(st.sampled_from([S.SETUP, S.LAYER]), st.sampled_from(["a", "b"])),
+    st.tuples(st.just(S.RARE), st.just(b"Solving "), st.just(b"x")),
+)  # fmt: skip
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(EVENT, max_size=40))
+def test_fold_with_train_outputs_as_columns_equals_the_plain_fold(events):
+    lines = list(range(1, len(events) + 1))
+    is_train_out = [e[0] == S.OUT and e[1] for e in events]
+    rest = [(e, line) for e, line, t in zip(events, lines, is_train_out, strict=True) if not t]
+    outs = [(e, line) for e, line, t in zip(events, lines, is_train_out, strict=True) if t]
+    train = S.TrainOutputs(
+        [line for _, line in outs], *([e[k] for e, _ in outs] for k in (2, 3, 4, 5, 6, 7))
+    )  # fmt: skip
+    before = [sum(1 for o in train.offsets if o < line) for _, line in rest]
+    got = S._fold([e for e, _ in rest], [line for _, line in rest], before, train)
+    assert repr(got) == repr(_plain_fold(events, lines))

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from array import array
 from hashlib import blake2b
-from itertools import repeat
+from itertools import chain, compress, repeat
 from re import Match
 from typing import NamedTuple
 
@@ -91,6 +91,21 @@ class Displays(NamedTuple):
     lr: list[int]
     out: tuple[list, ...]
     lrs: tuple[list, ...]
+
+
+class TrainOutputs(NamedTuple):
+    """The chunk's ``Train net output`` lines, column by column, in file order (``_fold`` attaches them)."""
+
+    offsets: list[int]
+    index: list[int]
+    name: list[str]
+    value: list
+    text: list[str]
+    weight: list
+    contribution: list
+
+
+NO_TRAIN_OUTPUTS = TrainOutputs([], [], [], [], [], [], [])
 
 
 class ChunkScan(NamedTuple):
@@ -266,12 +281,10 @@ def scan_chunk(buf: bytes, bare: bool | None = None, sent_dumps: set[bytes] | No
     rest, kept_at, shift = _other_lines(buf, newlines, debug)
     rest_offsets: list[int] = []
     found += _iteration_lines(rest, rest_offsets.append, add)
-    found += _output_lines(rest, np.frombuffer(rest, dtype=np.uint8), rest_offsets, events)
-    if shift is None:
-        offsets += rest_offsets
-    else:
-        at_rest = np.array(rest_offsets, dtype=np.int64)
-        offsets += (at_rest + shift[np.searchsorted(kept_at, at_rest, side="right") - 1]).tolist()
+    n_outputs, train = _output_lines(rest, np.frombuffer(rest, dtype=np.uint8), rest_offsets, events)
+    found += n_outputs
+    offsets += _shifted(rest_offsets, kept_at, shift)
+    train_at = np.array(_shifted(train.offsets, kept_at, shift), dtype=np.int64)
 
     # stable order by offset (passes that find the same offset keep the order above)
     order = np.argsort(np.array(offsets, dtype=np.int64), kind="stable")
@@ -281,12 +294,23 @@ def scan_chunk(buf: bytes, bare: bool | None = None, sent_dumps: set[bytes] | No
         on_debug = debug_lines[np.minimum(np.searchsorted(debug_lines, lines), len(debug_lines) - 1)] == lines
         if on_debug.any():
             order, lines = order[~on_debug], lines[~on_debug]
-    events, lines, displays = _fold(list(map(events.__getitem__, order.tolist())), lines.tolist())
+    # for each event, how many train outputs come before it: they are folded in between
+    outs_before = np.searchsorted(train_at, np.array(offsets, dtype=np.int64)[order]).tolist()
+    train = train._replace(offsets=(np.searchsorted(newlines, train_at) + 1).tolist())  # now their lines
+    events, lines, displays = _fold(list(map(events.__getitem__, order.tolist())), lines.tolist(), outs_before, train)
     n_lines = len(newlines) + (1 if end and buf[-1:] != b"\n" else 0)
     # every "] " is a glog prefix, except the second one on debug_info lines ("[Forward] Layer")
     inner = brackets[brackets < end - 1]
     glog = int(np.count_nonzero(arr[inner + 1] == 32)) - (len(debug.lines) if debug else 0)
     return ChunkScan(n_lines, glog, found, events, array("q", lines), debug, long_lines, displays)
+
+
+def _shifted(at: list[int], kept_at, shift) -> list[int]:
+    """Offsets in the joined other lines back to offsets in the chunk (see ``_other_lines``)."""
+    if shift is None or not at:
+        return at
+    rest = np.array(at, dtype=np.int64)
+    return (rest + shift[np.searchsorted(kept_at, rest, side="right") - 1]).tolist()
 
 
 def _other_lines(
@@ -314,7 +338,9 @@ def _other_lines(
     return rest, kept_at, keep_lo - kept_at
 
 
-def _fold(events: list[tuple], lines: list[int]) -> tuple[list[tuple], list[int], Displays | None]:
+def _fold(
+    events: list[tuple], lines: list[int], outs_before: list[int], train: TrainOutputs
+) -> tuple[list[tuple], list[int], Displays | None]:
     """Fold the events that always go together into one, so the serial state machine sees fewer.
 
     A display (``TRAIN``) takes the train outputs and the lr line of its iteration that
@@ -323,6 +349,11 @@ def _fold(events: list[tuple], lines: list[int]) -> tuple[list[tuple], list[int]
     and its ``Top shape`` lines becomes ``(LAYER_SETUP, X, shapes)``. The state machine
     does with a folded event exactly what it did with its parts in a row (nothing else
     can come between them).
+
+    The train outputs are not among ``events``: ``train`` holds them as columns (their
+    ``offsets`` column holds their lines here) and ``outs_before[i]`` says how many of
+    them come before event ``i``. A run of them that follows a display directly is
+    folded into it as a whole; any other is handed on as an ``OUT`` event in its place.
     """
     out_ev: list[tuple] = []
     out_ln: list[int] = []
@@ -334,27 +365,28 @@ def _fold(events: list[tuple], lines: list[int]) -> tuple[list[tuple], list[int]
     speeds: list[bool] = []
     out_start: list[int] = []
     lr_rows: list[int] = []
-    out = ([], [], [], [], [], [], [])
-    o_index, o_name, o_value, o_text, o_line, o_weight, o_contrib = (c.append for c in out)
+    folded: list[tuple[int, int]] = []  # runs of train output rows folded into displays, in order
     lrs = ([], [], [], [], [])
     l_it, l_value, l_text, l_line, l_extras = (c.append for c in lrs)
     n_out = n_lr = 0
+    done = 0  # train outputs placed so far
     open_it = None  # iteration of the display just added, while only its outputs/lr follow
     lr_open = False
     shapes: list | None = None  # top shapes of the layer just added, while only its shapes follow
-    for ev, line in zip(events, lines, strict=True):
+    for ev, line, before in zip(events, lines, outs_before, strict=True):
+        if before != done:  # train outputs between the previous event and this one
+            if open_it is not None:
+                if folded and folded[-1][1] == done:  # usually one run in all
+                    folded[-1] = (folded[-1][0], before)
+                else:
+                    folded.append((done, before))
+                n_out += before - done
+            else:
+                _hand_on(train, done, before, out_ev, out_ln)
+                shapes = None
+            done = before
         kind = ev[0]
         if open_it is not None:
-            if kind == OUT and ev[1]:
-                o_index(ev[2])
-                o_name(ev[3])
-                o_value(ev[4])
-                o_text(ev[5])
-                o_line(line)
-                o_weight(ev[6])
-                o_contrib(ev[7])
-                n_out += 1
-                continue
             if kind == LR and lr_open and ev[1] == open_it:
                 lr_rows[-1] = n_lr
                 l_it(ev[1])
@@ -390,10 +422,30 @@ def _fold(events: list[tuple], lines: list[int]) -> tuple[list[tuple], list[int]
             continue
         add(ev)
         at(line)
+    rows = len(train.offsets)
+    if done != rows:  # train outputs after the last event
+        if open_it is not None:
+            folded.append((done, rows))
+            n_out += rows - done
+            if len(folded) > 1 and folded[-2][1] == done:
+                folded[-2:] = [(folded[-2][0], rows)]
+        else:
+            _hand_on(train, done, rows, out_ev, out_ln)
     if not its:
         return out_ev, out_ln, None
     out_start.append(n_out)
-    return out_ev, out_ln, Displays(its, losses, texts, seconds, speeds, out_start, lr_rows, out, lrs)
+    columns = (train.index, train.name, train.value, train.text, train.offsets, train.weight, train.contribution)
+    if folded != [(0, rows)]:
+        columns = tuple(list(chain.from_iterable(c[lo:hi] for lo, hi in folded)) for c in columns)
+    return out_ev, out_ln, Displays(its, losses, texts, seconds, speeds, out_start, lr_rows, columns, lrs)
+
+
+def _hand_on(train: TrainOutputs, lo: int, hi: int, events: list[tuple], lines: list[int]) -> None:
+    """Train output rows lo..hi-1 as OUT events (no display to fold them into)."""
+    for k in range(lo, hi):
+        events.append((OUT, True, train.index[k], train.name[k], train.value[k], train.text[k], train.weight[k],
+                       train.contribution[k]))  # fmt: skip
+        lines.append(train.offsets[k])
 
 
 def _top_shape(rest: bytes) -> tuple[tuple[int, ...], int] | None:
@@ -643,31 +695,37 @@ def _seconds(tail: bytes) -> float | None:
         return number(s.group(1)) if s is not None else None
 
 
-def _output_lines(buf: bytes, arr, offsets: list, events: list) -> int:
-    """``Train net output #k: name = v (* w = c loss)`` and its Test twin, converted column-wise."""
+def _output_lines(buf: bytes, arr, offsets: list, events: list) -> tuple[int, TrainOutputs]:
+    """``Train net output #k: name = v (* w = c loss)`` and its Test twin, converted column-wise.
+
+    Test outputs become events; train outputs come back as columns.
+    """
     matches = list(P.OUTPUT_RE.finditer(buf))
     if not matches:
-        return 0
+        return 0, NO_TRAIN_OUTPUTS
     starts = list(map(Match.start, matches))
     idx, names, vals, weights, contribs = zip(*map(Match.groups, matches), strict=True)
     s = np.array(starts, dtype=np.int64)
     # "Train net output" vs "Test net output", read on this line only
     before = np.maximum(s - 2, 0)
-    is_train = (s >= 2) & (arr[before] == 110) & (arr[before + 1] != 10)
-    offsets += starts
+    is_train = ((s >= 2) & (arr[before] == 110) & (arr[before + 1] != 10)).tolist()
     # one str per distinct name (decoded here: the main process only attaches them)
     known = {n: text(n) for n in set(names)}
-    events += zip(
-        repeat(OUT),
-        is_train.tolist(),
-        map(int, idx),
-        map(known.__getitem__, names),
+    columns = (
+        starts,
+        list(map(int, idx)),
+        list(map(known.__getitem__, names)),
         _numbers(vals),
-        map(bytes.decode, vals, repeat("latin-1")),
+        list(map(bytes.decode, vals, repeat("latin-1"))),
         _shared_numbers(weights),
         _numbers(contribs),
     )
-    return len(matches)
+    if all(is_train):
+        return len(matches), TrainOutputs(*columns)
+    is_test = [not t for t in is_train]
+    offsets += compress(starts, is_test)
+    events += zip(repeat(OUT), repeat(False), *(compress(c, is_test) for c in columns[1:]))
+    return len(matches), TrainOutputs(*(list(compress(c, is_train)) for c in columns))
 
 
 def _shared_numbers(vals: tuple) -> list:
