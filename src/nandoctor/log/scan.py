@@ -217,10 +217,20 @@ def scan_chunk(buf: bytes, bare: bool | None = None, sent_dumps: set[bytes] | No
     at, add = offsets.append, events.append
     found = 0
 
-    rare, setup = _rare_matches(buf, arr, brackets, newlines)
+    # a debug value line is read as that and nothing else: every other pass scans the other
+    # lines joined together (a debug log's debug lines are most of its bytes)
+    debug = debug_columns(buf, arr, newlines, brackets)
+    others, kept_at, shift = _other_lines(buf, newlines, debug)
+    if shift is None:
+        o_arr, o_newlines, o_brackets = arr, newlines, brackets
+    else:
+        o_arr = np.frombuffer(others, dtype=np.uint8)
+        o_newlines, o_brackets = np.flatnonzero(o_arr == 10), np.flatnonzero(o_arr == 93)
+
+    rare, setup = _rare_matches(others, o_arr, o_brackets, o_newlines)
     if bare:
-        # line starts: search "\n" + buf, so a match at i starts line i of buf
-        rare += [(m.start(), m.group(1), m.group(2), m.end() - 1) for m in P.BARE_RE.finditer(b"\n" + buf)]
+        # line starts: search "\n" + others, so a match at i starts line i of others
+        rare += [(m.start(), m.group(1), m.group(2), m.end() - 1) for m in P.BARE_RE.finditer(b"\n" + others)]
     found += len(rare) + len(setup.offsets)
     # a net's setup lines repeat for every net built (train, test, each restart): parse each text
     # once per chunk (pickle then sends one copy, and the trace shares it)
@@ -253,49 +263,25 @@ def scan_chunk(buf: bytes, bare: bool | None = None, sent_dumps: set[bytes] | No
             m = P.SUMMARY_RE.search(rest)
             add((SUMMARY, _four_numbers(m.groups()) if m else None))
         elif k == b"Initia":
-            newline = buf.find(b"\n", stop, end)
-            if newline < 0:
-                dump = b""
-            else:
-                finish = dump_end(buf, newline, end)
-                dump = buf[newline + 1 : end if finish is None else finish]
-            if b"\n>" in dump or dump.startswith(b">"):
-                dump = P.QUOTE_RE.sub(b"", dump)
-            # the digest lets the main process share one text among identical dumps without hashing them
-            digest = blake2b(dump, digest_size=16).digest()
-            n = dump.count(b"\n")
-            if sent_dumps is not None:
-                if digest in sent_dumps:
-                    dump = None
-                elif len(sent_dumps) < MAX_SENT_DUMPS:
-                    sent_dumps.add(digest)
-            add((DUMP, key, dump, digest, n))
+            if shift is not None:  # the dump is read from the chunk itself
+                stop += int(shift[np.searchsorted(kept_at, stop, side="right") - 1])
+            add(_dump_event(buf, stop, key, sent_dumps))
         else:
             add((RARE, key, rest))
     if not bare:
-        found += _raw_lines(buf, arr, newlines, at, add)
-    # a debug value line is read as that and nothing else: the Iteration and output passes
-    # skip them (most of a debug log's bytes), scanning the other lines joined together;
-    # the events the other passes found on them are dropped below
-    debug = debug_columns(buf, arr, newlines, brackets)
-    rest, kept_at, shift = _other_lines(buf, newlines, debug)
-    rest_offsets: list[int] = []
-    found += _iteration_lines(rest, rest_offsets.append, add)
-    n_outputs, train = _output_lines(rest, np.frombuffer(rest, dtype=np.uint8), rest_offsets, events)
+        found += _raw_lines(others, o_arr, o_newlines, at, add)
+    found += _iteration_lines(others, at, add)
+    n_outputs, train = _output_lines(others, o_arr, offsets, events)
     found += n_outputs
-    offsets += _shifted(rest_offsets, kept_at, shift)
     train_at = np.array(_shifted(train.offsets, kept_at, shift), dtype=np.int64)
+    at_buf = np.array(_shifted(offsets, kept_at, shift), dtype=np.int64)
 
     # stable order by offset (passes that find the same offset keep the order above)
-    order = np.argsort(np.array(offsets, dtype=np.int64), kind="stable")
-    lines = np.searchsorted(newlines, np.array(offsets, dtype=np.int64)[order]) + 1
-    if debug is not None:  # the rare and crash passes read every line: drop what they found on debug ones
-        debug_lines = np.frombuffer(debug.lines, dtype=np.int64)
-        on_debug = debug_lines[np.minimum(np.searchsorted(debug_lines, lines), len(debug_lines) - 1)] == lines
-        if on_debug.any():
-            order, lines = order[~on_debug], lines[~on_debug]
+    order = np.argsort(at_buf, kind="stable")
+    at_buf = at_buf[order]
+    lines = np.searchsorted(newlines, at_buf) + 1
     # for each event, how many train outputs come before it: they are folded in between
-    outs_before = np.searchsorted(train_at, np.array(offsets, dtype=np.int64)[order]).tolist()
+    outs_before = np.searchsorted(train_at, at_buf).tolist()
     train = train._replace(offsets=(np.searchsorted(newlines, train_at) + 1).tolist())  # now their lines
     events, lines, displays = _fold(list(map(events.__getitem__, order.tolist())), lines.tolist(), outs_before, train)
     n_lines = len(newlines) + (1 if end and buf[-1:] != b"\n" else 0)
@@ -303,6 +289,28 @@ def scan_chunk(buf: bytes, bare: bool | None = None, sent_dumps: set[bytes] | No
     inner = brackets[brackets < end - 1]
     glog = int(np.count_nonzero(arr[inner + 1] == 32)) - (len(debug.lines) if debug else 0)
     return ChunkScan(n_lines, glog, found, events, array("q", lines), debug, long_lines, displays)
+
+
+def _dump_event(buf: bytes, stop: int, key: bytes, sent_dumps: set[bytes] | None) -> tuple:
+    """The protobuf text after an ``Initializing ... from parameters:`` line ending at ``stop``."""
+    end = len(buf)
+    newline = buf.find(b"\n", stop, end)
+    if newline < 0:
+        dump = b""
+    else:
+        finish = dump_end(buf, newline, end)
+        dump = buf[newline + 1 : end if finish is None else finish]
+    if b"\n>" in dump or dump.startswith(b">"):
+        dump = P.QUOTE_RE.sub(b"", dump)
+    # the digest lets the main process share one text among identical dumps without hashing them
+    digest = blake2b(dump, digest_size=16).digest()
+    n = dump.count(b"\n")
+    if sent_dumps is not None:
+        if digest in sent_dumps:
+            dump = None
+        elif len(sent_dumps) < MAX_SENT_DUMPS:
+            sent_dumps.add(digest)
+    return (DUMP, key, dump, digest, n)
 
 
 def _shifted(at: list[int], kept_at, shift) -> list[int]:
