@@ -16,13 +16,15 @@ v``) is read as that and nothing else, whatever its layer name holds.
 
 Speed: the text is only touched by C code and numpy, with Python work per *found*
 line only. debug_info lines (most of a debug log): numpy alone, see ``debug_lines``.
-Iteration and output lines: one literal-anchored regex pass each over the other lines
-joined together (the everyday lr and display lines taken apart by the regex itself).
-Rare messages: numpy picks the ``] `` followed by a rare key's first two bytes and the
-regex is tried there only. Crash lines: numpy picks line starts with a possible first
-byte. Offsets become line numbers with one ``searchsorted`` against the newline
-offsets. Every shortcut finds exactly what the plain ``finditer`` pass would (see
-tests/log/test_parser_scan.py).
+Every other pass runs over the other lines joined together (``_other_lines``; its
+offsets are shifted back): Iteration and output lines, one literal-anchored regex pass
+each (the everyday lr and display lines taken apart by the regex itself); rare
+messages, where numpy picks the ``] `` followed by a rare key's first two bytes and
+the regex is tried there only (the net-setup keys are recognised by numpy alone);
+crash lines, where numpy picks line starts with a possible first byte. Offsets
+become line numbers with one ``searchsorted`` against the newline offsets. Train
+outputs stay columns until the fold attaches them to their display. Every shortcut
+finds exactly what the plain ``finditer`` pass would (see tests/log/test_parser_scan.py).
 
 ``cut_point`` decides where a streamed chunk may end: never inside a protobuf dump
 (``Initializing ... from parameters:`` followed by unprefixed lines), so that every
