@@ -60,12 +60,12 @@ def test_rare_candidates_find_what_finditer_finds(text, end):
     arr, newlines, brackets = _arrays(buf)
     plain = [(m.start(), m.group(1), m.group(2), m.end()) for m in P.RARE_RE.finditer(buf)]
     slow, setup = S._rare_matches(buf, arr, brackets, newlines)
-    keys = dict(S._SETUP_KEYS)
+    keys = dict(S._FREQUENT_KEYS)
     line_end = [buf.find(b"\n", at) for at in setup.offsets]
     fast = [(at, keys[kind], rest, len(buf) if stop < 0 else stop)
             for kind, at, rest, stop in zip(*setup, line_end, strict=True)]  # fmt: skip
     assert sorted(slow + fast) == plain
-    assert not any(key in keys.values() for _, key, _, _ in slow)  # the setup keys never reach the regex
+    assert not any(key in keys.values() for _, key, _, _ in slow)  # the frequent keys never reach the regex
 
 
 @settings(max_examples=300, deadline=None)

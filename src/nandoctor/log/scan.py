@@ -20,7 +20,7 @@ Every other pass runs over the other lines joined together (``_other_lines``; it
 offsets are shifted back): Iteration and output lines, one literal-anchored regex pass
 each (the everyday lr and display lines taken apart by the regex itself); rare
 messages, where numpy picks the ``] `` followed by a rare key's first two bytes and
-the regex is tried there only (the net-setup keys are recognised by numpy alone);
+the regex is tried there only (the frequent keys are recognised by numpy alone);
 crash lines, where numpy picks line starts with a possible first byte. Offsets
 become line numbers with one ``searchsorted`` against the newline offsets. Train
 outputs stay columns until the fold attaches them to their display. Every shortcut
@@ -60,10 +60,13 @@ _RAW_FIRST[list(b"*dfSFAt>")] = True
 # first two bytes of the rare messages: where RARE_RE can match after "] +"
 _RARE_PAIR = np.zeros(1 << 16, dtype=bool)
 _RARE_PAIR[[k[0] << 8 | k[1] for k in P.RARE_KEYS]] = True
-# the rare keys of net setup, recognised by numpy (no other key shares their first bytes)
-_SETUP_KEYS = ((TOP, b"Top shape: "), (SETUP, b"Setting up "), (LAYER, b"Creating Layer "))
-_SETUP_LENGTH = np.zeros(13, dtype=np.int64)
-_SETUP_LENGTH[[k for k, _ in _SETUP_KEYS]] = [len(key) for _, key in _SETUP_KEYS]
+# the rare keys that come by the thousand (net setup, debug_info summaries), recognised by numpy
+# byte by byte (no other key shares their first bytes)
+_FREQUENT_KEYS = (
+    (TOP, b"Top shape: "), (SETUP, b"Setting up "), (LAYER, b"Creating Layer "), (SUMMARY, b"[Backward] All net params")
+)  # fmt: skip
+_FREQUENT_LENGTH = np.zeros(13, dtype=np.int64)
+_FREQUENT_LENGTH[[k for k, _ in _FREQUENT_KEYS]] = [len(key) for _, key in _FREQUENT_KEYS]
 # for some first two bytes, the byte at a further offset that the keys starting with them can have
 # ("Creating Layer "/"Creating t...": L or t after "Creating ")
 _MORE_BYTES = [
@@ -243,6 +246,9 @@ def scan_chunk(buf: bytes, bare: bool | None = None, sent_dumps: set[bytes] | No
         for kind, rest in set(zip(setup.kinds, setup.rests, strict=True)):
             if kind == TOP:
                 parsed[kind, rest] = shapes.setdefault(rest, _top_shape(rest))
+            elif kind == SUMMARY:
+                m = P.SUMMARY_RE.search(rest)
+                parsed[kind, rest] = _four_numbers(m.groups()) if m else None
             else:
                 parsed[kind, rest] = names.setdefault(rest, text(rest))
         offsets += setup.offsets
@@ -490,23 +496,23 @@ def _drop_long_lines(buf: bytes, newlines) -> tuple[bytes, int]:
     return b"".join(pieces), len(long)
 
 
-class SetupLines(NamedTuple):
-    """The net-setup lines among the rare matches (most of them, as every run builds its nets), as columns."""
+class FrequentLines(NamedTuple):
+    """The rare matches with a frequent key (most of them: every run builds its nets), as columns."""
 
-    kinds: list[int]  # TOP, SETUP or LAYER
+    kinds: list[int]  # TOP, SETUP, LAYER or SUMMARY
     offsets: list[int]
     rests: list[bytes]  # the rest of the line after the key
 
 
-def _rare_matches(buf: bytes, arr, brackets, newlines) -> tuple[list[tuple], SetupLines]:
+def _rare_matches(buf: bytes, arr, brackets, newlines) -> tuple[list[tuple], FrequentLines]:
     """``RARE_RE`` matches, tried only after the ``]`` whose message starts like a rare key.
 
     Same matches as ``finditer`` (which would try all ~1.5 ``]`` per line): candidates
     are ``] `` + spaces + one of the keys' first two bytes, and one ``[Forward]``/
-    ``[Backward]`` debug line in a thousand is an Input or All-params line. The three
-    net-setup keys (``Top shape: ``, ``Setting up ``, ``Creating Layer ``) are recognised
-    by numpy, byte by byte, and come back as columns; the regex is tried on the other
-    candidates only, as ``(offset, key, rest, end)``. Every match runs to the end of
+    ``[Backward]`` debug line in a thousand is an Input or All-params line. The frequent
+    keys (``Top shape: ``, ``Setting up ``, ``Creating Layer ``, ``[Backward] All net
+    params``) are recognised by numpy, byte by byte, and come back as columns; the regex
+    is tried on the other candidates only, as ``(offset, key, rest, end)``. Every match runs to the end of
     its line, so ``finditer``'s "not inside the previous match" is "first on its line".
     """
     end = len(buf)
@@ -538,7 +544,7 @@ def _rare_matches(buf: bytes, arr, brackets, newlines) -> tuple[list[tuple], Set
         bad |= (first == one) & (second == two) & ~np.isin(arr[np.minimum(p + at, end - 1)], allowed)
     b, p = b[~bad], p[~bad]
     setup_kind = np.full(len(b), -1, dtype=np.int64)
-    for kind, key in _SETUP_KEYS:
+    for kind, key in _FREQUENT_KEYS:
         idx = np.flatnonzero((arr[p] == key[0]) & (arr[p + 1] == key[1]))
         for i in range(2, len(key)):
             idx = idx[p[idx] + i < end]
@@ -553,7 +559,7 @@ def _rare_matches(buf: bytes, arr, brackets, newlines) -> tuple[list[tuple], Set
     is_setup = setup_kind >= 0
     starts = np.concatenate((b[is_setup], np.array([t[0] for t in slow], dtype=np.int64)))
     kinds = np.concatenate((setup_kind[is_setup], np.full(len(slow), -1, dtype=np.int64)))
-    rest_at = np.concatenate((p[is_setup] + _SETUP_LENGTH[setup_kind[is_setup]], np.zeros(len(slow), np.int64)))
+    rest_at = np.concatenate((p[is_setup] + _FREQUENT_LENGTH[setup_kind[is_setup]], np.zeros(len(slow), np.int64)))
     slow_row = np.concatenate((np.full(is_setup.sum(), -1, dtype=np.int64), np.arange(len(slow))))
     order = np.argsort(starts, kind="stable")
     row = np.searchsorted(newlines, starts[order])
@@ -567,7 +573,7 @@ def _rare_matches(buf: bytes, arr, brackets, newlines) -> tuple[list[tuple], Set
     closed = row < len(newlines)
     line_end[closed] = newlines[row[closed]]
     pick = order[fast]
-    setup = SetupLines(
+    setup = FrequentLines(
         kinds[pick].tolist(),
         starts[pick].tolist(),
         list(map(buf.__getitem__, map(slice, rest_at[pick].tolist(), line_end[fast].tolist()))),
