@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import marshal
 import os
+import subprocess
+import sys
 from itertools import pairwise
 
 import pytest
@@ -102,3 +104,18 @@ def test_without_fork_the_spawned_pool_gives_the_same_trace(log, monkeypatch):
     monkeypatch.setattr(C, "BLOCK", 1024)
     monkeypatch.setattr(parser_module, "workers_available", lambda: False)
     assert canon(parse_log(log, workers=2)) == single
+
+
+def test_a_parse_survives_sigpipe_left_at_its_default(log):
+    """Programs piping their output often restore SIGPIPE's default, which kills a process that writes
+    to a pipe nobody reads: handing a slot back must never be such a write."""
+    code = (
+        "import signal, sys; signal.signal(signal.SIGPIPE, signal.SIG_DFL)\n"
+        "import nandoctor.log.chunks as C; C.BLOCK = 512\n"
+        "import nandoctor.log.workers as W; W.SLOT_SIZE = 1 << 16\n"
+        "from nandoctor.log.parser import parse_log\n"
+        "t = parse_log(sys.argv[1], workers=2); print(len(t.train))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(log)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "200"

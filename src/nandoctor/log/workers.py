@@ -15,8 +15,9 @@ the slot and hands the slot back through a second pipe. So a worker runs ahead o
 the parser by up to ``SLOTS`` results instead of stalling on a full pipe while the
 parser merges. A result larger than a slot follows its header on the pipe itself.
 
-Failures: an exception in a worker is sent back pickled in place of a result and
-raised in the parser; a worker that dies without a word (killed, out of memory)
+A worker stays until the parser closes its end of the slot pipe, so slots are only
+ever handed back to a live process. Failures: an exception in a worker is sent back
+pickled in place of a result and raised in the parser; a worker that dies without a word (killed, out of memory)
 shows as a ``ChildProcessError``. Leaving early (an exception in the parser, a
 generator not run to its end) kills and reaps every worker.
 """
@@ -101,6 +102,10 @@ def _work(out: int, freed: int, slots: mmap.mmap, path: str, ranges, bare: bool,
             slot = free.pop()
             slots[slot * SLOT_SIZE : slot * SLOT_SIZE + len(blob)] = blob
             _write(out, _HEADER.pack(len(blob), slot))
+        # stay until the parser is done with us, so that it never hands a slot back to a
+        # process that is gone (a write to a closed pipe can kill the writer)
+        while os.read(freed, 4096):
+            pass
     except BaseException as exc:  # whatever it is, the parser raises it
         status = 1
         with suppress(Exception):  # the parser is gone, or the exception does not pickle: exit all the same
@@ -119,7 +124,7 @@ def _receive(worker: _Worker) -> tuple:
     start = slot * SLOT_SIZE
     with memoryview(worker.slots) as view, view[start : start + length] as blob:
         result = marshal.loads(blob)  # our own worker's blob, never the input
-    with suppress(BrokenPipeError):  # a worker that sent its last result is gone
+    with suppress(BrokenPipeError):  # the worker died after sending: its next result says so
         os.write(worker.freed, bytes((slot,)))
     return result
 
