@@ -240,5 +240,5 @@ def test_fold_with_train_outputs_as_columns_equals_the_plain_fold(events):
         [line for _, line in outs], *([e[k] for e, _ in outs] for k in (2, 3, 4, 5, 6, 7))
     )  # fmt: skip
     before = [sum(1 for o in train.offsets if o < line) for _, line in rest]
-    got = S._fold([e for e, _ in rest], [line for _, line in rest], before, train)
+    got = S._fold([e for e, _ in rest], [line for _, line in rest], before, train, train.offsets)
     assert repr(got) == repr(_plain_fold(events, lines))

@@ -290,8 +290,10 @@ def scan_chunk(buf: bytes, bare: bool | None = None, sent_dumps: set[bytes] | No
     lines = np.searchsorted(newlines, at_buf) + 1
     # for each event, how many train outputs come before it: they are folded in between
     outs_before = np.searchsorted(train_at, at_buf).tolist()
-    train = train._replace(offsets=(np.searchsorted(newlines, train_at) + 1).tolist())  # now their lines
-    events, lines, displays = _fold(list(map(events.__getitem__, order.tolist())), lines.tolist(), outs_before, train)
+    train_lines = (np.searchsorted(newlines, train_at) + 1).tolist()
+    events, lines, displays = _fold(
+        list(map(events.__getitem__, order.tolist())), lines.tolist(), outs_before, train, train_lines
+    )
     n_lines = len(newlines) + (1 if end and buf[-1:] != b"\n" else 0)
     # every "] " is a glog prefix, except the second one on debug_info lines ("[Forward] Layer")
     inner = brackets[brackets < end - 1]
@@ -355,7 +357,7 @@ def _other_lines(
 
 
 def _fold(
-    events: list[tuple], lines: list[int], outs_before: list[int], train: TrainOutputs
+    events: list[tuple], lines: list[int], outs_before: list[int], train: TrainOutputs, train_lines: list[int]
 ) -> tuple[list[tuple], list[int], Displays | None]:
     """Fold the events that always go together into one, so the serial state machine sees fewer.
 
@@ -366,9 +368,8 @@ def _fold(
     does with a folded event exactly what it did with its parts in a row (nothing else
     can come between them).
 
-    The train outputs are not among ``events``: ``train`` holds them as columns (their
-    ``offsets`` column holds their lines here) and ``outs_before[i]`` says how many of
-    them come before event ``i``. A run of them that follows a display directly is
+    The train outputs are not among ``events``: ``train`` holds them as columns (on
+    ``train_lines``) and ``outs_before[i]`` says how many of them come before event ``i``. A run of them that follows a display directly is
     folded into it as a whole; any other is handed on as an ``OUT`` event in its place.
     """
     out_ev: list[tuple] = []
@@ -398,7 +399,7 @@ def _fold(
                     folded.append((done, before))
                 n_out += before - done
             else:
-                _hand_on(train, done, before, out_ev, out_ln)
+                _hand_on(train, train_lines, done, before, out_ev, out_ln)
                 shapes = None
             done = before
         kind = ev[0]
@@ -438,7 +439,7 @@ def _fold(
             continue
         add(ev)
         at(line)
-    rows = len(train.offsets)
+    rows = len(train_lines)
     if done != rows:  # train outputs after the last event
         if open_it is not None:
             folded.append((done, rows))
@@ -446,22 +447,24 @@ def _fold(
             if len(folded) > 1 and folded[-2][1] == done:
                 folded[-2:] = [(folded[-2][0], rows)]
         else:
-            _hand_on(train, done, rows, out_ev, out_ln)
+            _hand_on(train, train_lines, done, rows, out_ev, out_ln)
     if not its:
         return out_ev, out_ln, None
     out_start.append(n_out)
-    columns = (train.index, train.name, train.value, train.text, train.offsets, train.weight, train.contribution)
+    columns = (train.index, train.name, train.value, train.text, train_lines, train.weight, train.contribution)
     if folded != [(0, rows)]:
         columns = tuple(list(chain.from_iterable(c[lo:hi] for lo, hi in folded)) for c in columns)
     return out_ev, out_ln, Displays(its, losses, texts, seconds, speeds, out_start, lr_rows, columns, lrs)
 
 
-def _hand_on(train: TrainOutputs, lo: int, hi: int, events: list[tuple], lines: list[int]) -> None:
+def _hand_on(
+    train: TrainOutputs, train_lines: list[int], lo: int, hi: int, events: list[tuple], lines: list[int]
+) -> None:
     """Train output rows lo..hi-1 as OUT events (no display to fold them into)."""
     for k in range(lo, hi):
         events.append((OUT, True, train.index[k], train.name[k], train.value[k], train.text[k], train.weight[k],
                        train.contribution[k]))  # fmt: skip
-        lines.append(train.offsets[k])
+        lines.append(train_lines[k])
 
 
 def _top_shape(rest: bytes) -> tuple[tuple[int, ...], int] | None:

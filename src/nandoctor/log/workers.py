@@ -17,9 +17,9 @@ parser merges. A result larger than a slot follows its header on the pipe itself
 
 A worker stays until the parser closes its end of the slot pipe, so slots are only
 ever handed back to a live process. Failures: an exception in a worker is sent back
-pickled in place of a result and raised in the parser; a worker that dies without a word (killed, out of memory)
-shows as a ``ChildProcessError``. Leaving early (an exception in the parser, a
-generator not run to its end) kills and reaps every worker.
+pickled in place of a result and raised in the parser; a worker that dies without a
+word (killed, out of memory) shows as a ``ChildProcessError``. Leaving early (an
+exception in the parser, a generator not run to its end) kills and reaps every worker.
 """
 
 from __future__ import annotations
