@@ -369,8 +369,9 @@ def _fold(
     can come between them).
 
     The train outputs are not among ``events``: ``train`` holds them as columns (on
-    ``train_lines``) and ``outs_before[i]`` says how many of them come before event ``i``. A run of them that follows a display directly is
-    folded into it as a whole; any other is handed on as an ``OUT`` event in its place.
+    ``train_lines``) and ``outs_before[i]`` says how many of them come before event
+    ``i``. A run of them that follows a display directly is folded into it as a whole;
+    any other is handed on as an ``OUT`` event in its place.
     """
     out_ev: list[tuple] = []
     out_ln: list[int] = []
@@ -393,10 +394,7 @@ def _fold(
     for ev, line, before in zip(events, lines, outs_before, strict=True):
         if before != done:  # train outputs between the previous event and this one
             if open_it is not None:
-                if folded and folded[-1][1] == done:  # usually one run in all
-                    folded[-1] = (folded[-1][0], before)
-                else:
-                    folded.append((done, before))
+                _add_run(folded, done, before)
                 n_out += before - done
             else:
                 _hand_on(train, train_lines, done, before, out_ev, out_ln)
@@ -442,10 +440,8 @@ def _fold(
     rows = len(train_lines)
     if done != rows:  # train outputs after the last event
         if open_it is not None:
-            folded.append((done, rows))
+            _add_run(folded, done, rows)
             n_out += rows - done
-            if len(folded) > 1 and folded[-2][1] == done:
-                folded[-2:] = [(folded[-2][0], rows)]
         else:
             _hand_on(train, train_lines, done, rows, out_ev, out_ln)
     if not its:
@@ -455,6 +451,14 @@ def _fold(
     if folded != [(0, rows)]:
         columns = tuple(list(chain.from_iterable(c[lo:hi] for lo, hi in folded)) for c in columns)
     return out_ev, out_ln, Displays(its, losses, texts, seconds, speeds, out_start, lr_rows, columns, lrs)
+
+
+def _add_run(folded: list[tuple[int, int]], lo: int, hi: int) -> None:
+    """Rows lo..hi-1 folded; joined to the previous run when they continue it (usually one run in all)."""
+    if folded and folded[-1][1] == lo:
+        folded[-1] = (folded[-1][0], hi)
+    else:
+        folded.append((lo, hi))
 
 
 def _hand_on(
