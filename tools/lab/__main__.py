@@ -17,8 +17,6 @@ from pathlib import Path
 
 from tools.lab import matrix
 
-RUNS = Path(__file__).resolve().parent / "runs"
-
 
 def write_index(runs_dir: Path) -> int:
     rows = ["id\tmechanism\tshape\tcause\tpart\toutcome\tfirst_nan_iteration\tcaffe_exit_code"]
@@ -82,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     b = sub.add_parser("build")
     b.add_argument("--only")
     b.add_argument("--jobs", type=int, default=2)
-    b.add_argument("--out", type=Path, default=RUNS)
+    b.add_argument("--out", type=Path, default=None)
     m = sub.add_parser("materialize")
     m.add_argument("run_id")
     m.add_argument("dest", type=Path)
@@ -92,10 +90,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{s.id}\t{s.mechanism}\t{s.shape}\t{s.part}")
         return 0
     if args.cmd == "build":
-        return build(args.only, args.jobs, args.out)
+        from tools.lab.runner import RUNS
+
+        return build(args.only, args.jobs, args.out or RUNS)
     from tools.lab import runner
 
-    print(runner.materialize(RUNS / args.run_id, args.dest))
+    print(runner.materialize(runner.RUNS / args.run_id, args.dest))
     return 0
 
 

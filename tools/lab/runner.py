@@ -23,6 +23,7 @@ from tools.lab.plan import Plan
 from tools.lab.shapes import SHAPES
 
 CAFFE_PREFIX = Path(os.environ.get("NANDOCTOR_CAFFE_PREFIX", Path.home() / ".cache/nandoctor/caffe"))
+RUNS = Path(__file__).resolve().parent / "runs"  # the kept runs, in the repo
 TIMEOUT_S = 120
 SNAP = "snapshots/lab"
 
