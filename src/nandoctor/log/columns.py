@@ -55,6 +55,10 @@ class Floats:
         self.values.frombytes(values.astype(np.float64).tobytes())
         self.none.extend(none.astype(np.uint8).tobytes())
 
+    def __delitem__(self, span: slice) -> None:
+        del self.values[span]
+        del self.none[span]
+
     def numpy(self) -> np.ndarray:
         """The values (NaN where None) as a read-only float64 array sharing the memory."""
         return np.frombuffer(self.values, dtype=np.float64) if len(self.values) else np.zeros(0)
@@ -77,6 +81,12 @@ def odd_texts(texts: list[str], values: np.ndarray) -> list[int]:
     """Positions whose text is not ``format(value, "g")`` (those texts must be stored)."""
     formatted = map(format, values.tolist(), repeat("g"))
     return list(compress(range(len(texts)), map(str.__ne__, texts, formatted)))
+
+
+def _drop_keys(odd: dict, a: int, b: int) -> dict:
+    """``odd`` (row -> text) after rows ``a``..``b`` were deleted."""
+    n = b - a
+    return {(k if k < a else k - n): t for k, t in odd.items() if not a <= k < b}
 
 
 def _text(values: array, odd: dict[int, str], i: int) -> str:
@@ -124,6 +134,12 @@ class OutputColumns(Sequence):
 
     def __iter__(self) -> Iterator:
         return map(self.row, range(len(self)))
+
+    def drop(self, a: int, b: int) -> None:
+        """Delete rows ``a``..``b`` (the later ones move down)."""
+        for column in (self.index, self.name, self.value, self.line, self.weight, self.contribution):
+            del column[a:b]
+        self.odd = _drop_keys(self.odd, a, b)
 
     def append(self, index: int, name_id: int, value, text: str, line: int, weight, contribution) -> None:
         row = len(self.index)
@@ -239,6 +255,16 @@ class TrainColumns:
         self.lr_line.append(-1)
         self.out_start.append(self.out_start[-1])
 
+    def drop(self, a: int, b: int) -> None:
+        """Delete displays ``a``..``b`` with their outputs (the later ones move down)."""
+        out_a, out_b = self.out_start[a], self.out_start[b]
+        for column in (self.iteration, self.line, self.loss, self.seconds, self.final, self.lr, self.lr_line):
+            del column[a:b]
+        self.loss_odd = _drop_keys(self.loss_odd, a, b)
+        self.outputs.drop(out_a, out_b)
+        starts = np.frombuffer(self.out_start, dtype=np.int64)
+        self.out_start = array("q", starts[: a + 1].tobytes() + (starts[b + 1 :] - (out_b - out_a)).tobytes())
+
     def add_output(self, index: int, name_id: int, value, text: str, line: int, weight, contribution) -> None:
         """An output of the last display."""
         self.outputs.append(index, name_id, value, text, line, weight, contribution)
@@ -310,6 +336,12 @@ class LrColumns:
             self.iteration[i], self.value.get(i), _text(self.value.values, self.odd, i), self.line[i],
             self.extras.get(i, NO_EXTRAS),
         )  # fmt: skip
+
+    def drop(self, a: int, b: int) -> None:
+        for column in (self.iteration, self.value, self.line):
+            del column[a:b]
+        self.odd = _drop_keys(self.odd, a, b)
+        self.extras = _drop_keys(self.extras, a, b)
 
     def append(self, iteration: int, value, text: str, line: int, extras: Mapping[str, float] | None) -> None:
         i = len(self.iteration)

@@ -23,11 +23,18 @@ def _take_odd(target: dict[int, str], odd: np.ndarray, texts: list[str], rows: n
         target[first + pos] = texts[row]
 
 
+# a run of a few displays (a log of many short runs) is copied value by value: numpy's
+# per-call cost would be most of the work
+FEW = 8
+
+
 class ChunkDisplays:
     """The columns of one chunk's displays as numpy arrays (line numbers made absolute with ``base``)."""
 
     def __init__(self, d: Displays, base: int, output_ids: dict[str, int], output_names: list[str]) -> None:
         self.d = d
+        self.base = base
+        self.output_ids = output_ids
         self.its = np.array(d.iteration, dtype=np.int64)
         self.loss, self.loss_none = as_floats(d.loss)
         self.loss_odd = _odd(d.text, self.loss)
@@ -54,6 +61,9 @@ class ChunkDisplays:
 
     def copy(self, pending: list[int], lines: list[int], finals: list[bool], tc: TrainColumns, lc: LrColumns) -> None:
         """Append displays ``pending`` (rows of this chunk, ascending) with their outputs and lr lines."""
+        if len(pending) <= FEW:
+            self._copy_few(pending, lines, finals, tc, lc)
+            return
         ks = np.array(pending, dtype=np.int64)
         n, first = len(ks), len(tc)
         tc.iteration.frombytes(self.its[ks].tobytes())
@@ -96,3 +106,17 @@ class ChunkDisplays:
                 for pos, row in enumerate(lr.tolist()):
                     if extras[row]:
                         lc.extras[lr_first + pos] = extras[row]
+
+    def _copy_few(self, pending: list[int], lines: list[int], finals: list[bool], tc: TrainColumns,
+                  lc: LrColumns) -> None:  # fmt: skip
+        d, base, ids = self.d, self.base, self.output_ids
+        index, names, values, texts, out_lines, weights, contributions = d.out
+        r_it, r_value, r_text, r_line, r_extras = d.lrs
+        for k, line, final in zip(pending, lines, finals, strict=True):
+            tc.append(d.iteration[k], line, d.loss[k], d.text[k], d.seconds[k], final)
+            for o in range(d.out_start[k], d.out_start[k + 1]):
+                tc.add_output(index[o], ids[names[o]], values[o], texts[o], out_lines[o] + base, weights[o],
+                              contributions[o])  # fmt: skip
+            r = d.lr[k]
+            if r >= 0:
+                lc.append(r_it[r], r_value[r], r_text[r], r_line[r] + base, r_extras[r])

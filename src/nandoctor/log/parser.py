@@ -152,6 +152,11 @@ def _read_head(stream) -> bytes:
 
 
 PARALLEL_FROM = 64 << 20
+# A log can hold any number of runs (a million short ones, or a restart on every line of a
+# grepped log): the trace keeps the first and the last runs in full and only counts the
+# ones between, so its memory and the diagnosis stay bounded whatever the log's shape.
+KEEP_FIRST_RUNS = 1000
+KEEP_LAST_RUNS = 1000
 MAX_WORKERS = 4
 
 
@@ -188,6 +193,8 @@ class _Parser:
             "dump_lines": 0,
             "gzip": 0,
             "read_error": 0,
+            "runs": 0,
+            "runs_dropped": 0,
         }
         self.read_error: str | None = None
         self.segments: list[Segment] = []
@@ -309,9 +316,9 @@ class _Parser:
                 cd.blob = array("i", ids[np.frombuffer(d.blobs, dtype=C_INT)].tobytes())
             cd.value = d.values
             self.stats["debug_values"] += len(d.values)
-        first_seg = len(self.segments) - 1
+        current = self.seg
         self._handle(scan.events, scan.event_lines, base, scan.displays)
-        self._distribute_debug(first_seg)
+        self._distribute_debug(self._position(current))
         # runs closed in this chunk are complete: finish them now, while the workers still scan
         # (at the end only this process works)
         last = len(self.segments) - 1
@@ -334,8 +341,10 @@ class _Parser:
             self._unsorted_debug = False
         segs = self.segments[first_seg:]
         lo = 0
-        for k, seg in enumerate(segs):
-            hi = bisect.bisect_left(cd.line, segs[k + 1].start_line, lo) if k + 1 < len(segs) else len(cd.line)
+        for seg in segs:
+            # by each run's own line range: the runs between two kept ones may have been dropped
+            lo = bisect.bisect_left(cd.line, seg.start_line, lo)
+            hi = bisect.bisect_right(cd.line, seg.end_line, lo) if seg is not self.seg else len(cd.line)
             if hi > lo:
                 t = seg.debug
                 t.line.extend(cd.line[lo:hi])
@@ -345,9 +354,37 @@ class _Parser:
                 t.value.extend(cd.value[lo:hi])
             lo = hi
 
+    def _position(self, seg: Segment) -> int:
+        """Where ``seg`` is in ``segments``; if it was dropped, where the runs after it begin."""
+        for i in range(len(self.segments) - 1, -1, -1):
+            if self.segments[i] is seg:
+                return i
+        return KEEP_FIRST_RUNS
+
+    def _drop_middle_runs(self) -> None:
+        """Forget the runs between the first and the last kept ones (in batches: amortised O(1) a run)."""
+        lo, hi = KEEP_FIRST_RUNS, len(self.segments) - KEEP_LAST_RUNS
+        if hi - lo < KEEP_LAST_RUNS:
+            return
+        done = self.finished_segments
+        self.finished_segments = done - (min(hi, done) - min(lo, done))
+        first, kept = self.segments[lo], self.segments[hi]
+        # their displays and lr lines go too: the rows between the two runs, then the later rows move down
+        for store, a, b in ((self.train_columns, first.train.lo, kept.train.lo),
+                            (self.lr_columns, first.lr.lo, kept.lr.lo)):  # fmt: skip
+            if b > a:
+                store.drop(a, b)
+                for seg in self.segments[hi:]:
+                    view = seg.train if store is self.train_columns else seg.lr
+                    view.lo -= b - a
+                    view.hi -= b - a
+        del self.segments[lo:hi]
+        self.stats["runs_dropped"] += hi - lo
+
     def _new_segment(self, line: int) -> Segment:
+        self.stats["runs"] += 1
         seg = Segment(
-            index=len(self.segments),
+            index=self.stats["runs"] - 1,
             start_line=line,
             train=TrainSeries(self.train_columns, len(self.train_columns)),
             lr=LrSeries(self.lr_columns, len(self.lr_columns)),
@@ -355,6 +392,7 @@ class _Parser:
         if self.segments:
             seg.debug.names = self.segments[0].debug.names
         self.segments.append(seg)
+        self._drop_middle_runs()
         self.cur_train = False
         self.cur_test = None
         self.cur_layer = None

@@ -35,6 +35,7 @@ import math
 from array import array
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any, NamedTuple
 
 from nandoctor.config.textformat import Document, ParseError, Pos, parse_text
@@ -265,6 +266,11 @@ class Segment:
         return self.train.output_names()
 
 
+def _contiguous(series: list) -> bool:
+    """The runs' views cover one unbroken range of one store (no run between them was dropped)."""
+    return bool(series) and all(t.store is series[0].store and t.lo == prev.hi for prev, t in pairwise(series))
+
+
 @dataclass(slots=True)
 class Trace:
     path: str
@@ -289,7 +295,7 @@ class Trace:
     def train(self) -> Sequence[TrainPoint]:
         """Every run's displays in file order (one view of the columns when the parser built the runs)."""
         series = [s.train for s in self.segments]
-        if series and all(t.store is series[0].store for t in series):
+        if _contiguous(series):
             return TrainSeries(series[0].store, series[0].lo, series[-1].hi)
         return [p for t in series for p in t]
 
@@ -300,7 +306,7 @@ class Trace:
     @property
     def lr(self) -> Sequence[LrPoint]:
         series = [s.lr for s in self.segments]
-        if series and all(t.store is series[0].store for t in series):
+        if _contiguous(series):
             return LrSeries(series[0].store, series[0].lo, series[-1].hi)
         return [p for t in series for p in t]
 
