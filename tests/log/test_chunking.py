@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 import nandoctor.log.chunks as C
 import nandoctor.log.scan as S
+from nandoctor.log.columns import LrSeries, TrainSeries
 from nandoctor.log.parser import _Parser, parse_log
 from tests.conftest import caffe_runs
 from tests.log.conftest import FIXTURES
@@ -34,7 +35,7 @@ def canon(obj):
         )  # fmt: skip
     if isinstance(obj, float):
         return repr(obj)  # nan == nan
-    if isinstance(obj, (list, tuple)):
+    if isinstance(obj, (list, tuple, TrainSeries, LrSeries)):
         return [canon(x) for x in obj]
     if hasattr(obj, "items"):
         return sorted((k, canon(v)) for k, v in obj.items())

@@ -71,7 +71,12 @@ def run(args) -> int:
 def _summary(console, trace: Trace) -> None:
     st = trace.stats
     console.print(
-        f"[bold]{escape(trace.path)}[/bold]: {st['lines']:,} lines, {len(trace.segments)} run(s)"
+        f"[bold]{escape(trace.path)}[/bold]: {st['lines']:,} lines, {st.get('runs') or len(trace.segments):,} run(s)"
+        + (
+            f" ({len(trace.segments):,} analysed, the first and the last; {st['runs_dropped']:,} between them counted only)"
+            if st.get("runs_dropped")
+            else ""
+        )
         + (", gzip" if st.get("gzip") else "")
         + (f", {st['unparsed_lines']:,} line(s) neither glog nor dump" if st.get("unparsed_lines") else "")
         + (f", {st['long_lines']} over-long line(s) skipped" if st.get("long_lines") else "")

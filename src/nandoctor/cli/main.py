@@ -14,7 +14,7 @@ import sys
 from nandoctor import __version__
 from nandoctor.core.types import InputError
 
-COMMANDS = ("diagnose", "lint", "lr", "log", "scan_data", "replay", "rules", "demo")
+COMMANDS = ("diagnose", "lint", "lr", "log", "watch", "scan_data", "replay", "rules", "demo")
 
 
 def _load(name: str):

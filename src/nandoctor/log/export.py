@@ -14,6 +14,7 @@ because JSON has no such numbers.
 
 from __future__ import annotations
 
+import bisect
 import csv
 import json
 import math
@@ -98,9 +99,13 @@ def write_csv(trace: Trace, folder: str | Path) -> list[Path]:
             elapsed = _elapsed(seg)
             lr_by_iter = {p.iteration: p.value for p in seg.lr}
             times = sorted(elapsed.items())
+            time_lines = [line for line, _ in times]
             for t in seg.tests:
                 vals = {o.name: o.text for o in t.outputs}
-                secs = next((s for line, s in reversed(times) if line < t.line), None)
+                # the elapsed time of the last display before the pass (by bisection: a long run has
+                # a test pass every few displays, a scan per pass made the export quadratic)
+                before = bisect.bisect_left(time_lines, t.line) - 1
+                secs = times[before][1] if before >= 0 else None
                 lr = lr_by_iter.get(t.iteration)
                 w.writerow(
                     [

@@ -26,16 +26,16 @@ import marshal
 import os
 from array import array
 from collections import deque
-from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
-from types import MappingProxyType
 
 import numpy as np
 
 from nandoctor.log import patterns as P
 from nandoctor.log.chunks import SAMPLE, Prepend, Reader, cuts, is_bare, open_source, scan_range_packed
+from nandoctor.log.columns import LrColumns, LrSeries, TrainColumns, TrainSeries
 from nandoctor.log.debug_lines import C_INT, floats
+from nandoctor.log.displays import ChunkDisplays
 from nandoctor.log.scan import (
     DUMP,
     LAYER,
@@ -61,14 +61,12 @@ from nandoctor.log.trace import (
     DebugTable,
     LayerSetup,
     LogDocument,
-    LrPoint,
     MultiStepEvent,
     OutputValue,
     Segment,
     Snapshot,
     TestPass,
     Trace,
-    TrainPoint,
 )
 from nandoctor.log.workers import available as workers_available
 from nandoctor.log.workers import scan_in_order
@@ -154,8 +152,11 @@ def _read_head(stream) -> bytes:
 
 
 PARALLEL_FROM = 64 << 20
-# BVLC lr lines have no extras: share one read-only empty mapping instead of a dict per line
-_NO_EXTRAS: Mapping[str, float] = MappingProxyType({})
+# A log can hold any number of runs (a million short ones, or a restart on every line of a
+# grepped log): the trace keeps the first and the last runs in full and only counts the
+# ones between, so its memory and the diagnosis stay bounded whatever the log's shape.
+KEEP_FIRST_RUNS = 1000
+KEEP_LAST_RUNS = 1000
 MAX_WORKERS = 4
 
 
@@ -192,11 +193,23 @@ class _Parser:
             "dump_lines": 0,
             "gzip": 0,
             "read_error": 0,
+            "runs": 0,
+            "runs_dropped": 0,
         }
         self.read_error: str | None = None
         self.segments: list[Segment] = []
+        # every run's displays and lr lines in file-wide columns; a run holds a view of its rows
+        self.output_names: list[str] = []
+        self.output_ids: dict[str, int] = {}
+        self.train_columns = TrainColumns(self.output_names)
+        self.lr_columns = LrColumns()
+        # displays of the current chunk (rows of its Displays) not yet copied into the columns
+        self.pending: list[int] = []
+        self.pending_lines: list[int] = []
+        self.pending_final: list[bool] = []
+        self.chunk_displays: ChunkDisplays | None = None
         self.seg = self._new_segment(1)
-        self.cur_train: TrainPoint | None = None
+        self.cur_train = False  # the current run's last display may still get outputs
         self.cur_test: TestPass | None = None
         self.cur_layer: LayerSetup | None = None
         self.net_count = 0
@@ -303,9 +316,9 @@ class _Parser:
                 cd.blob = array("i", ids[np.frombuffer(d.blobs, dtype=C_INT)].tobytes())
             cd.value = d.values
             self.stats["debug_values"] += len(d.values)
-        first_seg = len(self.segments) - 1
+        current = self.seg
         self._handle(scan.events, scan.event_lines, base, scan.displays)
-        self._distribute_debug(first_seg)
+        self._distribute_debug(self._position(current))
         # runs closed in this chunk are complete: finish them now, while the workers still scan
         # (at the end only this process works)
         last = len(self.segments) - 1
@@ -328,8 +341,10 @@ class _Parser:
             self._unsorted_debug = False
         segs = self.segments[first_seg:]
         lo = 0
-        for k, seg in enumerate(segs):
-            hi = bisect.bisect_left(cd.line, segs[k + 1].start_line, lo) if k + 1 < len(segs) else len(cd.line)
+        for seg in segs:
+            # by each run's own line range: the runs between two kept ones may have been dropped
+            lo = bisect.bisect_left(cd.line, seg.start_line, lo)
+            hi = bisect.bisect_right(cd.line, seg.end_line, lo) if seg is not self.seg else len(cd.line)
             if hi > lo:
                 t = seg.debug
                 t.line.extend(cd.line[lo:hi])
@@ -339,12 +354,46 @@ class _Parser:
                 t.value.extend(cd.value[lo:hi])
             lo = hi
 
+    def _position(self, seg: Segment) -> int:
+        """Where ``seg`` is in ``segments``; if it was dropped, where the runs after it begin."""
+        for i in range(len(self.segments) - 1, -1, -1):
+            if self.segments[i] is seg:
+                return i
+        return KEEP_FIRST_RUNS
+
+    def _drop_middle_runs(self) -> None:
+        """Forget the runs between the first and the last kept ones (in batches: amortised O(1) a run)."""
+        lo, hi = KEEP_FIRST_RUNS, len(self.segments) - KEEP_LAST_RUNS
+        if hi - lo < KEEP_LAST_RUNS:
+            return
+        done = self.finished_segments
+        self.finished_segments = done - (min(hi, done) - min(lo, done))
+        first, kept = self.segments[lo], self.segments[hi]
+        # their displays and lr lines go too: the rows between the two runs, then the later rows move down
+        for store, a, b in ((self.train_columns, first.train.lo, kept.train.lo),
+                            (self.lr_columns, first.lr.lo, kept.lr.lo)):  # fmt: skip
+            if b > a:
+                store.drop(a, b)
+                for seg in self.segments[hi:]:
+                    view = seg.train if store is self.train_columns else seg.lr
+                    view.lo -= b - a
+                    view.hi -= b - a
+        del self.segments[lo:hi]
+        self.stats["runs_dropped"] += hi - lo
+
     def _new_segment(self, line: int) -> Segment:
-        seg = Segment(index=len(self.segments), start_line=line)
+        self.stats["runs"] += 1
+        seg = Segment(
+            index=self.stats["runs"] - 1,
+            start_line=line,
+            train=TrainSeries(self.train_columns, len(self.train_columns)),
+            lr=LrSeries(self.lr_columns, len(self.lr_columns)),
+        )
         if self.segments:
             seg.debug.names = self.segments[0].debug.names
         self.segments.append(seg)
-        self.cur_train = None
+        self._drop_middle_runs()
+        self.cur_train = False
         self.cur_test = None
         self.cur_layer = None
         self.net_count = 0
@@ -354,6 +403,7 @@ class _Parser:
 
     def _split(self, line: int) -> None:
         """Start a new segment (run) at ``line``."""
+        self._flush()
         self.seg.end_line = line - 1
         self.seg = self._new_segment(line)
 
@@ -365,17 +415,17 @@ class _Parser:
             self.names.append(name)
         return i
 
+    def _has_training(self) -> bool:
+        return bool(self.pending) or self.seg.has_training
+
     def _handle(self, events: list[tuple], lines: array, base: int, displays: Displays | None) -> None:
         # the hot loop of the whole parser: one tuple per event, most of them TRAIN (a display
-        # with its outputs and lr line folded in by the scan, see ``scan._fold``)
+        # with its outputs and lr line folded in by the scan, see ``scan._fold``); a display is
+        # only noted here and copied into the columns with the others of its run (``_flush``)
         if displays is not None:
-            its, losses, texts, seconds, speeds, out_start, lr_rows = displays[:7]
-            # the displays' outputs and lr points, made in one go (each display takes a slice)
-            o = displays.out
-            outs = list(map(OutputValue, o[0], o[1], o[2], o[3], map(base.__add__, o[4]), o[5], o[6]))
-            r = displays.lrs
-            extras = [_NO_EXTRAS if e is None else e for e in r[4]]
-            lr_points = list(map(LrPoint, r[0], r[1], r[2], map(base.__add__, r[3]), extras))
+            its, speeds = displays.iteration, displays.speed
+            self.chunk_displays = ChunkDisplays(displays, base, self.output_ids, self.output_names)
+        rows, row_lines, finals = self.pending, self.pending_lines, self.pending_final
         for line, ev in zip(map(base.__add__, lines), events, strict=True):
             kind = ev[0]
             if kind == TRAIN:
@@ -386,27 +436,25 @@ class _Parser:
                     self.seen_speed = True
                 # a display never repeats or goes back within one run: the counter restarted
                 last = self.last_iter
-                if last is not None and it <= last and self.seg.has_training:
+                if last is not None and it <= last and (rows or self.seg.has_training):
                     self._split(line)
-                seg = self.seg
                 self.last_iter = it
-                # all fields positional: the dataclass __init__ then calls no default factory
-                point = self.cur_train = TrainPoint(
-                    it, line, losses[k], texts[k], seconds[k], not speed and self.seen_speed,
-                    outs[out_start[k] : out_start[k + 1]],
-                )  # fmt: skip
-                seg.train.append(point)
+                rows.append(k)
+                row_lines.append(line)
+                finals.append(not speed and self.seen_speed)
+                self.cur_train = True
                 self.cur_test = None
-                if lr_rows[k] >= 0:
-                    seg.lr.append(lr_points[lr_rows[k]])
             elif kind == OUT:
-                cur = self.cur_train
-                if ev[1] and cur is not None:
-                    cur.outputs.append(OutputValue(ev[2], ev[3], ev[4], ev[5], line, ev[6], ev[7]))
+                if ev[1] and self.cur_train:
+                    self._flush()
+                    self.seg.train.store.add_output(ev[2], self._output_id(ev[3]), ev[4], ev[5], line, ev[6], ev[7])
+                    self.seg.train.hi = len(self.train_columns)
                 else:
                     self._output(line, ev[1], ev[2], ev[3], ev[4], ev[5], ev[6], ev[7])
             elif kind == LR:
-                self.seg.lr.append(LrPoint(ev[1], ev[2], ev[3], line, _NO_EXTRAS if ev[4] is None else ev[4]))
+                self._flush()
+                self.lr_columns.append(ev[1], ev[2], ev[3], line, ev[4])
+                self.seg.lr.hi = len(self.lr_columns)
             elif kind == LAYER_SETUP:
                 layer = self.cur_layer = LayerSetup(ev[1], line, max(0, self.net_count - 1))
                 layer.top_shapes = ev[2]
@@ -432,22 +480,44 @@ class _Parser:
                 self._dump(line, ev[1], ev[2], ev[3], ev[4])
             else:
                 self._raw(line, ev[1], ev[2])
+        self._flush()
+        self.chunk_displays = None
+
+    def _output_id(self, name: str) -> int:
+        i = self.output_ids.get(name)
+        if i is None:
+            i = self.output_ids[name] = len(self.output_names)
+            self.output_names.append(name)
+        return i
+
+    def _flush(self) -> None:
+        """Copy the noted displays (all of the current run) and their outputs and lr lines into the columns."""
+        if not self.pending:
+            return
+        self.chunk_displays.copy(self.pending, self.pending_lines, self.pending_final, self.train_columns,
+                                 self.lr_columns)  # fmt: skip
+        self.pending.clear()
+        self.pending_lines.clear()
+        self.pending_final.clear()
+        self.seg.train.hi = len(self.train_columns)
+        self.seg.lr.hi = len(self.lr_columns)
 
     def _testing(self, line: int, it: int, idx: int) -> None:
         seg = self.seg
-        if self.last_iter is not None and it < self.last_iter and seg.has_training:
+        if self.last_iter is not None and it < self.last_iter and self._has_training():
             self._split(line)
             seg = self.seg
         self.cur_test = TestPass(it, idx, line, last_line=line)
         seg.tests.append(self.cur_test)
 
     def _output(self, line, is_train, idx, name, val, val_text, weight, contrib) -> None:
-        if is_train and self.cur_train is None:
+        if is_train and not self.cur_train:
             return  # an output line without its Iteration line (cut or grepped log)
-        out = OutputValue(idx, name, val, val_text, line, weight, contrib)
         if is_train:
-            self.cur_train.outputs.append(out)
+            self._flush()
+            self.train_columns.add_output(idx, self._output_id(name), val, val_text, line, weight, contrib)
             return
+        out = OutputValue(idx, name, val, val_text, line, weight, contrib)
         test = self.cur_test
         if test is None:
             test = self.cur_test = TestPass(self.last_iter if self.last_iter is not None else 0, 0, line)
@@ -514,7 +584,7 @@ class _Parser:
             seg.crashes.append(Crash("fatal", _text(key + rest), line))
         elif k == b"Gradie":
             m = P.CLIP_RE.search(rest)
-            it = self.cur_train.iteration if self.cur_train is not None else self.last_iter
+            it = self.last_iter  # the current display's iteration, if there is one
             if m:
                 seg.clips.append(ClipEvent(it, number(m.group(1)), number(m.group(2)), number(m.group(3)), line))
         elif k == b"Snapsh":
@@ -526,7 +596,7 @@ class _Parser:
         elif k == b"Restar":
             seg.info["data_restarts"] = seg.info.get("data_restarts", 0) + 1
         elif k in (b"Resumi", b"Restor"):
-            if seg.has_training:
+            if self._has_training():
                 self._split(line)
                 seg = self.seg
             seg.info["resumed_from"] = _text(rest)
@@ -603,7 +673,7 @@ class _Parser:
         is_solver = b"solver" in key
         seg = self.seg
         # a new solver dump, or a net dump after training started, begins another run
-        if seg.has_training or (is_solver and seg.solver is not None):
+        if self._has_training() or (is_solver and seg.solver is not None):
             self._split(line)
             seg = self.seg
         doc = LogDocument("solver" if is_solver else "net", text, line + 1, line, path=self.path)
@@ -660,12 +730,27 @@ def _finish_segment(seg: Segment) -> None:
 
 
 def _attach_lr(seg: Segment) -> None:
-    by_iter = {p.iteration: p for p in seg.train if not p.final}
-    for lr in seg.lr:
-        p = by_iter.get(lr.iteration)
-        if p is not None and p.lr_line is None:
-            p.lr = lr.value
-            p.lr_line = lr.line
+    """Each display (not the final one) gets the first lr line of its iteration."""
+    train, lr = seg.train, seg.lr
+    if not len(train) or not len(lr) or not isinstance(train, TrainSeries) or not isinstance(lr, LrSeries):
+        return
+    # within a run the displayed iterations strictly increase (else the run was split)
+    keep = np.flatnonzero(~train.finals())
+    its = train.iterations()[keep]
+    lr_its = lr.iterations()
+    at = np.searchsorted(its, lr_its)
+    ok = at < len(its)
+    ok[ok] = its[at[ok]] == lr_its[ok]
+    if not ok.any():
+        return
+    hits, first = np.unique(at[ok], return_index=True)  # the first lr line of each iteration
+    lr_rows = np.flatnonzero(ok)[first] + lr.lo
+    rows = keep[hits] + train.lo
+    store = train.store
+    values = np.frombuffer(store.lr.values, dtype=np.float64)
+    values[rows] = np.frombuffer(lr.store.value.values, dtype=np.float64)[lr_rows]
+    np.frombuffer(store.lr.none, dtype=np.uint8)[rows] = np.frombuffer(lr.store.value.none, dtype=np.uint8)[lr_rows]
+    np.frombuffer(store.lr_line, dtype=np.int64)[rows] = np.frombuffer(lr.store.line, dtype=np.int64)[lr_rows]
 
 
 def _assign_debug(seg: Segment) -> None:
@@ -680,8 +765,8 @@ def _assign_debug(seg: Segment) -> None:
     n = len(table.line)
     if not n and not table.summaries:
         return
-    train_lines = np.array([p.line for p in seg.train], dtype=np.int64)
-    train_iters = np.array([p.iteration for p in seg.train] + [-1], dtype=np.int64)
+    train_lines = seg.train.lines()
+    train_iters = np.append(seg.train.iterations(), -1)
     if n:
         lines = np.frombuffer(table.line, dtype=np.int64) if n else np.zeros(0, np.int64)
         iters = train_iters[np.searchsorted(train_lines, lines, side="left")]

@@ -26,6 +26,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from nandoctor.config.textformat import ParseError, parse_text
 from nandoctor.core.types import Cause
 from nandoctor.log.trace import DebugRecord, Segment, Trace, TrainPoint
@@ -78,6 +80,35 @@ def _base(seg: Segment, kind: str, message: str, cause: Cause, **kw) -> Symptom:
 
 
 # ---------------------------------------------------------------- training loss
+def _bad_values(column) -> np.ndarray:
+    """Per value of a ``columns.Floats`` slice pair (values, none): nan/inf and not None."""
+    values, none = column
+    return ~np.isfinite(values) & ~none
+
+
+def _output_columns(seg: Segment):
+    """The run's train output rows: (first row, name ids, values, None flags, owning display per row)."""
+    tr = seg.train
+    lo, hi = tr.output_span()
+    outs = tr.store.outputs
+    if hi <= lo:
+        empty = np.zeros(0)
+        return lo, np.zeros(0, dtype=np.int32), empty, np.zeros(0, dtype=bool), np.zeros(0, dtype=np.int64)
+    names = np.frombuffer(outs.name, dtype=np.int32)[lo:hi]
+    return lo, names, outs.value.numpy()[lo:hi], outs.value.none_mask()[lo:hi], tr.output_owner()
+
+
+def _bad_displays(seg: Segment) -> np.ndarray:
+    """Per display of the run: its loss or any of its train outputs is nan/inf."""
+    tr = seg.train
+    bad = _bad_values((tr.losses(), tr.loss_none()))
+    _, _, values, none, owner = _output_columns(seg)
+    out_bad = _bad_values((values, none))
+    if out_bad.any():
+        bad[owner[out_bad]] = True
+    return bad
+
+
 def first_nonfinite_point(seg: Segment) -> tuple[int, TrainPoint] | None:
     """Index and point of the first displayed iteration whose loss or any train output is nan/inf.
 
@@ -87,21 +118,32 @@ def first_nonfinite_point(seg: Segment) -> tuple[int, TrainPoint] | None:
     if known is not None and known[0] == len(seg.train):
         return known[1]
     found = None
-    for i, p in enumerate(seg.train):
-        if _bad(p.loss) or any(_bad(o.value) for o in p.outputs):
-            found = i, p
-            break
+    bad = _bad_displays(seg)
+    if bad.any():
+        i = int(np.argmax(bad))
+        found = i, seg.train[i]
     seg.derived["first_nonfinite_point"] = (len(seg.train), found)
     return found
+
+
+def _first_bad_output_rows(seg: Segment) -> dict[int, int]:
+    """Output name id -> the first output row (in file order) where that output is nan/inf."""
+    lo, names, values, none, _ = _output_columns(seg)
+    rows = np.flatnonzero(_bad_values((values, none)))
+    if not len(rows):
+        return {}
+    ids, first = np.unique(names[rows], return_index=True)
+    return {int(n): lo + int(rows[k]) for n, k in zip(ids, first, strict=True)}
 
 
 def first_nonfinite_by_output(seg: Segment) -> dict[str, int | None]:
     """Train output name -> first displayed iteration where it is nan/inf (None: always finite)."""
     first: dict[str, int | None] = dict.fromkeys(seg.output_names())
-    for p in seg.train:
-        for o in p.outputs:
-            if first.get(o.name) is None and _bad(o.value):
-                first[o.name] = p.iteration
+    store = seg.train.store
+    starts = np.frombuffer(store.out_start, dtype=np.int64)
+    for name_id, row in _first_bad_output_rows(seg).items():
+        display = int(np.searchsorted(starts, row, side="right")) - 1
+        first[store.outputs.names[name_id]] = store.iteration[display]
     return first
 
 
@@ -113,17 +155,19 @@ def detect_loss_nonfinite(trace: Trace, seg: Segment) -> list[Symptom]:
     ev = [_loss_line(p)] + [_output_line(o) for o in p.outputs if _bad(o.value)]
     outs = [o.name for o in p.outputs if _bad(o.value)]
     what = "the displayed loss" if _bad(p.loss) else f"train output {', '.join(outs)}"
+    loss_bad = np.flatnonzero(_bad_values((seg.train.losses(), seg.train.loss_none())))
+    lr_bad = np.flatnonzero(_bad_values((seg.lr.values(), seg.lr.value_none())))
     data = {
         "first_nonfinite_iteration": p.iteration,
-        "first_nonfinite_loss_iteration": next((q.iteration for q in seg.train if _bad(q.loss)), None),
+        "first_nonfinite_loss_iteration": seg.train[int(loss_bad[0])].iteration if len(loss_bad) else None,
         "first_nonfinite_by_output": first_nonfinite_by_output(seg),
-        "first_nonfinite_lr_iteration": next((q.iteration for q in seg.lr if _bad(q.value)), None),
+        "first_nonfinite_lr_iteration": seg.lr[int(lr_bad[0])].iteration if len(lr_bad) else None,
         "value": p.loss_text if _bad(p.loss) else next(o.text for o in p.outputs if _bad(o.value)),
         "loss_nonfinite": _bad(p.loss),
         "outputs_nonfinite": outs,
         "lr": p.lr,
         "previous_iteration": seg.train[i - 1].iteration if i > 0 else None,
-        "trend": classify_trend(seg.train[:i])["trend"],
+        "trend": trend_before(seg, i)["trend"],
     }
     return [
         _base(seg, "loss_nonfinite", f"{what} is {data['value']} from iteration {p.iteration}", Cause.UNKNOWN,
@@ -134,9 +178,20 @@ def detect_loss_nonfinite(trace: Trace, seg: Segment) -> list[Symptom]:
 def classify_trend(history: list[TrainPoint]) -> dict[str, Any]:
     """How the finite displayed loss behaved before the first non-finite display."""
     vals = [abs(p.loss) for p in history if p.loss is not None and math.isfinite(p.loss)]
-    if not vals:
+    return _classify(vals[-WINDOW:], len(vals))
+
+
+def trend_before(seg: Segment, i: int) -> dict[str, Any]:
+    """``classify_trend`` of the run's first ``i`` displays, read from the loss column."""
+    loss = seg.train.losses()[:i]
+    vals = np.abs(loss[np.isfinite(loss)])  # None is stored as nan: left out like nan
+    return _classify(vals[-WINDOW:].tolist(), len(vals))
+
+
+def _classify(window: list[float], points: int) -> dict[str, Any]:
+    """The trend of the last ``WINDOW`` finite |loss| values, of ``points`` finite values in all."""
+    if not window:
         return {"trend": "no_history", "growth_factor": None, "points": 0}
-    window = vals[-WINDOW:]
     # growth = the latest peak against the lowest value before it (a falling loss has growth 1)
     peak = max(range(max(0, len(window) - 3), len(window)), key=window.__getitem__)
     growth = window[peak] / max(min(window[: peak + 1]), 1e-12)
@@ -146,7 +201,7 @@ def classify_trend(history: list[TrainPoint]) -> dict[str, Any]:
     last_step = window[-1] / max(window[-2], 1e-12) if len(window) >= 2 else None
     prior = window[:-1]
     prior_spread = max(prior) / max(min(prior), 1e-12) if len(prior) >= 2 else None
-    if len(vals) == 1 and vals[0] >= 1e3:
+    if points == 1 and window[0] >= 1e3:
         trend = "large_loss"
     elif growth < 2:
         trend = "flat_or_falling"
@@ -160,7 +215,7 @@ def classify_trend(history: list[TrainPoint]) -> dict[str, Any]:
         "rise_fraction": round(rise_fraction, 3),
         "monotonic": bool(steps) and rises == len(steps),
         "last_step_factor": None if last_step is None else round(last_step, 4),
-        "points": len(vals),
+        "points": points,
         "last_finite_loss": window[-1],
     }
 
@@ -172,7 +227,7 @@ def detect_loss_trend(trace: Trace, seg: Segment) -> list[Symptom]:
     i, p = found
     if i == 0:
         return []  # nan_at_start covers it
-    info = classify_trend(seg.train[:i])
+    info = trend_before(seg, i)
     trend = info["trend"]
     if trend == "no_history":
         return []  # no finite loss before it (unreadable values): there is no trend to tell
@@ -217,24 +272,32 @@ def detect_nan_at_start(trace: Trace, seg: Segment) -> list[Symptom]:
     return [_base(seg, "nan_at_start", msg, Cause.UNKNOWN, iteration=p.iteration, evidence=ev, data=data)]
 
 
+def _plateau_match(v: np.ndarray, plateau: float) -> np.ndarray:
+    ratio = v / plateau
+    return (np.abs(v - plateau) < 5e-4) | (
+        (v > plateau * 0.999) & (np.abs(ratio - np.round(ratio)) < 1e-4) & (v < plateau * 64)
+    )
+
+
 def detect_softmax_plateau(trace: Trace, seg: Segment) -> list[Symptom]:
-    out = []
-    for p in seg.train:
-        for o in p.outputs:
-            v = o.value
-            if v is None or not math.isfinite(v):
-                continue
-            for plateau, name in ((SOFTMAX_PLATEAU, "softmax"), (MULTINOMIAL_PLATEAU, "multinomial")):
-                if abs(v - plateau) < 5e-4 or (
-                    v > plateau * 0.999 and abs(v / plateau - round(v / plateau)) < 1e-4 and v < plateau * 64
-                ):
-                    data = {"iteration": p.iteration, "output": o.name, "value": v, "plateau": plateau, "kind": name}
-                    msg = (f"train output {o.name} = {o.text} at iteration {p.iteration} is the {name} clamp "
-                           f"(-log of the smallest probability): the predictions have saturated")  # fmt: skip
-                    out.append(_base(seg, "softmax_plateau", msg, Cause.GRADIENT_EXPLOSION, iteration=p.iteration,
-                                     culprit=o.name, evidence=[_output_line(o)], data=data))  # fmt: skip
-                    return out
-    return out
+    lo, _, values, _, owner = _output_columns(seg)
+    with np.errstate(invalid="ignore"):
+        finite = np.isfinite(values)
+        hits = {name: _plateau_match(values, plateau) & finite
+                for plateau, name in ((SOFTMAX_PLATEAU, "softmax"), (MULTINOMIAL_PLATEAU, "multinomial"))}  # fmt: skip
+    either = hits["softmax"] | hits["multinomial"]
+    if not either.any():
+        return []
+    r = int(np.argmax(either))
+    plateau, name = (SOFTMAX_PLATEAU, "softmax") if hits["softmax"][r] else (MULTINOMIAL_PLATEAU, "multinomial")
+    o = seg.train.store.outputs.row(lo + r)
+    it = seg.train[int(owner[r])].iteration
+    v = o.value
+    data = {"iteration": it, "output": o.name, "value": v, "plateau": plateau, "kind": name}
+    msg = (f"train output {o.name} = {o.text} at iteration {it} is the {name} clamp "
+           f"(-log of the smallest probability): the predictions have saturated")  # fmt: skip
+    return [_base(seg, "softmax_plateau", msg, Cause.GRADIENT_EXPLOSION, iteration=it,
+                  culprit=o.name, evidence=[_output_line(o)], data=data)]  # fmt: skip
 
 
 def detect_output_first(trace: Trace, seg: Segment) -> list[Symptom]:
@@ -243,10 +306,11 @@ def detect_output_first(trace: Trace, seg: Segment) -> list[Symptom]:
     if len(names) < 2:
         return []
     first: dict[str, tuple[int, Any]] = {}
-    for p in seg.train:
-        for o in p.outputs:
-            if o.name not in first and _bad(o.value):
-                first[o.name] = (p.iteration, o)
+    store = seg.train.store
+    starts = np.frombuffer(store.out_start, dtype=np.int64)
+    for row in sorted(_first_bad_output_rows(seg).values()):
+        o = store.outputs.row(row)
+        first[o.name] = (store.iteration[int(np.searchsorted(starts, row, side="right")) - 1], o)
     if not first:
         return []
     earliest = min(it for it, _ in first.values())
@@ -275,8 +339,8 @@ def detect_smoothed_only(trace: Trace, seg: Segment) -> list[Symptom]:
     p = found[1]
     if not _bad(p.loss) or not p.outputs or any(_bad(o.value) for o in p.outputs):
         return []
-    later = [q for q in seg.train[found[0] :] if q.outputs]
-    recovered = all(not any(_bad(o.value) for o in q.outputs) for q in later)
+    _, _, values, none, owner = _output_columns(seg)
+    recovered = not _bad_values((values, none))[owner >= found[0]].any()
     data = {
         "first_nonfinite_iteration": p.iteration,
         "outputs_recovered": recovered,
@@ -317,16 +381,20 @@ def detect_lr(trace: Trace, seg: Segment) -> list[Symptom]:
     pts = seg.lr
     if not pts:
         return out
-    bad = next((p for p in pts if _bad(p.value)), None)
-    if bad is not None:
-        prev = [p for p in pts if p.line < bad.line][-3:]
-        ev = [(p.line, f"Iteration {p.iteration}, lr = {p.text}") for p in [*prev, bad]]
+    values, none = pts.values(), pts.value_none()
+    bad_at = np.flatnonzero(_bad_values((values, none)))
+    if len(bad_at):
+        b = int(bad_at[0])
+        bad = pts[b]
+        ev = [(p.line, f"Iteration {p.iteration}, lr = {p.text}") for p in [*pts[max(0, b - 3) : b], bad]]
         data = {"first_nonfinite_lr_iteration": bad.iteration, "value": bad.text,
                 "policy": seg.info.get("lr_policy") or _solver_field(seg, "lr_policy")}  # fmt: skip
         out.append(_base(seg, "lr_nonfinite", f"the learning rate is {bad.text} from iteration {bad.iteration}",
                          Cause.LR_POLICY, iteration=bad.iteration, culprit="lr_policy", evidence=ev, data=data))  # fmt: skip
-    neg = next((p for p in pts if p.value is not None and p.value < 0), None)
-    if neg is not None:
+    with np.errstate(invalid="ignore"):
+        neg_at = np.flatnonzero(values < 0)
+    if len(neg_at):
+        neg = pts[int(neg_at[0])]
         data = {"iteration": neg.iteration, "value": neg.value}
         out.append(_base(seg, "lr_negative", f"the learning rate is negative ({neg.text}) at iteration {neg.iteration}: "
                          "gradient ascent", Cause.LR_POLICY, iteration=neg.iteration, culprit="lr_policy",
@@ -334,13 +402,17 @@ def detect_lr(trace: Trace, seg: Segment) -> list[Symptom]:
     found = first_nonfinite_point(seg)
     limit = found[1].iteration if found else None
     # the lr that matters is the one before the loss broke
-    finite = [p for p in pts if p.value is not None and math.isfinite(p.value) and p.value > 0
-              and (limit is None or p.iteration <= limit)]  # fmt: skip
-    if len(finite) >= 2:
-        first = finite[0]
-        peak = max(finite, key=lambda p: p.value)
+    with np.errstate(invalid="ignore"):
+        keep = np.isfinite(values) & (values > 0)
+    if limit is not None:
+        keep &= pts.iterations() <= limit
+    rows = np.flatnonzero(keep)
+    if len(rows) >= 2:
+        kept = values[rows]
+        first = pts[int(rows[0])]
+        peak = pts[int(rows[int(np.argmax(kept))])]
         factor = peak.value / first.value
-        ups = sum(1 for a, b in itertools.pairwise(finite) if b.value > a.value * (1 + 1e-6))
+        ups = int(np.count_nonzero(kept[1:] > kept[:-1] * (1 + 1e-6)))
         if factor >= 10 and peak.iteration > first.iteration:
             data = {"first_lr": first.value, "max_lr": peak.value, "growth_factor": factor,
                     "increases": ups, "peak_iteration": peak.iteration,

@@ -9,11 +9,12 @@ API (consumed by the symptoms, the rules and the diagnosis engine)
     unparsed lines, over-long lines, gzip) and shortcuts to the first segment's
     ``solver``/``nets`` plus ``train``/``tests``/``lr`` over all segments.
 ``Segment``
-    ``train``: list of ``TrainPoint`` (one per displayed iteration: ``iteration``,
+    ``train``: a sequence of ``TrainPoint`` (``columns.TrainSeries``: built on demand
+    from columns, which the hot readers use directly) (one per displayed iteration: ``iteration``,
     ``loss`` = the *smoothed* loss as printed, ``loss_text``, ``seconds`` since the
     previous display, ``outputs`` = list of ``OutputValue`` with raw ``value``,
     ``weight`` and ``contribution`` (= weight * value), ``lr``/``lr_line`` and ``line``).
-    ``lr``: list of ``LrPoint`` (``iteration``, ``value``, ``text``, ``extras`` such as
+    ``lr``: a sequence of ``LrPoint`` (``columns.LrSeries``) (``iteration``, ``value``, ``text``, ``extras`` such as
     NVCaffe's m/wd/gs, ``line``). ``tests``: list of ``TestPass`` (``iteration``,
     ``net_index``, ``outputs``, ``loss``). ``clips``: ``ClipEvent`` (``norm``,
     ``threshold``, ``factor``). ``multistep``, ``snapshots``, ``layers`` (net setup:
@@ -32,50 +33,14 @@ from __future__ import annotations
 
 import math
 from array import array
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any, NamedTuple
 
 from nandoctor.config.textformat import Document, ParseError, Pos, parse_text
-
-
-@dataclass(slots=True)
-class OutputValue:
-    index: int
-    name: str
-    value: float | None
-    text: str
-    line: int
-    weight: float | None = None
-    contribution: float | None = None
-
-
-@dataclass(slots=True)
-class TrainPoint:
-    iteration: int
-    line: int
-    loss: float | None
-    loss_text: str
-    seconds: float | None = None
-    final: bool = False  # the forward-only "Iteration MAX, loss = L" after the loop
-    outputs: list[OutputValue] = field(default_factory=list)
-    lr: float | None = None
-    lr_line: int | None = None
-
-    def output(self, name: str) -> OutputValue | None:
-        for o in self.outputs:
-            if o.name == name:
-                return o
-        return None
-
-
-@dataclass(slots=True)
-class LrPoint:
-    iteration: int
-    value: float | None
-    text: str
-    line: int
-    extras: Mapping[str, float] = field(default_factory=dict)  # NVCaffe's m, wd, gs, lrm
+from nandoctor.log.columns import LrSeries, TrainSeries
+from nandoctor.log.points import LrPoint, OutputValue, TrainPoint
 
 
 @dataclass(slots=True)
@@ -266,8 +231,8 @@ class Segment:
     index: int
     start_line: int
     end_line: int = 0
-    train: list[TrainPoint] = field(default_factory=list)
-    lr: list[LrPoint] = field(default_factory=list)
+    train: TrainSeries = field(default_factory=TrainSeries)  # a sequence of TrainPoint (columns inside)
+    lr: LrSeries = field(default_factory=LrSeries)  # a sequence of LrPoint
     tests: list[TestPass] = field(default_factory=list)
     clips: list[ClipEvent] = field(default_factory=list)
     multistep: list[MultiStepEvent] = field(default_factory=list)
@@ -298,11 +263,12 @@ class Segment:
         return [n for n in self.nets if n.role == "test"]
 
     def output_names(self) -> list[str]:
-        seen: dict[str, None] = {}
-        for p in self.train:
-            for o in p.outputs:
-                seen.setdefault(o.name, None)
-        return list(seen)
+        return self.train.output_names()
+
+
+def _contiguous(series: list) -> bool:
+    """The runs' views cover one unbroken range of one store (no run between them was dropped)."""
+    return bool(series) and all(t.store is series[0].store and t.lo == prev.hi for prev, t in pairwise(series))
 
 
 @dataclass(slots=True)
@@ -326,16 +292,23 @@ class Trace:
         return []
 
     @property
-    def train(self) -> list[TrainPoint]:
-        return [p for s in self.segments for p in s.train]
+    def train(self) -> Sequence[TrainPoint]:
+        """Every run's displays in file order (one view of the columns when the parser built the runs)."""
+        series = [s.train for s in self.segments]
+        if _contiguous(series):
+            return TrainSeries(series[0].store, series[0].lo, series[-1].hi)
+        return [p for t in series for p in t]
 
     @property
     def tests(self) -> list[TestPass]:
         return [t for s in self.segments for t in s.tests]
 
     @property
-    def lr(self) -> list[LrPoint]:
-        return [p for s in self.segments for p in s.lr]
+    def lr(self) -> Sequence[LrPoint]:
+        series = [s.lr for s in self.segments]
+        if _contiguous(series):
+            return LrSeries(series[0].store, series[0].lo, series[-1].hi)
+        return [p for t in series for p in t]
 
     @property
     def crashes(self) -> list[Crash]:

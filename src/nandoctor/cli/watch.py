@@ -1,0 +1,63 @@
+"""``nandoctor watch train.log``: follow a log Caffe is still writing; stop at the first nan/inf."""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import sys
+import time
+
+from rich.markup import escape
+
+from nandoctor.log.follow import Follower, first_bad
+from nandoctor.report.console import make_console
+
+NAME = "watch"
+HELP = "follow a training log as it grows; the moment a loss, output or lr turns nan/inf, diagnose and exit 1"
+
+
+def add_arguments(p) -> None:
+    p.add_argument("logfile", help="the Caffe log being written (glog file or redirected stderr)")
+    p.add_argument("--interval", type=float, default=1.0, help="seconds between looks at the file (default 1)")
+    p.add_argument("--on-nan", metavar="CMD", help="command to run when the run goes bad (e.g. kill the job)")
+    p.add_argument("--timeout", type=float, default=None, help="give up after this many seconds (exit 0)")
+
+
+def run(args) -> int:
+    console = make_console()
+    follower = Follower(args.logfile)
+    start = time.monotonic()
+    last = {}
+    while True:
+        displays = follower.poll()
+        for d in displays:
+            last[d.kind] = d
+        bad = first_bad(displays)
+        if bad is not None:
+            return _went_bad(console, args, bad)
+        if "loss" in last:
+            loss, lr = last["loss"], last.get("lr")
+            console.print(f"iteration {loss.iteration}: loss {loss.text}" + (f", lr {lr.text}" if lr else ""),
+                          highlight=False)  # fmt: skip
+            last.clear()
+        if args.timeout is not None and time.monotonic() - start >= args.timeout:
+            return 0
+        time.sleep(args.interval)
+
+
+def _went_bad(console, args, bad) -> int:
+    what = (
+        "the displayed loss" if bad.kind == "loss" else ("the lr" if bad.kind == "lr" else f"train output {bad.name}")
+    )
+    console.print(
+        f"[red]{escape(args.logfile)}:{bad.line}: {what} is {escape(bad.text)} at iteration {bad.iteration}[/red]"
+    )
+    from nandoctor.cli.log import log_findings
+    from nandoctor.log.parser import parse_log
+    from nandoctor.report.findings_text import render_findings
+
+    render_findings(console, log_findings(parse_log(args.logfile)).findings)
+    if args.on_nan:
+        subprocess.run(shlex.split(args.on_nan), check=False)
+    sys.stdout.flush()
+    return 1
