@@ -23,6 +23,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
+from nandoctor.core.lifetime import die_with_parent
 from nandoctor.core.types import InputError
 from nandoctor.data import db
 from nandoctor.data.checks import judge_shapes
@@ -76,8 +77,9 @@ class Ticker:
 _WORKER_TICKER: Ticker | None = None
 
 
-def _init_worker(counter, stop) -> None:
+def _init_worker(counter, stop, parent: int) -> None:
     global _WORKER_TICKER
+    die_with_parent(parent)  # killed outright, the parent runs no cleanup: its workers must not linger
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
     _WORKER_TICKER = Ticker(counter, stop)
 
@@ -227,8 +229,10 @@ def scan_specs(
         jobs = [] if runner.interrupted else [(p, u) for p in plans for u in p.units]
         runner.total = sum(u.count for _p, u in jobs)
         results = runner.map(run_unit, jobs, what="scanning")
-    finally:
-        runner.close()
+    except BaseException:
+        runner.close(failed=True)
+        raise
+    runner.close()
     report = DataReport(interrupted=runner.interrupted)
     for plan in plans:
         parts = [r for (p, u), r in zip(jobs, results, strict=True) if p is plan]
@@ -285,7 +289,7 @@ class _Runner:
 
     def _new_pool(self, n: int) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
-            n, mp_context=self._ctx, initializer=_init_worker, initargs=(self._counter, self._stop)
+            n, mp_context=self._ctx, initializer=_init_worker, initargs=(self._counter, self._stop, os.getpid())
         )
 
     def map(self, fn, argsets: list[tuple], what: str) -> list:
@@ -372,8 +376,11 @@ class _Runner:
         if self._progress is not None and task is not None:
             self._progress.update(task, completed=sum(self._counter))
 
-    def close(self) -> None:
+    def close(self, failed: bool = False) -> None:
         if self._pool is not None:
+            if failed:  # leaving on an exception (SIGTERM as SystemExit): do not wait for the units
+                for proc in list(getattr(self._pool, "_processes", {}).values()):
+                    proc.kill()
             self._pool.shutdown(wait=True, cancel_futures=True)
         if self._progress is not None and self._progress.live.is_started:
             self._progress.stop()
