@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nandoctor.core.safeio import OutputDir
 from nandoctor.core.types import InputError
 from nandoctor.replay.locate import Failure, RunFiles, SnapshotPair, failure_in, find_run, find_snapshots, pick_snapshot
 from nandoctor.replay.probe import ProbeNet, probe_solver
@@ -115,7 +116,7 @@ def prepare_replay(target: str | Path, out_dir: str | Path, *, solver=None, log=
             notes.append(f"resuming from {snapshot.solverstate.name} (iteration {snapshot.iteration}); data "
                          "readers restart at the first record, so batches differ from the original run")  # fmt: skip
     max_iter = _horizon(run, failure, snapshot, probe, horizon, margin)
-    out.mkdir(parents=True, exist_ok=True)
+    folder = OutputDir(out, [p for p in (run.solver_path, run.log_path) if p is not None], what="--out folder")
     probes: list[ProbeNet] = []
     if probe:
         copy, probes = probe_solver(run.solver, out, run.cwd, max_iter)
@@ -125,21 +126,17 @@ def prepare_replay(target: str | Path, out_dir: str | Path, *, solver=None, log=
         copy = debug_solver(run.solver, out, run.cwd, max_iter)
     notes += copy.notes
     plan = ReplayPlan("probe" if probe else "debug", run, out, copy, failure, max_iter, snapshot, probes, [], notes)
-    plan.files.append(write_copy(copy))
+    # every file goes through the folder: no symlink planted there is followed, no input replaced
+    plan.files.append(write_copy(copy, folder))
     for p in probes:
-        p.path.write_text(p.text, encoding="utf-8")
-        plan.files.append(p.path)
-    diff = copy.path.with_suffix(".diff")
-    diff.write_text(copy.diff(), encoding="utf-8")
-    plan.files.append(diff)
-    script = out / "replay.sh"
-    script.write_text("#!/bin/sh\n# written by nandoctor replay; CAFFE_BIN overrides the caffe binary\nset -e\n"
-                      + plan.shell(Caffe("binary", ("${CAFFE_BIN:-caffe}",), "default")).replace(
-                          "'${CAFFE_BIN:-caffe}'", '"${CAFFE_BIN:-caffe}"') + "\n", encoding="utf-8")  # fmt: skip
-    script.chmod(0o755)
-    plan.files.append(script)
-    (out / "replay.json").write_text(json.dumps(plan.to_dict(), indent=1), encoding="utf-8")
-    plan.files.append(out / "replay.json")
+        plan.files.append(folder.write_text(p.path.name, p.text))
+    plan.files.append(folder.write_text(copy.path.with_suffix(".diff").name, copy.diff()))
+    script = ("#!/bin/sh\n# written by nandoctor replay; CAFFE_BIN overrides the caffe binary\nset -e\n"
+              + plan.shell(Caffe("binary", ("${CAFFE_BIN:-caffe}",), "default")).replace(
+                  "'${CAFFE_BIN:-caffe}'", '"${CAFFE_BIN:-caffe}"') + "\n")  # fmt: skip
+    plan.files.append(folder.write_text("replay.sh", script, executable=True))
+    plan.files.append(folder / "replay.json")
+    folder.write_text("replay.json", json.dumps(plan.to_dict(), indent=1))
     return plan
 
 

@@ -1,15 +1,29 @@
-"""``python -m nandoctor.replay.pycaffe_driver --solver S [--snapshot X] [--gpu N]``: caffe train via pycaffe.
+"""``python -I pycaffe_driver.py [--path DIR] --solver S [--snapshot X] [--gpu N]``: caffe train via pycaffe.
 
 Used by ``nandoctor replay --run`` when no ``caffe`` binary is found but ``import caffe``
 works. It does what ``caffe train`` does for a replay (set the mode, build the solver,
 restore a snapshot, solve); glog writes to stderr because the runner sets
 GLOG_logtostderr=1. Exit codes follow Caffe's: 0 done, 1 bad arguments or a Python error.
+
+It is started isolated (``python -I``): neither the run folder nor ``$PYTHONPATH`` comes
+first on ``sys.path``, so a stray ``argparse.py`` beside the solver is never imported. The
+folders pycaffe needs (``--path``, ``$CAFFE_PYTHON``) and then ``$PYTHONPATH`` (where a
+Python layer's module lives) are appended after the standard library and site-packages.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+
+
+def extend_path(extra: list[str], env=os.environ) -> None:
+    """Append the folders pycaffe and Python layers are imported from, after everything standard."""
+    wanted = [*extra, env.get("CAFFE_PYTHON", ""), *env.get("PYTHONPATH", "").split(os.pathsep)]
+    for d in wanted:
+        if d and os.path.isabs(d) and d not in sys.path:
+            sys.path.append(d)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -17,7 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--solver", required=True)
     p.add_argument("--snapshot")
     p.add_argument("--gpu")
+    p.add_argument("--path", action="append", default=[], help="a folder to import pycaffe from")
     args = p.parse_args(argv)
+    extend_path(args.path)
     import caffe
 
     if args.gpu is not None:
