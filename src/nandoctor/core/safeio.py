@@ -121,6 +121,38 @@ def open_input(path: str | os.PathLike, what: str = "a file", limit: int | None 
         raise
 
 
+# A log may come through a pipe (``nandoctor log <(zcat run.log.gz)``, a FIFO some program
+# writes to); one that no program opens for writing within this many seconds never will.
+FIFO_WRITER_WAIT = 10.0
+
+
+def open_stream_input(path: str | os.PathLike, what: str = "a log", wait: float | None = None) -> BinaryIO:
+    """Open a regular file or a pipe for streaming; a device (``/dev/zero``), a socket or a
+    folder is an InputError, and so is a FIFO no writer opens within ``wait`` seconds."""
+    import select
+
+    p = os.fspath(path)
+    try:
+        fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise _open_error(p, exc, what) from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISFIFO(mode):
+            poll = select.poll()
+            poll.register(fd, select.POLLIN | select.POLLHUP)
+            timeout = FIFO_WRITER_WAIT if wait is None else wait
+            if not poll.poll(int(timeout * 1000)):
+                raise InputError(f"is a FIFO (named pipe) that no program wrote to within {timeout:g} s", p)
+        elif not stat.S_ISREG(mode):
+            raise _not_regular(p, mode, what)
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def read_input(path: str | os.PathLike, what: str = "a file", limit: int = 256 * MB) -> bytes:
     """The whole content of a regular file of at most ``limit`` bytes (a file still growing is cut off there)."""
     p = os.fspath(path)
