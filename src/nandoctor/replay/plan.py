@@ -46,6 +46,7 @@ class ReplayPlan:
     probes: list[ProbeNet] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    python_layers: bool = False  # the replayed nets hold a Python layer (its module must be importable)
 
     @property
     def log_path(self) -> Path:
@@ -59,7 +60,10 @@ class ReplayPlan:
         snap = self.snapshot.solverstate.resolve() if self.snapshot is not None else None
         if caffe is None:
             caffe = Caffe("binary", ("caffe",), "default")
-        return caffe.train_command(self.copy.path.resolve(), snap, gpu)
+        cmd = caffe.train_command(self.copy.path.resolve(), snap, gpu)
+        if caffe.kind == "pycaffe" and self.python_layers:
+            cmd.append("--python-layers")  # only then may the driver import from the run's folders
+        return cmd
 
     def shell(self, caffe: Caffe | None = None, gpu: str | None = None) -> str:
         """The command as one shell line, started where Caffe resolves the run's relative paths."""
@@ -128,6 +132,7 @@ def prepare_replay(target: str | Path, out_dir: str | Path, *, solver=None, log=
     plan = ReplayPlan("probe" if probe else "debug", run, out, copy, failure, max_iter, snapshot, probes, [], notes)
     # every file goes through the folder: no symlink planted there is followed, no input replaced
     plan.files.append(write_copy(copy, folder))
+    plan.python_layers = _has_python_layer(copy.path)
     for p in probes:
         plan.files.append(folder.write_text(p.path.name, p.text))
     plan.files.append(folder.write_text(copy.path.with_suffix(".diff").name, copy.diff()))
@@ -138,6 +143,17 @@ def prepare_replay(target: str | Path, out_dir: str | Path, *, solver=None, log=
     plan.files.append(folder / "replay.json")
     folder.write_text("replay.json", json.dumps(plan.to_dict(), indent=1))
     return plan
+
+
+def _has_python_layer(solver_path: Path) -> bool:
+    """Whether a net the solver copy trains has a Python layer (unreadable nets: no)."""
+    from nandoctor.config.load import load_configs
+
+    try:
+        configs = load_configs([solver_path])
+    except InputError:
+        return False
+    return any(layer.type == "Python" for net in configs.nets for layer in net.layers)
 
 
 def _horizon(run: RunFiles, failure: Failure | None, snapshot, probe: bool, horizon: int, margin: int) -> int | None:

@@ -18,9 +18,19 @@ import os
 import sys
 
 
-def extend_path(extra: list[str], env=os.environ) -> None:
-    """Append the folders pycaffe and Python layers are imported from, after everything standard."""
-    wanted = [*extra, env.get("CAFFE_PYTHON", ""), *env.get("PYTHONPATH", "").split(os.pathsep)]
+def extend_path(extra: list[str], python_layers: bool = False, env=os.environ) -> None:
+    """Append the folders pycaffe and Python layers are imported from, after everything standard.
+
+    A relative ``$PYTHONPATH`` entry (``.``, ``layers``) names a folder of the run, from which
+    only a net's Python layer may be imported: it is added only with ``python_layers``, as
+    ``caffe train`` would resolve it (against the working directory, the run's folder).
+    """
+    wanted = [*extra, env.get("CAFFE_PYTHON", "")]
+    for d in env.get("PYTHONPATH", "").split(os.pathsep):
+        if os.path.isabs(d):
+            wanted.append(d)
+        elif python_layers:
+            wanted.append(os.path.abspath(d or "."))
     for d in wanted:
         if d and os.path.isabs(d) and d not in sys.path:
             sys.path.append(d)
@@ -32,8 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--snapshot")
     p.add_argument("--gpu")
     p.add_argument("--path", action="append", default=[], help="a folder to import pycaffe from")
+    p.add_argument("--python-layers", action="store_true", help="the net has Python layers: relative $PYTHONPATH too")
     args = p.parse_args(argv)
-    extend_path(args.path)
+    extend_path(args.path, args.python_layers)
     import caffe
 
     if args.gpu is not None:
