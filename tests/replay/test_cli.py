@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from nandoctor.cli.main import main
-from nandoctor.replay.runner import Caffe, run_caffe
+from nandoctor.replay.runner import Caffe, pycaffe_command, run_caffe
 from tests.conftest import corpus_path
 from tests.replay.conftest import SRC, env_with
 from tests.replay.test_runner import recording
@@ -78,7 +78,7 @@ def test_pycaffe_driver_runs_a_solver_through_the_python_module(tmp_path):
         "        for i in range(3): sys.stderr.write(f'I1 solver.cpp:239] Iteration {i}, loss = {\"nan\" if i else 1}\\n')\n"
         "def get_solver(path): return _S(path)\n"
     )
-    caffe = Caffe("pycaffe", (sys.executable, "-m", "nandoctor.replay.pycaffe_driver"), "pycaffe")
+    caffe = Caffe("pycaffe", pycaffe_command([str(fake)]), "pycaffe")
     cmd = caffe.train_command(tmp_path / "s.prototxt", tmp_path / "x.solverstate")
     env = env_with()
     env["PYTHONPATH"] = f"{tmp_path / 'py'}:{SRC}"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from nandoctor.core.types import Diagnosis, InputError, Verdict
@@ -36,12 +38,11 @@ def run(args) -> int:
     if args.target is None and not (args.log or args.solver or args.net):
         raise InputError("give a run folder, a log or a prototxt (see nandoctor diagnose --help)")
     if args.log == "-":
-        excerpt = _stdin_to_file()
-        try:
+        from nandoctor.core.safeio import terminate_as_exit
+
+        with terminate_as_exit(), _stdin_excerpt() as excerpt:
             args.log = excerpt
             return run(args)
-        finally:
-            Path(excerpt).unlink(missing_ok=True)
     inputs = discover(args.target, log=args.log, solver=args.solver, nets=args.net, data_root=args.data_root)
     if inputs.bundle is not None:
         from nandoctor.torch import diagnose_bundle
@@ -74,24 +75,33 @@ def write_html(diagnosis: Diagnosis, gathered, path: str, title: str) -> None:
     from nandoctor.report.plots import diagnosis_plots
 
     plots = diagnosis_plots(gathered) if gathered is not None else []
-    try:
-        Path(path).write_text(render_html(diagnosis, plots, title=title), encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"cannot write the HTML report: {exc.strerror}", path) from None
+    from nandoctor.core.safeio import write_file
+
+    write_file(path, render_html(diagnosis, plots, title=title), _input_paths(diagnosis), what="HTML report")
+
+
+def _input_paths(d: Diagnosis) -> list[str]:
+    found = [d.inputs.get("log"), d.inputs.get("solver"), *d.inputs.get("nets", []), *d.inputs.get("debug_logs", [])]
+    return [p for p in found if isinstance(p, str)]
 
 
 def exit_code(d: Diagnosis) -> int:
     return 0 if d.verdict is Verdict.HEALTHY else 1
 
 
-def _stdin_to_file() -> str:
-    """A pasted excerpt becomes a temporary log file (the parser streams files)."""
+@contextlib.contextmanager
+def _stdin_excerpt() -> Iterator[str]:
+    """A pasted excerpt becomes a temporary log file (the parser streams files), removed on every way out."""
+    import shutil
     import tempfile
 
-    data = sys.stdin.buffer.read()
-    with tempfile.NamedTemporaryFile(prefix="nandoctor-excerpt-", suffix=".log", delete=False) as fh:
-        fh.write(data)
-    return fh.name
+    fd, name = tempfile.mkstemp(prefix="nandoctor-excerpt-", suffix=".log")
+    try:
+        with open(fd, "wb") as fh:
+            shutil.copyfileobj(sys.stdin.buffer, fh, 1 << 20)
+        yield name
+    finally:
+        Path(name).unlink(missing_ok=True)
 
 
 def _print(d: Diagnosis, args, written: list[Path]) -> None:

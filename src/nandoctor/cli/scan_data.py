@@ -113,15 +113,21 @@ def run(args) -> int:
 
 
 def _clean(specs, report, out: str, replace):
+    from nandoctor.core.safeio import OutputDir, safe_name
     from nandoctor.data.clean import clean_copy
 
     results = []
     if len(specs) == 1:
         return [clean_copy(specs[0], report.sources[0], out, replace)]
-    os.makedirs(out, exist_ok=True)
+    folder = OutputDir(out, [s.path for s in specs], what="--clean folder")
+    used: set[str] = set()
     for spec, src in zip(specs, report.sources, strict=True):
-        name = f"{spec.phase or 'source'}_{spec.layer or os.path.basename(os.path.normpath(spec.path))}"
-        results.append(clean_copy(spec, src, os.path.join(out, name), replace))
+        # a layer name is input text: it becomes one safe file name inside OUT, never a path
+        name = safe_name(f"{spec.phase or 'source'}_{spec.layer or os.path.basename(os.path.normpath(spec.path))}")
+        while name in used:
+            name += "_"
+        used.add(name)
+        results.append(clean_copy(spec, src, name, replace, folder=folder))
     return results
 
 

@@ -29,11 +29,19 @@ from pathlib import Path
 from typing import Any
 
 from nandoctor.config.tokenizer import TOKEN_RE, Pos, Positions, Tok, decode_string, lex, number_value
+from nandoctor.core.safeio import MB, read_input
 from nandoctor.core.types import InputError, Location
 
 __all__ = [
     "Document", "Field", "Message", "ParseError", "Pos", "Scalar", "number", "parse_file", "parse_text", "read_text",
 ]  # fmt: skip
+
+# Real prototxts are kilobytes to a few megabytes; the token list costs ~20 bytes per byte.
+MAX_CONFIG_BYTES = 16 * MB
+# protobuf's text parser stops at this nesting depth; Caffe's own messages nest a few levels.
+MAX_DEPTH = 100
+# no integer type holds more than 20 digits (uint64); Python's int() refuses over 4300
+MAX_INT_DIGITS = 100
 
 
 @dataclass(slots=True)
@@ -211,6 +219,7 @@ class _Parser:
         self.pos = Positions(text)
         self.types = _Types(root) if root is not None else None
         self.root = Message()
+        self.depth = 0
         self._raise_if_error()
 
     def _raise_if_error(self) -> None:
@@ -318,7 +327,13 @@ class _Parser:
 
     def _message_body(self, sub: Message, mtype: str | None) -> None:
         open_tok = self._next()
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self._error(
+                f"Message is too deep, the parser exceeded the configured recursion limit of {MAX_DEPTH}.", open_tok
+            )
         self._fields(sub, "}" if open_tok[0] == "{" else ">", mtype)
+        self.depth -= 1
         close = self._next()
         sub.end = close[2] + 1
 
@@ -351,6 +366,10 @@ class _Parser:
             after = self.pos(toks[self.i][2])
             return Scalar("string", self.text[start.offset : end], "".join(parts), start, end, after=after)
         if kind == "int" or kind == "float":
+            if kind == "int" and len(text) > MAX_INT_DIGITS:
+                # far beyond uint64, and int() refuses numbers this long: protobuf's words for it
+                shown = text if len(text) <= 40 else f"{text[:20]}...{text[-8:]} ({len(text)} digits)"
+                raise self._error(f"Integer out of range ({shown})")
             self._next()
             value = number_value(text)
             if negative:
@@ -404,16 +423,12 @@ def parse_text(text: str, path: str = "<text>", root: str | None = "auto") -> Do
 
 
 def read_text(path: str | Path) -> str:
-    """Read a config file as text; bad bytes never raise (they become U+FFFD and a parse error)."""
-    p = Path(path)
-    try:
-        data = p.read_bytes()
-    except FileNotFoundError:
-        raise InputError("file not found", str(path)) from None
-    except IsADirectoryError:
-        raise InputError("is a directory, expected a prototxt file", str(path)) from None
-    except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror}", str(path)) from None
+    """Read a config file as text; bad bytes never raise (they become U+FFFD and a parse error).
+
+    Only a regular file of at most MAX_CONFIG_BYTES is read (a FIFO, a device such as
+    /dev/zero, a socket: an InputError).
+    """
+    data = read_input(path, "a prototxt file", MAX_CONFIG_BYTES)
     return data.decode("utf-8", errors="replace")
 
 

@@ -18,14 +18,15 @@ from bisect import bisect_right
 
 # One token per match; whitespace and comments are matched (and skipped) too, so
 # finditer walks the whole text. Anything else is a one-character symbol, as in
-# protobuf's tokenizer (the parser then rejects it).
+# protobuf's tokenizer (the parser then rejects it). String literals repeat possessively
+# (``*+``): a backtracking repeat keeps state per character, ~200 bytes each on a long string.
 TOKEN_RE = re.compile(
     r"""
     (?P<ws>[ \t\r\n\f\v]+|\#[^\n]*)
   | (?P<ident>[A-Za-z_][A-Za-z0-9_]*)
   | (?P<number>0[xX][0-9A-Fa-f]*
       | (?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]*)?[fF]?)
-  | (?P<string>"(?:[^"\\\n]|\\[^\n])*"|'(?:[^'\\\n]|\\[^\n])*')
+  | (?P<string>"(?:[^"\\\n]++|\\[^\n])*+"|'(?:[^'\\\n]++|\\[^\n])*+')
   | (?P<badstring>["'])
   | (?P<control>[\x00-\x08\x0e-\x1f])
   | (?P<nonascii>[^\x00-\x7f])
@@ -283,6 +284,10 @@ def _bad_string(lit: str) -> tuple[str, int] | None:
     return None
 
 
+_HEX2 = re.compile(r"[0-9A-Fa-f]{1,2}")
+_OCT3 = re.compile(r"[0-7]{1,3}")
+
+
 def decode_string(lit: str) -> str:
     body = lit[1:-1]
     if "\\" not in body:
@@ -300,11 +305,11 @@ def decode_string(lit: str) -> str:
             out.append(_ESCAPES[nxt])
             i += 2
         elif nxt in ("x", "X"):
-            m = re.match(r"[0-9A-Fa-f]{1,2}", body[i + 2 :])
+            m = _HEX2.match(body, i + 2)
             out.append(chr(int(m.group(), 16)) if m else nxt)
             i += 2 + (len(m.group()) if m else 0)
         elif nxt and nxt in "01234567":
-            m = re.match(r"[0-7]{1,3}", body[i + 1 :])
+            m = _OCT3.match(body, i + 1)
             out.append(chr(int(m.group(), 8)))
             i += 1 + len(m.group())
         elif nxt in ("u", "U"):

@@ -6,6 +6,11 @@ lists), so Caffe reads the copy exactly as it read the original minus what was r
 ``replace_nonfinite`` repairs records whose only problem is NaN/inf by overwriting those
 values in place (every other byte unchanged); everything else bad is left out. A JSON report
 of what was removed or repaired is written next to the copy (``OUT.clean-report.json``).
+
+Everything is written through ``core.safeio.OutputDir`` of OUT's folder: the copy is built
+in a private ``.OUT.partial-*`` folder and renamed to OUT only when complete (a SIGTERM
+removes it; after a SIGKILL only that hidden partial folder can remain), and no symlink
+planted in the folder is followed.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nandoctor.core.safeio import OutputDir, terminate_as_exit
 from nandoctor.core.types import InputError
 from nandoctor.data import db
 from nandoctor.data.datum import decode_datum, repair_floats
@@ -70,26 +76,39 @@ def _check_output(out: str, source: str) -> None:
         raise InputError("output exists and is not an empty directory: choose a new path", out)
 
 
-def clean_copy(spec: SourceSpec, src: SourceReport, out: str, replace_nonfinite: float | None = None) -> CleanResult:
-    """Write the clean copy of one scanned source; ``src`` is its (complete) scan report."""
+def clean_copy(spec: SourceSpec, src: SourceReport, out: str, replace_nonfinite: float | None = None,
+               folder: OutputDir | None = None) -> CleanResult:  # fmt: skip
+    """Write the clean copy of one scanned source; ``src`` is its (complete) scan report.
+
+    ``out`` is the new source's path, or with ``folder`` its name inside that folder.
+    """
     if not src.complete:
         raise InputError("the scan of this source is incomplete; a clean copy needs a complete scan", spec.path)
     if any(i.kind == "unreadable_source" for i in src.issues):
         raise InputError("the source could not be read completely; no clean copy", spec.path)
-    _check_output(out, spec.path)
+    if folder is None:
+        out = os.path.normpath(out)
+        folder = OutputDir(os.path.dirname(out) or ".", [spec.path], what="--clean folder")
+        name = os.path.basename(out)
+    else:
+        name = out
+    final = str(folder / name)
+    _check_output(final, spec.path)
     drop, repair = _decide(src, replace_nonfinite)
     names = _records(src)
-    result = CleanResult(spec.path, out)
-    if spec.kind in ("lmdb", "leveldb"):
-        _copy_db(spec, src, out, drop, repair, replace_nonfinite, result)
-    elif spec.kind in ("hdf5", "hdf5file"):
-        _copy_hdf5(spec, src, out, drop, repair, replace_nonfinite, result)
-    else:
-        _copy_list(spec, out, drop, result)
+    result = CleanResult(spec.path, final)
+    with terminate_as_exit():
+        if spec.kind in ("lmdb", "leveldb"):
+            with folder.staged_dir(name) as tmp:
+                _copy_db(spec, src, str(tmp), drop, repair, replace_nonfinite, result)
+        elif spec.kind in ("hdf5", "hdf5file"):
+            with folder.staged_dir(name) as tmp:
+                _copy_hdf5(spec, src, str(tmp), final, drop, repair, replace_nonfinite, result)
+        else:
+            _copy_list(spec, folder, name, drop, result)
     result.removed = [{"index": i, "record": names.get(i), "why": k} for i, k in sorted(drop.items())]
     result.repaired = [{"index": i, "record": names.get(i), "why": k} for i, k in sorted(repair.items())]
-    result.report_path = os.path.normpath(out) + ".clean-report.json"
-    Path(result.report_path).write_text(json.dumps(result.to_dict(), indent=1))
+    result.report_path = str(folder.write_text(name + ".clean-report.json", json.dumps(result.to_dict(), indent=1)))
     return result
 
 
@@ -148,7 +167,6 @@ class _LmdbWriter:
     def __init__(self, out: str, size_hint: int):
         import lmdb
 
-        os.makedirs(out, exist_ok=True)
         self.env = lmdb.open(out, map_size=max(1 << 24, int(size_hint * 1.5) + (1 << 24)), subdir=True)
 
     def put(self, items) -> None:
@@ -179,13 +197,13 @@ class _LeveldbWriter:
 # --------------------------------------------------------------------------- HDF5
 
 
-def _copy_hdf5(spec, src, out, drop, repair, replace, result) -> None:
+def _copy_hdf5(spec, src, out, final, drop, repair, replace, result) -> None:
+    """HDF5 files and their list into the folder ``out``, which becomes ``final`` (the list names that)."""
     import h5py
 
     from nandoctor.data.scan_h5 import plan_hdf5
 
     plan, _issues = plan_hdf5(spec)
-    os.makedirs(out, exist_ok=True)
     listed = []
     used: set[str] = set()
     copied: set[str] = set()
@@ -215,11 +233,11 @@ def _copy_hdf5(spec, src, out, drop, repair, replace, result) -> None:
                 else:
                     h.copy(ds, g, name=name_ds)
         result.kept += int(keep.sum())
-        listed.append(os.path.abspath(target))
+        listed.append(os.path.abspath(os.path.join(final, name)))
     list_name = os.path.basename(spec.path) if spec.kind == "hdf5" else "list.txt"
-    list_path = os.path.join(out, list_name if not list_name.endswith((".h5", ".hdf5")) else "list.txt")
-    Path(list_path).write_text("".join(p + "\n" for p in listed))
-    result.output = list_path
+    list_name = list_name if not list_name.endswith((".h5", ".hdf5")) else "list.txt"
+    Path(out, list_name).write_text("".join(p + "\n" for p in listed))
+    result.output = os.path.join(final, list_name)
 
 
 def _copy_rows(ds, g, name: str, keep: np.ndarray, fix: np.ndarray, replace) -> None:
@@ -255,20 +273,27 @@ def _copy_rows(ds, g, name: str, keep: np.ndarray, fix: np.ndarray, replace) -> 
 # --------------------------------------------------------------------------- image lists
 
 
-def _copy_list(spec, out, drop, result) -> None:
+def _copy_list(spec, folder: OutputDir, name: str, drop, result) -> None:
+    """The list without the dropped lines: the file ``name``, or a folder ``name`` holding it (no extension)."""
     from nandoctor.data.scan_list import iter_lines
 
-    target = out
-    if os.path.isdir(out) or not os.path.splitext(out)[1]:
-        os.makedirs(out, exist_ok=True)
-        target = os.path.join(out, os.path.basename(spec.path))
-    with open(target, "w", encoding="utf-8", errors="surrogateescape", newline="") as fh:
+    def write(fh) -> None:
         for i, line in iter_lines(spec.path):
             if i in drop:
                 continue
             fh.write(line if line.endswith("\n") else line + "\n")
             result.kept += 1
-    result.output = target
+
+    text = {"encoding": "utf-8", "errors": "surrogateescape", "newline": ""}
+    if os.path.isdir(folder.real_path(name)) or not os.path.splitext(name)[1]:
+        inner = os.path.basename(spec.path)
+        with folder.staged_dir(name) as tmp, open(tmp / inner, "x", **text) as fh:
+            write(fh)
+        result.output = os.path.join(str(folder / name), inner)
+    else:
+        with folder.open(name, "w", **{k: v for k, v in text.items() if k != "encoding"}) as fh:
+            write(fh)
+        result.output = str(folder / name)
 
 
 def remove_tree(path: str) -> None:  # used by tests and the bench

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from nandoctor.config.textformat import Message, number
+from nandoctor.core.safeio import MB, read_input
 from nandoctor.core.types import InputError
 from nandoctor.data.checks import LabelRule, Transform
 from nandoctor.data.datum import CorruptRecord, decode_blobproto
@@ -31,6 +32,10 @@ _CHANNEL_KEEPING = frozenset(
     {"Pooling", "ReLU", "PReLU", "ELU", "Sigmoid", "TanH", "Dropout", "Softmax", "Flatten", "Reshape",
      "Scale", "BatchNorm", "Bias", "Power", "AbsVal", "BNLL", "Split", "LRN", "MVN", "Clip", "Swish"}
 )  # fmt: skip
+
+
+# a mean BlobProto is one image's worth of floats (3x256x256: 0.8 MB); far more is no mean file
+MAX_MEAN_FILE = 256 * MB
 
 
 def specs_for_config(path: str, root: str | None = None, phases=("TRAIN", "TEST")) -> list[SourceSpec]:
@@ -161,11 +166,16 @@ def _transform(layer, data_param: Message | None, run_dir: str) -> tuple[Transfo
         t.mean_source = f"mean_file {mean_file}"
         path = str(mean_file) if os.path.isabs(str(mean_file)) else os.path.join(run_dir, str(mean_file))
         try:
-            blob = decode_blobproto(Path(path).read_bytes())
-        except FileNotFoundError:
-            issues.append(
-                Issue("mean_file", f"mean_file {mean_file} not found (Caffe aborts at start)", record=str(mean_file))
-            )
+            blob = decode_blobproto(read_input(path, "a mean file", MAX_MEAN_FILE))
+        except InputError as exc:
+            if not os.path.exists(path):
+                issues.append(
+                    Issue(
+                        "mean_file", f"mean_file {mean_file} not found (Caffe aborts at start)", record=str(mean_file)
+                    )
+                )
+            else:
+                issues.append(Issue("mean_file", f"mean_file {mean_file}: {exc.message}", record=str(mean_file)))
         except (OSError, CorruptRecord) as exc:
             issues.append(
                 Issue("mean_file", f"mean_file {mean_file} is not a readable BlobProto: {exc}", record=str(mean_file))

@@ -146,16 +146,19 @@ class DataReport:
     def from_dict(cls, d: dict[str, Any]) -> DataReport:
         return cls([SourceReport.from_dict(s) for s in d.get("sources", [])], bool(d.get("interrupted")))
 
-    def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=1))
+    def save(self, path: str | Path, inputs=()) -> None:
+        from nandoctor.core.safeio import write_file
+
+        write_file(path, json.dumps(self.to_dict(), indent=1), [*inputs, *(s.path for s in self.sources)],
+                   what="report")  # fmt: skip
 
     @classmethod
     def load(cls, path: str | Path) -> DataReport:
         try:
-            return cls.from_dict(json.loads(Path(path).read_text()))
-        except FileNotFoundError:
-            raise InputError("report not found", str(path)) from None
-        except (json.JSONDecodeError, TypeError, KeyError, UnicodeDecodeError) as exc:
+            from nandoctor.core.safeio import read_input
+
+            return cls.from_dict(json.loads(read_input(path, "a data report", 1 << 30)))
+        except (json.JSONDecodeError, TypeError, KeyError, AttributeError, ValueError, RecursionError) as exc:
             raise InputError(f"not a nandoctor data report: {exc}", str(path)) from None
 
 

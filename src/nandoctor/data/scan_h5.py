@@ -15,11 +15,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from nandoctor.core.safeio import MB, check_input, read_input
+from nandoctor.core.types import InputError
 from nandoctor.data.checks import Accumulator
 from nandoctor.data.report import SourceReport
 from nandoctor.data.spec import SourceSpec
 
 BLOCK_BYTES = 32 << 20  # rows read per step: about this many bytes per dataset
+
+
+# a list of HDF5 file names: a line per file, kilobytes in practice
+MAX_LIST_BYTES = 64 * MB
 
 
 @dataclass(slots=True)
@@ -44,17 +50,14 @@ class H5Plan:
 
 def read_list(spec: SourceSpec) -> tuple[list[tuple[str, int]], list[tuple[str, str, int | None]]]:
     """Paths listed in an HDF5 source file with their line numbers, and problems with the list."""
+    from nandoctor.data.db import SourceError
+
     try:
-        with open(spec.path, "rb") as fh:
-            raw = fh.read()
-    except FileNotFoundError:
-        from nandoctor.data.db import SourceError
-
-        raise SourceError("HDF5 source list not found", spec.path) from None
-    except OSError as exc:
-        from nandoctor.data.db import SourceError
-
-        raise SourceError(f"cannot read HDF5 source list: {exc.strerror}", spec.path) from None
+        raw = read_input(spec.path, "an HDF5 source list", MAX_LIST_BYTES)
+    except InputError as exc:
+        if not os.path.exists(spec.path):
+            raise SourceError("HDF5 source list not found", spec.path) from None
+        raise SourceError(f"HDF5 source list: {exc.message}", spec.path) from None
     text = raw.decode("utf-8", "surrogateescape")
     out, problems = [], []
     for lineno, line in enumerate(text.splitlines(), 1):
@@ -110,10 +113,13 @@ def plan_hdf5(spec: SourceSpec) -> tuple[H5Plan, list[tuple]]:
             f.error, f.kind = f"listed HDF5 file not found: {path}", "missing_file"
         else:
             try:
+                check_input(path, "an HDF5 file")  # h5py would block on a FIFO
                 with h5py.File(path, "r") as h:
                     if not tops:
                         tops = tuple(k for k, v in h.items() if isinstance(v, h5py.Dataset))
                     _inspect(h, f, tops)
+            except InputError as exc:
+                f.error, f.kind = f"unreadable HDF5 file {path}: {exc.message}", "corrupt"
             except OSError as exc:
                 f.error, f.kind = f"unreadable HDF5 file: {exc}", "corrupt"
         if f.error:
@@ -154,6 +160,10 @@ def _inspect(h, f: H5File, tops: tuple[str, ...]) -> None:
                 "corrupt",
             )
             return
+        unwritten = _unwritten(ds)
+        if unwritten:
+            f.error, f.kind = f"dataset {top} declares {ds.shape[0]:,} rows but {unwritten}", "corrupt"
+            return
         f.dims[top] = tuple(ds.shape[1:])
         f.dtypes[top] = ds.dtype.str
         if rows is None:
@@ -165,6 +175,28 @@ def _inspect(h, f: H5File, tops: tuple[str, ...]) -> None:
             )
             return
     f.rows = rows or 0
+
+
+def _unwritten(ds) -> str | None:
+    """Why ``ds`` holds rows that were never written (HDF5 returns its fill value for them), or None.
+
+    A dataset can be declared at any size (1 TiB) and left unwritten: reading it would take
+    minutes and yield only fill values, so it is reported from the storage layout instead.
+    """
+    import math
+
+    if ds.size == 0:
+        return None
+    if ds.id.get_storage_size() == 0:
+        return "none of them was ever written (no storage allocated): Caffe would read fill values"
+    if ds.chunks is not None:
+        total = math.prod(math.ceil(n / c) for n, c in zip(ds.shape, ds.chunks, strict=True))
+        stored = ds.id.get_num_chunks()
+        if stored < total:
+            return (
+                f"only {stored:,} of its {total:,} chunks were ever written: Caffe would read fill values for the rest"
+            )
+    return None
 
 
 def scan_h5_range(

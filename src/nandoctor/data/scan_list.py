@@ -8,6 +8,7 @@ line a path of "" (``Could not load``). Images are read with ``cv::imread`` as c
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import time
@@ -15,12 +16,20 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from nandoctor.core.safeio import MB, open_input, read_input
+from nandoctor.core.types import InputError
 from nandoctor.data.checks import Accumulator
 from nandoctor.data.images import decode_image
 from nandoctor.data.report import SourceReport
 from nandoctor.data.spec import SourceSpec
 
-_INT = re.compile(r"\s*[+-]?\d+")
+# C's atoi: C-locale whitespace and ASCII digits only (a str regex's \s and \d are Unicode);
+# a label beyond 40 digits is no label anyway, and int() refuses thousands of digits
+_INT = re.compile(r"[ \t\n\v\f\r]*[+-]?[0-9]{1,40}")
+
+
+# an encoded image (a JPEG/PNG of a few MB at most); a larger entry is no image Caffe could load
+MAX_IMAGE_BYTES = 256 * MB
 
 
 def parse_line(line: str) -> tuple[str, int, str | None]:
@@ -47,7 +56,9 @@ def parse_line(line: str) -> tuple[str, int, str | None]:
 def iter_lines(path: str, start: int = 0, count: int | None = None) -> Iterator[tuple[int, str]]:
     from itertools import islice
 
-    with open(path, encoding="utf-8", errors="surrogateescape", newline="\n") as fh:
+    # a regular file only: a FIFO would block here forever
+    with io.TextIOWrapper(open_input(path, "an image list"), encoding="utf-8", errors="surrogateescape",
+                          newline="\n") as fh:  # fmt: skip
         lines = islice(fh, start, None if count is None else start + count)
         yield from enumerate(lines, start)
 
@@ -60,8 +71,10 @@ def plan_list(spec: SourceSpec) -> tuple[int, list[tuple]]:
     try:
         for _i, line in iter_lines(spec.path):
             hashes.append(hash(parse_line(line)[0]))
-    except FileNotFoundError:
-        raise SourceError("image list not found", spec.path) from None
+    except InputError as exc:
+        if not os.path.exists(spec.path):
+            raise SourceError("image list not found", spec.path) from None
+        raise SourceError(f"image list: {exc.message}", spec.path) from None
     except OSError as exc:
         raise SourceError(f"cannot read image list: {exc.strerror}", spec.path) from None
     issues: list[tuple] = []
@@ -137,13 +150,14 @@ def image_path(spec: SourceSpec, path: str) -> str:
 def _check_image(acc: Accumulator, spec: SourceSpec, path: str, label: int, i: int, ref) -> None:
     full = image_path(spec, path)
     try:
-        with open(full, "rb") as fh:
-            data = fh.read()
-    except FileNotFoundError:
-        acc.issue("missing_file", f"image not found: {full} (Caffe: Could not load {spec.root_folder}{path})", i, ref)
-        return
-    except OSError as exc:
-        acc.issue("missing_file", f"cannot read image {full}: {exc.strerror}", i, ref)
+        data = read_input(full, "an image", MAX_IMAGE_BYTES)
+    except InputError as exc:
+        if not os.path.lexists(full) or not os.path.exists(full):
+            acc.issue(
+                "missing_file", f"image not found: {full} (Caffe: Could not load {spec.root_folder}{path})", i, ref
+            )
+        else:  # a FIFO, a device, a folder or an image too large to be one
+            acc.issue("missing_file", f"cannot read image {full}: {exc.message}", i, ref)
         return
     acc.report.bytes += len(data)
     dec = decode_image(data, spec.is_color)

@@ -60,8 +60,10 @@ def detect_kind(path: str | Path) -> str:
         raise InputError("data source not found", str(path))
     if p.suffix.lower() in H5_SUFFIXES:
         return "hdf5file"
+    from nandoctor.core.safeio import open_input
+
     try:
-        with open(p, "rb") as fh:
+        with open_input(p, "a data source") as fh:
             head = fh.read(8)
             fh.seek(0)
             lines = [ln for ln in (fh.readline() for _ in range(20)) if ln.strip()]

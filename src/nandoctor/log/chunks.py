@@ -25,9 +25,9 @@ import marshal
 import os
 import zlib
 from collections.abc import Iterator
-from pathlib import Path
 from typing import BinaryIO
 
+from nandoctor.core.safeio import open_stream_input
 from nandoctor.core.types import InputError
 from nandoctor.log import patterns as P
 from nandoctor.log import scan as S
@@ -42,15 +42,8 @@ def open_source(source) -> tuple[BinaryIO, str, bool]:
     """A binary stream for a path or file object; gzip is detected by magic bytes."""
     if isinstance(source, (str, os.PathLike)):
         path = str(source)
-        p = Path(path)
-        if not p.exists():
-            raise InputError("file not found", path)
-        if p.is_dir():
-            raise InputError("is a directory, expected a Caffe log file", path)
-        try:
-            raw: BinaryIO = open(p, "rb")  # noqa: SIM115 - closed by parse_log
-        except OSError as exc:
-            raise InputError(f"cannot read: {exc.strerror}", path) from None
+        # a file or a pipe that is written to: an idle FIFO would block, /dev/zero never ends
+        raw: BinaryIO = open_stream_input(path, "a Caffe log file")  # closed by parse_log
     else:
         raw = source
         path = str(getattr(source, "name", "<stream>"))

@@ -23,7 +23,7 @@ from itertools import repeat
 from pathlib import Path
 from typing import Any, TextIO
 
-from nandoctor.core.types import InputError
+from nandoctor.core.safeio import OutputDir, safe_name
 from nandoctor.log.trace import DEBUG_CODES, LogDocument, OutputValue, Segment, Trace
 
 
@@ -61,17 +61,14 @@ def _elapsed(seg: Segment) -> dict[int, float]:
 
 
 def write_csv(trace: Trace, folder: str | Path) -> list[Path]:
-    out = Path(folder)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"cannot create the CSV folder: {exc.strerror}", str(out)) from None
-    stem = _stem(trace)
+    # through the folder: a symlink planted there is replaced, never written through, and the log is never replaced
+    out = OutputDir(folder, [trace.path] if trace.path else [], what="CSV folder")
+    stem = safe_name(_stem(trace), "log")
     written = []
     train_names = list(dict.fromkeys(n for s in trace.segments for n in s.output_names()))
     test_names = list(dict.fromkeys(o.name for s in trace.segments for t in s.tests for o in t.outputs))
     path = out / f"{stem}.train"
-    with open(path, "w", newline="") as f:
+    with out.open(path.name, newline="") as f:
         w = csv.writer(f)
         w.writerow(["NumIters", "Seconds", "LearningRate", *train_names, "SmoothedLoss", "Run", "Line"])
         for seg in trace.segments:
@@ -92,7 +89,7 @@ def write_csv(trace: Trace, folder: str | Path) -> list[Path]:
                 )
     written.append(path)
     path = out / f"{stem}.test"
-    with open(path, "w", newline="") as f:
+    with out.open(path.name, newline="") as f:
         w = csv.writer(f)
         w.writerow(["NumIters", "Seconds", "LearningRate", *test_names, "TestNet", "Run", "Line"])
         for seg in trace.segments:
@@ -121,7 +118,7 @@ def write_csv(trace: Trace, folder: str | Path) -> list[Path]:
     written.append(path)
     path = out / f"{stem}.lr.csv"
     extras = list(dict.fromkeys(k for s in trace.segments for p in s.lr for k in p.extras))
-    with open(path, "w", newline="") as f:
+    with out.open(path.name, newline="") as f:
         w = csv.writer(f)
         w.writerow(["NumIters", "LearningRate", *extras, "Run", "Line"])
         for seg in trace.segments:
@@ -130,7 +127,7 @@ def write_csv(trace: Trace, folder: str | Path) -> list[Path]:
     written.append(path)
     if trace.has_debug:
         path = out / f"{stem}.debug.csv"
-        with open(path, "w", newline="") as f:
+        with out.open(path.name, newline="") as f:
             w = csv.writer(f)
             w.writerow(["NumIters", "Phase", "Direction", "Layer", "Role", "Blob", "What", "Value", "Run", "Line"])
             for seg in trace.segments:

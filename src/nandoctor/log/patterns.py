@@ -20,14 +20,16 @@ import re
 # nan(ind)); stops at whitespace so suffixes such as "[ 0 / 70000 ]" are left out.
 VALUE = rb"([^\s,;]+)"
 
-# "Iteration N" lines: loss (all formats), lr, Testing net, MultiStep Status.
-ITERATION_RE = re.compile(rb"Iteration (\d+)([^\n]*)")
+# "Iteration N" lines: loss (all formats), lr, Testing net, MultiStep Status. Counters have at
+# most 20 digits (Caffe prints ints): a longer digit run is no counter, and int() of one
+# thousands of digits long raises.
+ITERATION_RE = re.compile(rb"Iteration (\d{1,20})(?!\d)([^\n]*)")
 # The same lines with the two everyday shapes taken apart by the regex engine (the rest of
 # the line, group 5, only when neither fits): BVLC's "Iteration N, lr = V" and
 # "Iteration N (x iter/s, Ys/K iters), loss = V", each ending its line.
 _EOL = rb"(?=\r?\n|\r?\Z)"
 ITERATION_FAST_RE = re.compile(
-    rb"Iteration (\d+)(?:, lr = ([^\s,]+)" + _EOL
+    rb"Iteration (\d{1,20})(?!\d)(?:, lr = ([^\s,]+)" + _EOL
     + rb"| \([^)\n]*, ([0-9.eE+-]+)s/\d+ iters?\), loss = ([^\s,;]+)" + _EOL
     + rb"|([^\n]*))"
 )  # fmt: skip
@@ -36,11 +38,11 @@ SECONDS_RE = re.compile(rb"([0-9.eE+-]+) ?s(?:/|$)")
 LOSS_RE = re.compile(rb"loss = " + VALUE)
 LR_RE = re.compile(rb"^, lr = " + VALUE)
 EXTRA_RE = re.compile(rb", (\w+) = " + VALUE)
-TESTING_RE = re.compile(rb"^, Testing net(?: \(#(\d+)\))?")
-STEP_RE = re.compile(rb"^, step = (\d+)")
+TESTING_RE = re.compile(rb"^, Testing net(?: \(#(\d{1,20})\))?")
+STEP_RE = re.compile(rb"^, step = (\d{1,20})(?!\d)")
 
 # "Train net output #k: name = v (* w = c loss)" and the Test twin.
-OUTPUT_RE = re.compile(rb"net output #(\d+): (\S+) = ([^\s(]+)(?: \(\* ([^\s=]+) = ([^\s)]+) loss\))?")
+OUTPUT_RE = re.compile(rb"net output #(\d{1,20}): (\S+) = ([^\s(]+)(?: \(\* ([^\s=]+) = ([^\s)]+) loss\))?")
 
 # debug_info per-blob lines ([Forward]/[Backward]); the [Update] lines of 2014-2015 builds go through RARE_RE.
 # The role is kept as its first letter (t/b/p): cheaper to match than the whole word.
@@ -130,6 +132,6 @@ SUMMARY_RE = re.compile(rb"L1 norm = \(([^,\s]+), ([^)\s]+)\); L2 norm = \(([^,\
 NET_FILE_RE = re.compile(
     rb"(?:from net file|specified by net file|specified in (?:net_param|train_net_param|test_net_param))[: ]*(\S*)"
 )
-TEST_NET_RE = re.compile(rb"\(#(\d+)\)")
+TEST_NET_RE = re.compile(rb"\(#(\d{1,20})\)")
 SNAPSHOT_RE = re.compile(rb"(?:solver state )?to (?:binary proto file |HDF5 file )?(\S+)")
 TOP_SHAPE_RE = re.compile(rb"([\d ]*)\((\d+)\)")

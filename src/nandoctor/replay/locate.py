@@ -169,10 +169,12 @@ def read_solverstate_header(path: Path) -> tuple[int | None, str | None]:
     unreadable. Only the head of the file is read: the momentum history after it can be huge."""
     if path.name.endswith(".h5"):
         return None, None
+    from nandoctor.core.safeio import open_input
+
     try:
-        with path.open("rb") as fh:
+        with open_input(path, "a solverstate") as fh:  # a FIFO named like a snapshot must not block
             buf = fh.read(65536)
-    except OSError:
+    except (OSError, InputError):
         return None, None
     it: int | None = None
     learned: str | None = None

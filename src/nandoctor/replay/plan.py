@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nandoctor.core.safeio import OutputDir
 from nandoctor.core.types import InputError
 from nandoctor.replay.locate import Failure, RunFiles, SnapshotPair, failure_in, find_run, find_snapshots, pick_snapshot
 from nandoctor.replay.probe import ProbeNet, probe_solver
@@ -45,6 +46,7 @@ class ReplayPlan:
     probes: list[ProbeNet] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    python_layers: bool = False  # the replayed nets hold a Python layer (its module must be importable)
 
     @property
     def log_path(self) -> Path:
@@ -58,7 +60,10 @@ class ReplayPlan:
         snap = self.snapshot.solverstate.resolve() if self.snapshot is not None else None
         if caffe is None:
             caffe = Caffe("binary", ("caffe",), "default")
-        return caffe.train_command(self.copy.path.resolve(), snap, gpu)
+        cmd = caffe.train_command(self.copy.path.resolve(), snap, gpu)
+        if caffe.kind == "pycaffe" and self.python_layers:
+            cmd.append("--python-layers")  # only then may the driver import from the run's folders
+        return cmd
 
     def shell(self, caffe: Caffe | None = None, gpu: str | None = None) -> str:
         """The command as one shell line, started where Caffe resolves the run's relative paths."""
@@ -115,7 +120,7 @@ def prepare_replay(target: str | Path, out_dir: str | Path, *, solver=None, log=
             notes.append(f"resuming from {snapshot.solverstate.name} (iteration {snapshot.iteration}); data "
                          "readers restart at the first record, so batches differ from the original run")  # fmt: skip
     max_iter = _horizon(run, failure, snapshot, probe, horizon, margin)
-    out.mkdir(parents=True, exist_ok=True)
+    folder = OutputDir(out, [p for p in (run.solver_path, run.log_path) if p is not None], what="--out folder")
     probes: list[ProbeNet] = []
     if probe:
         copy, probes = probe_solver(run.solver, out, run.cwd, max_iter)
@@ -125,22 +130,30 @@ def prepare_replay(target: str | Path, out_dir: str | Path, *, solver=None, log=
         copy = debug_solver(run.solver, out, run.cwd, max_iter)
     notes += copy.notes
     plan = ReplayPlan("probe" if probe else "debug", run, out, copy, failure, max_iter, snapshot, probes, [], notes)
-    plan.files.append(write_copy(copy))
+    # every file goes through the folder: no symlink planted there is followed, no input replaced
+    plan.files.append(write_copy(copy, folder))
+    plan.python_layers = _has_python_layer(copy.path)
     for p in probes:
-        p.path.write_text(p.text, encoding="utf-8")
-        plan.files.append(p.path)
-    diff = copy.path.with_suffix(".diff")
-    diff.write_text(copy.diff(), encoding="utf-8")
-    plan.files.append(diff)
-    script = out / "replay.sh"
-    script.write_text("#!/bin/sh\n# written by nandoctor replay; CAFFE_BIN overrides the caffe binary\nset -e\n"
-                      + plan.shell(Caffe("binary", ("${CAFFE_BIN:-caffe}",), "default")).replace(
-                          "'${CAFFE_BIN:-caffe}'", '"${CAFFE_BIN:-caffe}"') + "\n", encoding="utf-8")  # fmt: skip
-    script.chmod(0o755)
-    plan.files.append(script)
-    (out / "replay.json").write_text(json.dumps(plan.to_dict(), indent=1), encoding="utf-8")
-    plan.files.append(out / "replay.json")
+        plan.files.append(folder.write_text(p.path.name, p.text))
+    plan.files.append(folder.write_text(copy.path.with_suffix(".diff").name, copy.diff()))
+    script = ("#!/bin/sh\n# written by nandoctor replay; CAFFE_BIN overrides the caffe binary\nset -e\n"
+              + plan.shell(Caffe("binary", ("${CAFFE_BIN:-caffe}",), "default")).replace(
+                  "'${CAFFE_BIN:-caffe}'", '"${CAFFE_BIN:-caffe}"') + "\n")  # fmt: skip
+    plan.files.append(folder.write_text("replay.sh", script, executable=True))
+    plan.files.append(folder / "replay.json")
+    folder.write_text("replay.json", json.dumps(plan.to_dict(), indent=1))
     return plan
+
+
+def _has_python_layer(solver_path: Path) -> bool:
+    """Whether a net the solver copy trains has a Python layer (unreadable nets: no)."""
+    from nandoctor.config.load import load_configs
+
+    try:
+        configs = load_configs([solver_path])
+    except InputError:
+        return False
+    return any(layer.type == "Python" for net in configs.nets for layer in net.layers)
 
 
 def _horizon(run: RunFiles, failure: Failure | None, snapshot, probe: bool, horizon: int, margin: int) -> int | None:

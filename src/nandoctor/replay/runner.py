@@ -29,6 +29,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from nandoctor.core.safeio import OutputDir
+
 ITER_LOSS_RE = re.compile(rb"Iteration (\d+)\b[^\n]*?, loss = (\S+)")
 LR_RE = re.compile(rb"Iteration (\d+), lr = (\S+)")
 OUTPUT_RE = re.compile(rb"(Train|Test) net output #\d+: (\S+) = (\S+)")
@@ -70,9 +72,17 @@ def find_caffe(explicit: str | None = None, env: dict[str, str] | None = None) -
     found = shutil.which("caffe", path=env.get("PATH"))
     if found:
         return Caffe("binary", (found,), "PATH")
-    if importlib.util.find_spec("caffe") is not None:
-        return Caffe("pycaffe", (sys.executable, "-m", "nandoctor.replay.pycaffe_driver"), "pycaffe")
+    spec = importlib.util.find_spec("caffe")
+    if spec is not None:
+        return Caffe("pycaffe", pycaffe_command(spec.submodule_search_locations or [spec.origin or ""]), "pycaffe")
     return None
+
+
+def pycaffe_command(caffe_package: list[str]) -> tuple[str, ...]:
+    """The isolated (``-I``) Python running the driver, told where the ``caffe`` package was found."""
+    driver = str(Path(__file__).with_name("pycaffe_driver.py"))
+    where = [os.path.dirname(os.path.abspath(p)) for p in caffe_package if p]
+    return (sys.executable, "-I", driver, *(a for d in where for a in ("--path", d)))
 
 
 @dataclass
@@ -149,7 +159,7 @@ def run_caffe(argv: list[str], cwd: Path, log_path: Path, *, timeout: float | No
     """
     child_env = dict(os.environ if env is None else env)
     child_env.setdefault("GLOG_logtostderr", "1")  # glog writes to files otherwise (pycaffe)
-    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log_folder = OutputDir(log_path.parent, what="log folder")  # no symlink planted there is followed
     start = time.monotonic()
     p = Progress()
     linux = _PRCTL is not None
@@ -163,7 +173,7 @@ def run_caffe(argv: list[str], cwd: Path, log_path: Path, *, timeout: float | No
     status, stopped = "finished", False
     exited: float | None = None
     try:
-        with log_path.open("wb") as log:
+        with log_folder.open_log(log_path.name) as log:
             done = False
             while not done:
                 try:

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from nandoctor.config.solver import Solver, insert_edit, replace_edit
 from nandoctor.config.textformat import Field, Message
-from nandoctor.core.types import Edit
+from nandoctor.core.safeio import OutputDir
+from nandoctor.core.types import Edit, InputError
 from nandoctor.fixes import apply_edits
 
 NET_FIELDS = ("net", "train_net", "test_net")
@@ -40,7 +41,10 @@ class SolverCopy:
 
 def quote(text: str) -> str:
     """A protobuf text-format string literal."""
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+    # a string literal holds no raw line break or control byte (protobuf's tokenizer stops there)
+    escaped = "".join(f"\\{ord(c):03o}" if ord(c) < 0x20 or ord(c) == 0x7F else c for c in escaped)
+    return '"' + escaped + '"'
 
 
 class SolverEditor:
@@ -122,9 +126,11 @@ def debug_solver(solver: Solver, out_dir: Path, cwd: Path, max_iter: int | None)
     return SolverCopy(Path(solver.path), path, ed.text(), ed.changes, notes)
 
 
-def write_copy(copy: SolverCopy) -> Path:
-    if copy.path.resolve() == copy.source.resolve():
-        raise ValueError("refusing to overwrite the original solver")
-    copy.path.parent.mkdir(parents=True, exist_ok=True)
-    copy.path.write_text(copy.text, encoding="utf-8")
-    return copy.path
+def write_copy(copy: SolverCopy, folder: OutputDir | None = None) -> Path:
+    """Write the copy into ``folder`` (by default its own folder), never over the original solver."""
+    if folder is None:
+        folder = OutputDir(copy.path.parent, [copy.source], what="--out folder")
+    if copy.path.resolve() == copy.source.resolve() or folder.holds_input(copy.path.name):
+        raise InputError("the replay copy would replace the original solver: choose another --out folder",
+                         str(copy.path))  # fmt: skip
+    return folder.write_text(copy.path.name, copy.text)

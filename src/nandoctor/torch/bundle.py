@@ -54,6 +54,8 @@ def is_bundle(path: str | Path) -> bool:
 def _read_json(file: Path) -> Any:
     try:
         return json.loads(file.read_text(encoding="utf-8"))
+    except RecursionError:
+        raise InputError(f"cannot read {file.name}: nested too deeply", str(file)) from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputError(f"cannot read {file.name}: {exc}", str(file)) from None
 
@@ -132,6 +134,23 @@ def write_bundle(root: str | Path, guard, batch: Any, facts: TorchFacts, diagnos
     return path
 
 
+def refusal(exc: Exception) -> str:
+    """torch.load's error in a sentence, without its advice to load the file with weights_only=False.
+
+    That advice means unpickling, which runs whatever code the file holds: a bundle is data,
+    so a refusal stays a refusal.
+    """
+    import pickle
+
+    if isinstance(exc, pickle.UnpicklingError) or "weights_only" in str(exc):
+        return (
+            "it holds objects beyond tensors and plain containers, which only unpickling (running code "
+            "from the file) could load; nandoctor never does that. Re-save the bundle with the current nandoctor"
+        )
+    lines = [ln for ln in str(exc).splitlines() if ln.strip() and "weights_only" not in ln]
+    return lines[0] if lines else type(exc).__name__
+
+
 def load_bundle(path: str | Path) -> Bundle:
     """Read a bundle back (tensors with weights_only=True), for inspection or replay."""
     import torch
@@ -148,11 +167,15 @@ def load_bundle(path: str | Path) -> Bundle:
         try:
             return torch.load(file, map_location="cpu", weights_only=True)
         except Exception as exc:
-            raise InputError(f"cannot load {name}: {exc}", str(file)) from None
+            raise InputError(f"cannot load {name}: {refusal(exc)}", str(file)) from None
 
+    try:
+        facts = TorchFacts.from_dict(data["facts"])
+    except TypeError as exc:
+        raise InputError(f"malformed facts in {FINDINGS}: {exc}", str(path / FINDINGS)) from None
     return Bundle(
         path=path,
-        facts=TorchFacts.from_dict(data["facts"]),
+        facts=facts,
         diagnosis=data.get("diagnosis", {}),
         meta={k: v for k, v in data.items() if k not in ("facts", "diagnosis")},
         state_dict=load("model.pt"),

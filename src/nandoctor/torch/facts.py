@@ -11,6 +11,48 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "int": (int,),
+    "float": (int, float),
+    "str": (str,),
+    "None": (type(None),),
+    "Any": (object,),
+    "list": (list,),
+    "dict": (dict,),
+}
+
+
+def _fits(value: Any, annotation: str) -> bool:
+    """Whether a JSON value fits an annotation such as ``list[float | str]`` (list items checked too)."""
+    for option in _split(annotation):
+        base, _, inner = option.partition("[")
+        allowed = _JSON_TYPES.get(base.strip(), (object,))
+        if isinstance(value, bool) and base.strip() in ("int", "float"):
+            continue  # JSON true is no number
+        if not isinstance(value, allowed):
+            continue
+        if base.strip() == "list" and inner:
+            item = inner[: inner.rfind("]")]
+            if not all(_fits(x, item) for x in value):
+                continue
+        return True
+    return False
+
+
+def _split(annotation: str) -> list[str]:
+    """The ``|`` options of an annotation, outside brackets."""
+    parts, depth, cur = [], 0, ""
+    for ch in annotation:
+        depth += (ch == "[") - (ch == "]")
+        if ch == "|" and depth == 0:
+            parts.append(cur.strip())
+            cur = ""
+        else:
+            cur += ch
+    parts.append(cur.strip())
+    return parts
+
+
 # Trigger kinds: what the always-on check saw first.
 TRIGGER_LOSS = "loss"  # the loss was NaN/inf
 TRIGGER_GRAD = "grad"  # the loss was finite but a gradient was not
@@ -52,8 +94,13 @@ class TorchFacts:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TorchFacts:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        """The facts of a findings.json; a field of the wrong JSON type is a TypeError naming it."""
+        types = {f.name: f.type for f in fields(cls)}
+        kept = {k: v for k, v in data.items() if k in types}
+        for name, v in kept.items():
+            if not _fits(v, str(types[name])):
+                raise TypeError(f"facts field {name!r} should be {types[name]}, not {type(v).__name__}")
+        return cls(**kept)
 
     @property
     def lr_values(self) -> list[float]:
