@@ -55,8 +55,21 @@ def diagnose_facts(facts: TorchFacts, inputs: dict | None = None) -> Diagnosis:
         next_steps.append(f"replay did not run: {facts.replay['reason']}")
     elif facts.replay.get("ran") and facts.replay.get("reproduced") is False:
         next_steps.append("the replay stayed finite: the NaN depends on state the guard could not restore")
+    if facts.lag:
+        lag = facts.lag
+        next_steps.insert(
+            0,
+            f"sync-free mode: the host read the device flag at step {lag['detected_step']}, "
+            f"{lag['late_by']} step(s) after the first non-finite step {lag['first_bad_step']} "
+            f"(it may be up to {lag['max_late']} step(s) late); the {lag['bad_steps']} bad step(s) were masked "
+            + ("exactly (fused optimizer)" if lag.get("exact_skip") else "by zeroing their gradients"),
+        )
     verdict = Verdict.DIVERGING if facts.trigger == TRIGGER_SCALE else Verdict.NAN
     info = {"source": "pytorch", "model": facts.model, "trigger": facts.trigger}
+    if facts.lag:
+        info["late_by"] = facts.lag["late_by"]
+    if facts.distributed:
+        info["rank"] = facts.distributed["rank"]
     info.update(inputs or {})
     return Diagnosis(
         verdict=verdict,
