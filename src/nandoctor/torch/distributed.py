@@ -19,8 +19,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
 import torch.distributed as dist
+
+import torch
 
 
 def _bucket_hook(state: DistributedCheck, bucket):

@@ -46,7 +46,7 @@ def describe(func: Any) -> dict[str, Any] | None:
     """Name, file and first line of a Python function (a criterion, an lr lambda)."""
     code = getattr(func, "__code__", None)
     if code is None:
-        call = getattr(type(func), "forward", None) or getattr(type(func), "__call__", None)
+        call = getattr(type(func), "forward", None) or type(func).__dict__.get("__call__")
         code = getattr(call, "__code__", None)
         if code is None:
             return None
