@@ -37,7 +37,7 @@ def _state(scaler: Any, optimizer: Any) -> dict[str, Any] | None:
 
 
 def stage(scaler: Any, optimizer: Any) -> str:
-    """"READY" (gradients scaled), "UNSCALED" (after ``unscale_``) or "STEPPED"."""
+    """ "READY" (gradients scaled), "UNSCALED" (after ``unscale_``) or "STEPPED"."""
     state = _state(scaler, optimizer)
     value = state.get("stage") if state else None
     return getattr(value, "name", "READY") if value is not None else "READY"

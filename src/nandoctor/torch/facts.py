@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 # Trigger kinds: what the always-on check saw first.
@@ -93,6 +94,13 @@ class TorchFacts:
             ratio = now / min(past)
             best = ratio if best is None else max(best, ratio)
         return best
+
+
+def where(source: dict[str, Any] | None) -> str:
+    """A user function as ``hand_nll (train.py:12)`` (source: function, file, line)."""
+    if not source:
+        return ""
+    return f"{source['function']} ({Path(str(source['file'])).name}:{source['line']})"
 
 
 def num(x: float | None) -> float | str | None:

@@ -248,7 +248,7 @@ class _Watch:
         op = op_name(func)
         for _, t in tensors(out):
             if t.grad_fn is not None and t.grad_fn not in self.origin:
-                self.origin[t.grad_fn] = {"op": op, **self.context(op)}
+                self.origin[t.grad_fn] = {"op": op, **self.context(op), "source": user_frame(3)}
         if self.model_done and getattr(func, "__name__", "") in MULTIPLY and len(self.terms) < 16:
             self._weighted_term(args, out)
         if (self.forward is not None and self.nan_forward is not None) or _all_finite(out):

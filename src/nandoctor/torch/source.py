@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from nandoctor.torch.facts import where  # noqa: F401  (re-exported: the rules use it without torch)
 
 TORCH_DIR = str(Path(torch.__file__).resolve().parent)
 GUARD_DIR = str(Path(__file__).resolve().parent)
@@ -54,10 +55,3 @@ def describe(func: Any) -> dict[str, Any] | None:
     else:
         name = _short(getattr(func, "__qualname__", code.co_name))
     return {"function": name, "file": code.co_filename, "line": code.co_firstlineno}
-
-
-def where(source: dict[str, Any] | None) -> str:
-    """``hand_nll (test_loss.py:12)``."""
-    if not source:
-        return ""
-    return f"{source['function']} ({Path(source['file']).name}:{source['line']})"

@@ -53,7 +53,13 @@ class TrackedLoader:
         self.recorder = RecordingBatchSampler(loader.batch_sampler)
         settings = {k: getattr(loader, k) for k in LOADER_SETTINGS if hasattr(loader, k)}
         if not settings.get("num_workers"):
-            for key in ("prefetch_factor", "persistent_workers", "timeout", "worker_init_fn", "multiprocessing_context"):
+            for key in (
+                "prefetch_factor",
+                "persistent_workers",
+                "timeout",
+                "worker_init_fn",
+                "multiprocessing_context",
+            ):
                 settings.pop(key, None)
         self.loader = DataLoader(loader.dataset, batch_sampler=self.recorder, **settings)
         self.recent: deque[tuple[Any, list[int] | None]] = deque(maxlen=keep)
