@@ -17,6 +17,8 @@ from typing import Any
 
 from torch.utils.data import DataLoader
 
+from nandoctor.torch.batch import tensors
+
 LOADER_SETTINGS = (
     "num_workers", "collate_fn", "pin_memory", "timeout", "worker_init_fn", "multiprocessing_context",
     "generator", "prefetch_factor", "persistent_workers", "pin_memory_device", "in_order",
@@ -76,11 +78,17 @@ class TrackedLoader:
         return getattr(self.original, name)
 
     def indices_of(self, batch: Any) -> list[int] | None:
-        """The data set indices of a batch this loader yielded recently (matched by identity)."""
+        """The data set indices of a batch this loader yielded recently, matched by identity: the
+        batch itself or its first tensor (loops unpack ``x, y = batch`` and pass ``(x, y)`` on)."""
+        first = _first_tensor(batch)
         for seen, indices in reversed(self.recent):
-            if seen is batch:
+            if seen is batch or (first is not None and _first_tensor(seen) is first):
                 return indices
         return None
 
     def last(self) -> list[int] | None:
         return self.recent[-1][1] if self.recent else None
+
+
+def _first_tensor(batch: Any):
+    return next((t for _, t in tensors(batch)), None)
