@@ -123,14 +123,23 @@ def what_to_change(f) -> dict:
             "why": f"momentum {momentum:g} multiplies the effective step by {1 / (1 - momentum):.3g}; {growth}",
             "change": {"setting": "momentum", "group": group, "from": momentum, "to": 0.9},
         }
-    decay = hp.get("weight_decay")
-    if kind == "SGD" and isinstance(decay, int | float) and isinstance(lr, int | float) and lr * decay >= 0.5:
-        new = _down(0.1 / lr)
+    # Weight decay that overshoots on its own explodes its group whichever weight grew fastest
+    # (the decayed layer feeds the others), so every group is looked at, not only the top one's.
+    decays = [
+        (g["lr"] * g["weight_decay"], i, g)
+        for i, g in enumerate(groups)
+        if isinstance(g.get("weight_decay"), int | float) and isinstance(g.get("lr"), int | float) and g["lr"] > 0
+    ]
+    worst = max(decays, default=None, key=lambda d: d[0])
+    if kind == "SGD" and worst is not None and worst[0] >= 0.5:
+        product, i, g = worst
+        new = _down(0.1 / g["lr"])
         return {
-            "culprit": f"optimizer.param_groups[{group}]['weight_decay']",
-            "fix": f"lower weight_decay of param group {group} from {decay:g} to {new:g}",
-            "why": f"lr x weight_decay = {lr * decay:.3g}: each step shrinks the weights by that much alone",
-            "change": {"setting": "weight_decay", "group": group, "from": decay, "to": new},
+            "culprit": f"optimizer.param_groups[{i}]['weight_decay']",
+            "fix": f"lower weight_decay of param group {i} from {g['weight_decay']:g} to {new:g}",
+            "why": f"lr x weight_decay = {product:.3g} in param group {i}: an update of that size on its own "
+            "overshoots (above 2 it flips the weights' sign and grows them every step)",
+            "change": {"setting": "weight_decay", "group": i, "from": g["weight_decay"], "to": new},
         }
     if isinstance(lr, int | float) and lr > 0:
         new = _down(lr * factor)
