@@ -97,7 +97,13 @@ class DistributedCheck:
         for r in range(self.world):
             grads, loss, batch, absurd = (bool(v) for v in table[4 * r : 4 * r + 4])
             ranks.append({"rank": r, "grads": grads, "loss": loss, "batch": batch, "absurd": absurd})
-        bad = [row["rank"] for row in ranks if row["grads"] or row["loss"]]
+        if self.hooked:
+            bad = [row["rank"] for row in ranks if row["grads"] or row["loss"]]
+        else:
+            # without the comm hook the gradients were checked after they were reduced, non-finite
+            # on every rank alike: only a rank's own loss or batch tells where the NaN came from
+            bad = [row["rank"] for row in ranks if row["loss"] or row["batch"] or row["absurd"]]
+            bad = bad or [row["rank"] for row in ranks if row["grads"]]
         return {
             "world_size": self.world,
             "rank": self.rank,
