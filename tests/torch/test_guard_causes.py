@@ -42,9 +42,12 @@ def test_negative_lr_from_scheduler_is_lr_policy():
     guard = run(model, opt, image_batches(Images(), epochs=3), F.cross_entropy, scheduler=sched)
     cause = top(guard)
     assert cause.cause is Cause.LR_POLICY
-    assert cause.culprit == "optimizer.param_groups[0]['lr']"
+    # the scheduler, its lambda where the user wrote it, and the step it went wrong
+    assert cause.culprit.startswith("LambdaLR lr_lambdas[0] = <lambda> (test_guard_causes.py:")
+    assert cause.culprit.endswith(" at step 6")
     assert guard.diagnosis.first_nonfinite_iteration == 6  # lambda(6) = -0.2
     assert "LambdaLR" in cause.explanation
+    assert "negative lr" in cause.fixes[0].description and "at step 6" in cause.fixes[0].description
 
 
 def test_nan_lr_from_scheduler_is_lr_policy_and_weights_stay_finite():
@@ -57,7 +60,7 @@ def test_nan_lr_from_scheduler_is_lr_policy_and_weights_stay_finite():
     )
     cause = top(guard)
     assert cause.cause is Cause.LR_POLICY
-    assert cause.culprit == "optimizer.param_groups[1]['lr']"
+    assert cause.culprit.startswith("LambdaLR lr_lambdas[1] = <lambda>") and cause.culprit.endswith("at step 4")
     assert guard.diagnosis.first_nonfinite_iteration == 4
     assert guard.skipped == 4  # steps 4..7 all had a NaN lr and were skipped
     assert all(torch.isfinite(p).all() for p in model.parameters())
@@ -92,10 +95,15 @@ def test_too_high_lr_is_gradient_explosion_with_clip_suggestion():
     model, guard = explosion_loop(lr=0.05)
     cause = top(guard)
     assert cause.cause is Cause.GRADIENT_EXPLOSION
+    # what to change: the lr of the param group holding the fastest-growing weight, to a smaller value
+    assert cause.culprit == "optimizer.param_groups[0]['lr']"
+    explosion = next(f for f in guard.diagnosis.findings if f.code == "NAN610")
+    change = explosion.data["change"]
+    assert change["setting"] == "lr" and change["from"] == 0.05 and 0 < change["to"] < 0.05 / 2
+    assert f"from 0.05 to {change['to']:g}" in cause.fixes[0].description
     names = {n for n, _ in model.named_parameters()}
-    assert cause.culprit in names
+    assert explosion.data["fastest_growing"] in names
     assert guard.facts.growth > 100
-    assert guard.facts.top_params[0]["name"] == cause.culprit
     clip = guard.facts.suggested_max_norm
     assert clip is not None and 0 < clip < guard.facts.top_params[0]["norm"]
     assert any(f"max_norm={clip:.3g}" in fix.description for fix in cause.fixes)
@@ -138,7 +146,8 @@ def test_log_of_zero_probability_in_loss_is_loss_function():
     assert cause.cause is Cause.LOSS_FUNCTION
     assert guard.facts.forward["op"] == "torch.log"
     assert guard.facts.forward["zero_argument"] is True
-    assert cause.culprit == "torch.log (loss)"
+    assert cause.culprit == "hand_nll (torch.log)"  # the user's loss function, by name
+    assert "in hand_nll (test_guard_causes.py:" in cause.fixes[0].description
 
 
 def test_loss_module_outside_the_model_is_named():
@@ -150,7 +159,8 @@ def test_loss_module_outside_the_model_is_named():
     guard = run(model, sgd(model), image_batches(Images()), RatioLoss())
     cause = top(guard)
     assert cause.cause is Cause.LOSS_FUNCTION
-    assert cause.culprit == "<RatioLoss>"
+    assert cause.culprit == "RatioLoss.forward (Tensor.div)"
+    assert "count.clamp_min(1)" in cause.fixes[0].description
 
 
 # bad_input ------------------------------------------------------------------------------------
@@ -269,7 +279,7 @@ def test_loss_computed_inside_the_model_forward_is_still_loss_function():
     assert guard.diagnosis.first_nonfinite_iteration == 2
     assert guard.facts.forward["op"] == "F.cross_entropy"
     assert guard.facts.forward["module"] == "<model>"
-    assert cause.culprit == "F.cross_entropy (loss)"
+    assert cause.culprit == "WithLoss.forward (F.cross_entropy)"
 
 
 def test_in_place_producer_is_found_although_it_overwrites_its_input():

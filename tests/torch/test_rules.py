@@ -20,12 +20,16 @@ TORCH_CODES = {
     "NAN610",
     "NAN611",
     "NAN620",
+    "NAN625",
     "NAN630",
     "NAN631",
+    "NAN632",
     "NAN640",
     "NAN650",
     "NAN651",
     "NAN652",
+    "NAN660",
+    "NAN670",
 }
 
 

@@ -29,13 +29,27 @@ def is_finite(t: torch.Tensor) -> bool:
     return bool(torch.isfinite(t).all())
 
 
+def _index_like(item: Any, rows: int | None) -> bool:
+    """An integer vector with one entry per batch row: the data set indices of an ``(x, y, idx)`` batch."""
+    if isinstance(item, torch.Tensor):
+        ok = not (item.is_floating_point() or item.is_complex()) and item.dim() == 1 and item.dtype != torch.bool
+        return ok and (rows is None or item.shape[0] == rows)
+    return False
+
+
 def dataset_indices(batch: Any, indices: Any = None) -> list[int] | None:
-    """Data set indices of the batch rows: given explicitly, or as an index field of a dict batch."""
+    """Data set indices of the batch rows: given explicitly, an index field of a dict batch, or the
+    last member of an ``(inputs, targets, indices)`` tuple when it is an integer vector of the batch size."""
     if indices is None and isinstance(batch, dict):
         for key in INDEX_KEYS:
             if key in batch:
                 indices = batch[key]
                 break
+    if indices is None and isinstance(batch, list | tuple) and len(batch) >= 3:
+        first = batch[0]
+        rows = first.shape[0] if isinstance(first, torch.Tensor) and first.dim() else None
+        if _index_like(batch[-1], rows):
+            indices = batch[-1]
     if indices is None:
         return None
     if isinstance(indices, torch.Tensor):

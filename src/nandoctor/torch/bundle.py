@@ -92,14 +92,16 @@ def write_bundle(root: str | Path, guard, batch: Any, facts: TorchFacts, diagnos
     from nandoctor.torch.batch import detach_copy
 
     root = Path(root)
-    path = root / f"nan-step{facts.step}"
+    # one bundle per rank under torch.distributed: the ranks write side by side into one folder
+    rank = f"-rank{facts.distributed['rank']}" if facts.distributed else ""
+    path = root / f"nan-step{facts.step}{rank}"
     n = 1
     while path.exists():
         n += 1
-        path = root / f"nan-step{facts.step}-{n}"
+        path = root / f"nan-step{facts.step}{rank}-{n}"
     state_dir = path / STATE
     state_dir.mkdir(parents=True)
-    state = {k: v.detach().cpu().clone() for k, v in guard.model.state_dict().items()}
+    state = {k: v.detach().cpu().clone() for k, v in guard.module.state_dict().items()}
     for name, copy in guard.buffers.as_dict().items():
         if name in state:
             state[name] = copy.detach().cpu().clone()
@@ -205,7 +207,7 @@ def replay_bundle(path: str | Path, model_factory, closure=None, criterion=None,
     batch = to_device(bundle.batch, torch.device(device))
     helper = NaNGuard(model, torch.optim.SGD(model.parameters(), lr=0.0), closure=closure, criterion=criterion)
     helper.close()
-    run, partial = helper._closure(batch)
+    run, partial = helper.replay_closure(batch)
     result = replay_step(model, run, batch, bundle.rng.get("torch") or None, None)
     facts = TorchFacts.from_dict(bundle.facts.to_dict())
     facts.replay = {k: result.get(k) for k in ("ran", "reproduced", "error")}

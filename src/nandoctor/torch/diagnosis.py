@@ -45,18 +45,30 @@ def diagnose_facts(facts: TorchFacts, inputs: dict | None = None) -> Diagnosis:
                 explanation=f"step {facts.step}: non-finite {facts.trigger} but the replay named no producer",
             )
         )
-        next_steps.append(
-            "pass closure=(lambda model, batch: loss) or criterion= to NaNGuard so the step can be replayed"
-            if not facts.replay.get("ran")
-            else "replay the bundle with replay_bundle(path, model_factory, closure) to look closer"
-        )
+        next_steps.append(_replay_advice(facts))
     weak = causes[0].confidence < 0.5
-    if weak and not facts.replay.get("ran", False) and facts.replay.get("reason"):
+    if facts.criterion and facts.replay.get("ran") is False and "Error" in str(facts.replay.get("reason", "")):
+        if next_steps[-1:] != [_replay_advice(facts)]:
+            next_steps.append(_replay_advice(facts))
+    elif weak and not facts.replay.get("ran", False) and facts.replay.get("reason"):
         next_steps.append(f"replay did not run: {facts.replay['reason']}")
-    elif facts.replay.get("ran") and facts.replay.get("reproduced") is False:
+    elif facts.replay.get("ran") and facts.replay.get("reproduced") is False and not _has(findings, "NAN670"):
         next_steps.append("the replay stayed finite: the NaN depends on state the guard could not restore")
+    if facts.lag:
+        lag = facts.lag
+        next_steps.insert(
+            0,
+            f"sync-free mode: the host read the device flag at step {lag['detected_step']}, "
+            f"{lag['late_by']} step(s) after the first non-finite step {lag['first_bad_step']} "
+            f"(it may be up to {lag['max_late']} step(s) late); the {lag['bad_steps']} bad step(s) were masked "
+            + ("exactly (fused optimizer)" if lag.get("exact_skip") else "by zeroing their gradients"),
+        )
     verdict = Verdict.DIVERGING if facts.trigger == TRIGGER_SCALE else Verdict.NAN
     info = {"source": "pytorch", "model": facts.model, "trigger": facts.trigger}
+    if facts.lag:
+        info["late_by"] = facts.lag["late_by"]
+    if facts.distributed:
+        info["rank"] = facts.distributed["rank"]
     info.update(inputs or {})
     return Diagnosis(
         verdict=verdict,
@@ -66,6 +78,23 @@ def diagnose_facts(facts: TorchFacts, inputs: dict | None = None) -> Diagnosis:
         findings=findings,
         next_steps=next_steps,
     )
+
+
+def _has(findings: list[Finding], code: str) -> bool:
+    return any(f.code == code for f in findings)
+
+
+def _replay_advice(facts: TorchFacts) -> str:
+    reason = facts.replay.get("reason", "")
+    if facts.criterion and "Error" in str(reason):
+        return (
+            f"the replay called criterion(model(batch[0]), batch[1]) and failed ({reason}): pass "
+            "closure=lambda model, batch: loss_fn(model(*inputs), targets) to NaNGuard, computing the loss "
+            "from the batch as the loop does"
+        )
+    if not facts.replay.get("ran"):
+        return "pass closure=(lambda model, batch: loss) or criterion= to NaNGuard so the step can be replayed"
+    return "replay the bundle with replay_bundle(path, model_factory, closure) to look closer"
 
 
 def render_text(diagnosis: Diagnosis) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
@@ -77,6 +78,7 @@ class TorchFacts:
     scheduler: str | None = None
     grad_norms: list[float | str] = field(default_factory=list)  # total norm, previous steps, oldest first
     growth: float | None = None  # latest finite total norm / healthy baseline
+    growth_per_step: float | None = None  # geometric mean ratio of the total norm, step to step, lately
     top_params: list[dict[str, Any]] = field(default_factory=list)  # name, growth, norm, baseline
     suggested_max_norm: float | None = None
     nonfinite_grads: list[str] = field(default_factory=list)
@@ -88,6 +90,16 @@ class TorchFacts:
     scaler: dict[str, Any] | None = None  # scale, consecutive_skips, scale_history
     replay: dict[str, Any] = field(default_factory=dict)  # ran, reproduced, reason
     notes: list[str] = field(default_factory=list)
+    # finite rows far larger than every earlier batch: path, batch_indices, dataset_indices, ratio
+    batch_absurd: list[dict[str, Any]] = field(default_factory=list)
+    loss_terms: list[dict[str, Any]] = field(default_factory=list)  # weight, op, value, source of w * term
+    criterion: dict[str, Any] | None = None  # function, file, line of the loss function the guard was given
+    scheduler_info: dict[str, Any] | None = None  # type, last_epoch, settings, lambdas (function/file/line)
+    lr_steps: list[int] = field(default_factory=list)  # the step of each lr_history row
+    precision: dict[str, Any] | None = None  # autocast dtype, whether the step is finite in float32
+    distributed: dict[str, Any] | None = None  # world_size, rank, bad_ranks, ranks' verdicts
+    lag: dict[str, Any] | None = None  # sync-free mode: first_bad_step, detected_step, max_late
+    micro_batches: int = 1  # gradient accumulation: micro-batches in the failing optimizer step
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -110,6 +122,11 @@ class TorchFacts:
     def batch_is_finite(self) -> bool:
         return not self.batch
 
+    @property
+    def bad_batch(self) -> bool:
+        """The batch holds NaN/inf or rows absurd against earlier batches: the data explains the step."""
+        return bool(self.batch or self.batch_absurd)
+
     def lr_is_sane(self) -> bool:
         return all(math.isfinite(v) and v >= 0 for v in self.lr_values)
 
@@ -124,6 +141,13 @@ class TorchFacts:
             ratio = now / min(past)
             best = ratio if best is None else max(best, ratio)
         return best
+
+
+def where(source: dict[str, Any] | None) -> str:
+    """A user function as ``hand_nll (train.py:12)`` (source: function, file, line)."""
+    if not source:
+        return ""
+    return f"{source['function']} ({Path(str(source['file'])).name}:{source['line']})"
 
 
 def num(x: float | None) -> float | str | None:

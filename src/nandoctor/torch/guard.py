@@ -1,19 +1,21 @@
 """NaNGuard: watch a live PyTorch loop, stop the first NaN before it reaches the weights, name its cause.
 
     guard = NaNGuard(model, optimizer, scheduler, criterion=loss_fn, on_nan="skip")
-    for batch in loader:
+    for batch in guard.track(loader):
         optimizer.zero_grad()
         loss = loss_fn(model(batch[0]), batch[1])
-        loss.backward()
-        if guard.check(loss, batch):
+        if guard.check_loss(loss, batch):      # optional: a failed forward never reaches backward()
+            loss.backward()
+        if guard.check(loss, batch):           # after backward(), before optimizer.step()
             optimizer.step()
         scheduler.step()
 
-Each step costs two fused reductions and one host sync (see monitor.py). On the first
-non-finite loss, gradient or lr the guard replays the step with hooks (replay.py),
-builds TorchFacts, ranks causes with the NAN6xx rules and, if asked, writes a
-reproducer bundle. Then it skips the step (gradients set to None, or to NaN under a
-GradScaler, so even an unconditional ``optimizer.step()``/``scaler.step()`` leaves
+Each step costs a few fused reductions and one host sync (monitor.py), or none with
+``sync_every`` (device.py). On the first non-finite loss, gradient or lr the guard
+replays the step with hooks (replay.py), builds TorchFacts (collect.py), ranks causes
+with the NAN6xx rules and, if asked, writes a reproducer bundle. Then it skips the
+step (gradients set to None, or made to trip a GradScaler whether or not ``unscale_``
+already ran, so even an unconditional ``optimizer.step()``/``scaler.step()`` leaves
 the weights alone), stops, or raises.
 """
 
@@ -21,17 +23,18 @@ from __future__ import annotations
 
 import contextlib
 import math
-import statistics
 from pathlib import Path
 from typing import Any
 
 import torch
 from nandoctor.core.types import Diagnosis
+from nandoctor.torch import amp
 from nandoctor.torch import batch as batches
 from nandoctor.torch.diagnosis import diagnose_facts, render_text
-from nandoctor.torch.facts import TRIGGER_GRAD, TRIGGER_LOSS, TRIGGER_LR, TRIGGER_SCALE, TorchFacts, num
+from nandoctor.torch.facts import TRIGGER_GRAD, TRIGGER_LOSS, TRIGGER_LR, TRIGGER_SCALE, TorchFacts
+from nandoctor.torch.inputs import BatchHistory, float_tensors
 from nandoctor.torch.monitor import StepMonitor, StepStats
-from nandoctor.torch.replay import BufferSnapshot, capture_rng, replay_step
+from nandoctor.torch.replay import BufferSnapshot, capture_rng
 
 ACTIONS = ("skip", "stop", "raise")
 
@@ -45,21 +48,48 @@ class NaNDetected(RuntimeError):
         self.bundle = bundle
 
 
+WRAPPERS = {"OptimizedModule": "_orig_mod", "DistributedDataParallel": "module", "DataParallel": "module"}
+
+
+def wrappers(model: torch.nn.Module) -> list[torch.nn.Module]:
+    """The DistributedDataParallel / DataParallel / torch.compile wrappers around the eager model."""
+    out = []
+    while type(model).__name__ in WRAPPERS:
+        inner = getattr(model, WRAPPERS[type(model).__name__], None)
+        if not isinstance(inner, torch.nn.Module):
+            break
+        out.append(model)
+        model = inner
+    return out
+
+
+def unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    """The eager module inside DistributedDataParallel / torch.compile wrappers."""
+    for wrapper in wrappers(model):
+        model = getattr(wrapper, WRAPPERS[type(wrapper).__name__])
+    return model
+
+
 class NaNGuard:
     """Always-on NaN guard for one model/optimizer pair.
 
     closure(model, batch) -> loss re-runs a step for the replay; without it, a
     ``criterion`` and a batch ``(inputs, targets, ...)`` (or a dict with input/target
     keys) give ``criterion(model(inputs), targets)``; with neither, only the model's
-    forward is replayed. ``scaler`` is a GradScaler: its normal inf-gradient skips are
-    let through, a run of ``max_scaler_skips`` (or a scale below ``min_scale``) is
-    reported; ``autocast`` (torch.autocast keyword arguments, e.g.
-    ``{"device_type": "cuda", "dtype": torch.float16}``) makes the replay run under the
-    same mixed precision as the loop when the closure does not enter it itself.
-    ``bundle_dir`` makes the guard write a reproducer bundle there.
+    forward is replayed. The replay hands the closure the eager model (inside DDP or
+    torch.compile), so a closure must use its ``model`` argument.
 
-    With gradient accumulation, call ``check`` once per optimizer step with the last
-    micro-batch: the replay covers that micro-batch.
+    ``scaler`` is a GradScaler: its normal inf-gradient skips are let through, a run of
+    ``max_scaler_skips`` (or a scale below ``min_scale``) is reported; ``check`` may be
+    called before or after ``scaler.unscale_``. ``autocast`` (torch.autocast keyword
+    arguments) makes the replay run under the loop's mixed precision when the closure
+    does not enter it itself. ``bundle_dir`` makes the guard write a reproducer bundle.
+
+    Gradient accumulation: call ``check_loss(loss, micro_batch)`` for every micro-batch
+    and ``check()`` once before each optimizer step; the guard scans and replays the
+    micro-batches it saw. ``sync_every=N`` keeps the check on the device and reads its
+    flag every N steps (see device.py). Under torch.distributed every rank makes the
+    same decision in the same step (see distributed.py).
     """
 
     def __init__(
@@ -78,11 +108,14 @@ class NaNGuard:
         replay: bool = True,
         max_scaler_skips: int = 12,
         min_scale: float = 2.0**-8,
+        sync_every: int | None = None,
+        distributed: bool | None = None,
         verbose: bool = True,
     ):
         if on_nan not in ACTIONS:
             raise ValueError(f"on_nan must be one of {ACTIONS}, not {on_nan!r}")
         self.model = model
+        self.module = unwrap(model)
         self.optimizer = optimizer
         self.scheduler = scheduler
         self.criterion = criterion
@@ -95,9 +128,10 @@ class NaNGuard:
         self.max_scaler_skips = max_scaler_skips
         self.min_scale = min_scale
         self.verbose = verbose
-        named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+        named = [(n, p) for n, p in self.module.named_parameters() if p.requires_grad]
         self.monitor = StepMonitor(named, optimizer, history)
-        self.buffers = BufferSnapshot(model)
+        self.inputs = BatchHistory(history)
+        self.buffers = BufferSnapshot(self.module)
         self.rng: dict[str, Any] | None = None
         self._armed = True
         self._hook = model.register_forward_pre_hook(self._before_forward)
@@ -107,11 +141,25 @@ class NaNGuard:
         self.scaler_skips = 0
         self._consecutive_skips = 0
         self._scales: list[float] = []
+        self._micro: list[tuple[Any, Any, dict[str, Any] | None]] = []  # (batch, indices, rng) since the last check
+        self._loss_failed = False
         self.should_stop = False
         self.facts: TorchFacts | None = None
         self.diagnosis: Diagnosis | None = None
         self.bundle: Path | None = None
-        self.recorder: batches.IndexRecorder | None = None
+        self.recorder: Any = None
+        self.dist = None
+        if distributed is not False:
+            from nandoctor.torch.distributed import DistributedCheck
+
+            self.dist = DistributedCheck.create(self, required=bool(distributed))
+        self.device_check = None
+        if sync_every is not None:
+            if amp.enabled(scaler):
+                raise ValueError("sync_every: a GradScaler reads its own flag every step; use the default mode")
+            from nandoctor.torch.device import DeviceCheck
+
+            self.device_check = DeviceCheck(self, sync_every)
 
     # step boundaries -------------------------------------------------------------
     def _before_forward(self, module, args):
@@ -119,14 +167,23 @@ class NaNGuard:
             self.snapshot()
 
     def snapshot(self) -> None:
-        """Remember RNG and buffers as they are before this step's forward (done automatically)."""
+        """Remember RNG (and, at a step's first forward, buffers) before a forward (done automatically)."""
         self.rng = capture_rng()
-        self.buffers.take()
+        if not self._micro:
+            self.buffers.take()
         self._armed = False
 
-    def track(self, batch_sampler) -> batches.IndexRecorder:
-        """Wrap a DataLoader's batch sampler so each check knows its batch's data set indices."""
-        self.recorder = batches.IndexRecorder(batch_sampler)
+    def track(self, loader):
+        """Data set indices for each batch: wrap a DataLoader (same batches, same order) or, as
+        before, a batch sampler to pass as ``DataLoader(ds, batch_sampler=guard.track(sampler))``."""
+        from torch.utils.data import DataLoader
+
+        if isinstance(loader, DataLoader):
+            from nandoctor.torch.tracking import TrackedLoader
+
+            self.recorder = TrackedLoader(loader)
+        else:
+            self.recorder = batches.IndexRecorder(loader)
         return self.recorder
 
     @contextlib.contextmanager
@@ -148,6 +205,41 @@ class NaNGuard:
             self._hook = self.model.register_forward_pre_hook(self._before_forward)
             self._armed = True
 
+    def _indices(self, batch: Any, indices: Any) -> Any:
+        if indices is not None or self.recorder is None:
+            return indices
+        if hasattr(self.recorder, "indices_of"):
+            return self.recorder.indices_of(batch) if batch is not None else self.recorder.last()
+        return self.recorder.pop()
+
+    # the cheap check before backward() -------------------------------------------------------
+    def check_loss(self, loss: torch.Tensor | float, batch: Any = None, *, indices: Any = None) -> bool:
+        """Call after the forward and before ``loss.backward()``; False when the loss is NaN/inf.
+
+        Costs one scalar read (the loop usually reads ``loss.item()`` anyway; under
+        torch.distributed one all-reduce of one flag, so all ranks skip together). A
+        False means: do not call backward() — a forward that made NaN/inf can make the
+        backward crash (a pooling argmax out of range). The guard diagnoses the step
+        and the following ``check()`` returns False too, so the optimizer step is skipped.
+        With gradient accumulation call it for every micro-batch.
+        """
+        if not isinstance(loss, torch.Tensor):
+            loss = torch.tensor(float(loss))
+        indices = self._indices(batch, indices)
+        self._micro.append((batch, indices, self.rng))
+        self._armed = True
+        if self.device_check is not None:
+            self.device_check.fold_loss(loss)
+            return True
+        bad = not bool(torch.isfinite(loss.detach()).all())
+        if self.dist is not None:
+            bad = self.dist.any_rank(bad)
+        if not bad:
+            return True
+        self._loss_failed = True
+        stats = StepStats(float(loss.detach().reshape(-1)[0]), math.nan, self.monitor.current_lrs())
+        return self._failure(self.iteration, TRIGGER_LOSS, stats, before_backward=True)
+
     # the per-step check --------------------------------------------------------------
     def check(
         self,
@@ -159,26 +251,49 @@ class NaNGuard:
     ) -> bool:
         """Call after ``backward()`` and before ``optimizer.step()``; True when the step is safe to take.
 
-        ``batch`` enables the replay and the data check; ``indices`` are the data set indices
-        of its rows (else those recorded by ``track``, else a dict batch's ``index``/``idx``
-        field); ``step`` labels the
-        step in reports (default: the number of checks so far).
+        ``batch`` enables the replay and the data check (with accumulation the
+        micro-batches given to ``check_loss`` are used); ``indices`` are the data set
+        indices of its rows (else those recorded by ``track``, else a dict batch's
+        ``index``/``idx`` field or the last member of an ``(x, y, idx)`` tuple);
+        ``step`` labels the step in reports (default: the number of checks so far).
         """
         step = self.iteration if step is None else step
         self.iteration += 1
         if loss is not None and not isinstance(loss, torch.Tensor):
             loss = torch.tensor(float(loss))
-        if self.recorder is not None:
-            recorded = self.recorder.pop()
-            indices = recorded if indices is None else indices
+        if batch is not None and not any(b is batch for b, _, _ in self._micro):
+            self._micro.append((batch, self._indices(batch, indices) if indices is None else indices, self.rng))
+        elif indices is not None and self._micro:
+            self._micro[-1] = (self._micro[-1][0], indices, self._micro[-1][2])
         self._armed = True
-        scale = self._scaler_scale()
-        stats = self.monitor.measure(loss, scale if scale is not None and self._grads_scaled() else None)
+        try:
+            if self._loss_failed:  # check_loss already diagnosed this step; keep the step skipped
+                self.skipped += 1
+                self._poison_step()
+                return False
+            if self.device_check is not None:
+                return self.device_check.check(step, loss)
+            return self._check(step, loss)
+        finally:
+            self._loss_failed = False
+            self._micro = []
+
+    def _check(self, step: int, loss: torch.Tensor | None) -> bool:
+        scale = amp.scale(self.scaler)
+        divisor = scale if scale is not None and amp.grads_scaled(self.scaler, self.optimizer) else None
+        current = self._micro[-1][0] if self._micro else None
+        inputs = [t for _, t in float_tensors(current)] if current is not None else []
+        stats = self.monitor.measure(loss, divisor, inputs)
         lr_bad = any(not math.isfinite(lr) or lr < 0 for lr in stats.lrs)
         loss_bad = loss is not None and not math.isfinite(stats.loss)
         grad_bad = not math.isfinite(stats.total_norm)
+        if self.dist is not None:
+            lr_bad, loss_bad, grad_bad = self.dist.agree(lr_bad, loss_bad, grad_bad)
         if not (lr_bad or loss_bad or grad_bad):
             self.monitor.record(stats)
+            self.monitor.record_step(step)
+            if stats.batch_maxima is not None:
+                self.inputs.record([p for p, _ in float_tensors(current)], stats.batch_maxima)
             self._consecutive_skips = 0
             return True
         if grad_bad and not (lr_bad or loss_bad) and scale is not None:
@@ -188,44 +303,31 @@ class NaNGuard:
             self._scales = [*self._scales[-31:], float(scale)]
             if self._consecutive_skips < self.max_scaler_skips and float(scale) >= self.min_scale:
                 return True
-            return self._failure(step, TRIGGER_SCALE, stats, batch, indices)
+            return self._failure(step, TRIGGER_SCALE, stats)
         trigger = TRIGGER_LR if lr_bad else TRIGGER_LOSS if loss_bad else TRIGGER_GRAD
-        return self._failure(step, trigger, stats, batch, indices)
-
-    # mixed precision ----------------------------------------------------------------
-    def _scaler_scale(self) -> torch.Tensor | None:
-        scaler = self.scaler
-        if scaler is None or not getattr(scaler, "is_enabled", lambda: False)():
-            return None
-        scale = getattr(scaler, "_scale", None)
-        return scale if isinstance(scale, torch.Tensor) else torch.tensor(scaler.get_scale())
-
-    def _grads_scaled(self) -> bool:
-        states = getattr(self.scaler, "_per_optimizer_states", {})
-        # wrappers (accelerate's AcceleratedOptimizer) register the inner optimizer with the scaler
-        for opt in (self.optimizer, getattr(self.optimizer, "optimizer", None)):
-            stage = states.get(id(opt), {}).get("stage") if opt is not None else None
-            if stage is not None:
-                return getattr(stage, "name", "") != "UNSCALED"
-        return True
+        return self._failure(step, trigger, stats)
 
     # the first failure ----------------------------------------------------------------
-    def _failure(self, step: int, trigger: str, stats: StepStats, batch: Any, indices: Any) -> bool:
+    def _failure(self, step: int, trigger: str, stats: StepStats, *, before_backward: bool = False, lag=None) -> bool:
         self.events += 1
         if self.diagnosis is None:
-            self.facts = self._collect(step, trigger, stats, batch, indices)
+            from nandoctor.torch.collect import collect
+
+            self.facts = collect(self, step, trigger, stats, self._micro, before_backward=before_backward, lag=lag)
             self.diagnosis = diagnose_facts(self.facts)
             if self.bundle_dir is not None:
                 from nandoctor.torch.bundle import write_bundle
 
-                self.bundle = write_bundle(self.bundle_dir, self, batch, self.facts, self.diagnosis)
+                last = self._micro[-1][0] if self._micro else None
+                self.bundle = write_bundle(self.bundle_dir, self, last, self.facts, self.diagnosis)
                 self.diagnosis.inputs["bundle"] = str(self.bundle)
             if self.verbose and self.on_nan != "raise":
                 print(f"nandoctor: non-finite {trigger} at step {step}\n{render_text(self.diagnosis)}")
         if trigger == TRIGGER_SCALE:
             self._consecutive_skips = 0
-        self.skipped += 1
-        self._poison_step()
+        if not before_backward:
+            self.skipped += 1
+            self._poison_step()
         if self.on_nan == "stop":
             self.should_stop = True
         elif self.on_nan == "raise":
@@ -237,61 +339,21 @@ class NaNGuard:
 
         Without a scaler the gradients become None, which every torch optimizer skips
         (no momentum or weight-decay update either). A GradScaler needs gradients to
-        check, so they are filled with NaN instead: ``scaler.step`` then skips the step.
+        check, so they are filled with NaN, and after ``unscale_`` its found-inf record
+        is set as well: ``scaler.step`` then skips the step.
         """
-        scaled = self._scaler_scale() is not None
+        if amp.enabled(self.scaler):
+            amp.skip_step(self.scaler, self.optimizer, self.monitor.params)
+            return
         for p in self.monitor.params:
-            if not scaled:
-                p.grad = None
-            elif p.grad is not None:
-                p.grad.fill_(float("nan"))
+            p.grad = None
 
-    def _collect(self, step: int, trigger: str, stats: StepStats, batch: Any, indices: Any) -> TorchFacts:
-        m = self.monitor
-        facts = TorchFacts(
-            step=step,
-            trigger=trigger,
-            loss=num(stats.loss) if stats.has_loss else None,
-            model=type(self.model).__name__,
-            lrs=[num(x) for x in stats.lrs],
-            lr_history=[[num(x) for x in row] for row in [*list(m.lrs)[-16:], stats.lrs]],
-            scheduler=type(self.scheduler).__name__ if self.scheduler is not None else None,
-            grad_norms=[num(x) for x in list(m.totals)[-16:]],
-        )
-        facts.nonfinite_grads = m.nonfinite_grads()
-        facts.nonfinite_params = m.nonfinite_params()
-        facts.optimizer = _optimizer_summary(self.optimizer)
-        self._growth(facts)
-        if self._scales:
-            facts.scaler = {
-                "scale": self._scales[-1],
-                "consecutive_skips": self._consecutive_skips,
-                "skips": self.scaler_skips,
-                "scale_history": list(self._scales),
-            }
-        if batch is not None:
-            facts.batch = batches.scan(batch, indices)
-        if trigger == TRIGGER_LR:
-            facts.replay = {"ran": False, "reason": "the lr was non-finite; nothing to replay"}
-        elif batch is None or not self.replay:
-            facts.replay = {"ran": False, "reason": "no batch given to check()" if batch is None else "replay=False"}
-        elif facts.batch:
-            facts.replay = {"ran": False, "reason": "the batch itself is non-finite"}
-        else:
-            closure, partial = self._closure(batch)
-            result = replay_step(self.model, closure, batch, self.rng, self.buffers)
-            facts.replay = {k: result.get(k) for k in ("ran", "reproduced", "error")}
-            facts.replay["partial"] = partial
-            if result.get("forward"):
-                facts.forward = {**result["forward"], "module_producer": result.get("module")}
-            facts.backward = result.get("backward")
-            if result.get("error"):
-                facts.replay["reason"] = result["error"]
-        return facts
-
-    def _closure(self, batch: Any):
+    # what the replay runs ------------------------------------------------------------------
+    def replay_closure(self, batch: Any, autocast: bool = True):
+        """The function the replay calls, ``fn(model, batch) -> loss``, and whether it is partial
+        (only the model's forward, when neither closure nor criterion says how to get the loss)."""
         closure, partial = self._base_closure(batch)
-        if self.autocast is None:
+        if self.autocast is None or not autocast:
             return closure, partial
         settings = dict(self.autocast)
 
@@ -300,6 +362,8 @@ class NaNGuard:
                 return closure(model, b)
 
         return under_autocast, partial
+
+    _closure = replay_closure  # the name replay_bundle used
 
     def _base_closure(self, batch: Any):
         if self.closure is not None:
@@ -311,52 +375,6 @@ class NaNGuard:
         if isinstance(batch, dict) and inputs is None:
             return (lambda model, b: _hf_loss(model(**b))), False
         return (lambda model, b: model(_split(b)[0])), True
-
-    def _growth(self, facts: TorchFacts) -> None:
-        """Growth of the total and per-parameter gradient norms over the ring buffer."""
-        totals = [t for t in self.monitor.totals if math.isfinite(t)]
-        if len(totals) < 4:
-            return
-        k = max(2, len(totals) // 4)
-        baseline = statistics.median(totals[:k])
-        if baseline <= 0:
-            return
-        facts.growth = totals[-1] / baseline
-        healthy = sorted(t for t in totals if t <= 10 * baseline)
-        if healthy:
-            p90 = healthy[min(len(healthy) - 1, int(0.9 * len(healthy)))]
-            facts.suggested_max_norm = float(f"{max(p90, 1e-12):.2g}")
-        entries = list(self.monitor.per_param)
-        if len(entries) >= 4:
-            early = [self.monitor.named_norms(e) for e in entries[:k]]
-            late = self.monitor.named_norms(entries[-1])
-            rows = []
-            for name, norm in late.items():
-                base = statistics.median([e[name] for e in early if name in e] or [0.0])
-                if base > 0 and math.isfinite(norm):
-                    rows.append({"name": name, "growth": norm / base, "norm": norm, "baseline": base})
-            rows.sort(key=lambda r: -r["growth"])
-            facts.top_params = rows[:5]
-
-
-HYPERPARAMETERS = ("lr", "eps", "weight_decay", "momentum", "betas", "alpha", "rho", "lr_decay")
-
-
-def _optimizer_summary(optimizer) -> dict[str, Any]:
-    """The optimizer's type and the numeric hyperparameters of each param group, for the report."""
-    groups = []
-    for group in getattr(optimizer, "param_groups", []):
-        row = {}
-        for key in HYPERPARAMETERS:
-            v = group.get(key)
-            if isinstance(v, int | float) and not isinstance(v, bool):
-                row[key] = num(v)
-            elif isinstance(v, tuple | list) and all(isinstance(x, int | float) for x in v):
-                row[key] = [num(x) for x in v]
-        groups.append(row)
-    inner = getattr(optimizer, "optimizer", None)  # wrappers such as accelerate's
-    kind = type(inner if isinstance(inner, torch.optim.Optimizer) else optimizer).__name__
-    return {"type": kind, "groups": groups}
 
 
 class _Step:

@@ -22,6 +22,7 @@ class StepStats:
     total_norm: float
     lrs: list[float]
     has_loss: bool = True
+    batch_maxima: list[float] | None = None  # largest |value| of each floating batch tensor
 
 
 class StepMonitor:
@@ -33,17 +34,24 @@ class StepMonitor:
         self.totals: deque[float] = deque(maxlen=history)
         self.per_param: deque[tuple[tuple[int, ...], list[float]]] = deque(maxlen=history)
         self.lrs: deque[list[float]] = deque(maxlen=history)
+        self.steps: deque[int] = deque(maxlen=history)  # the step each lrs/totals entry belongs to
         self.last_per_param: tuple[tuple[int, ...], list[float]] | None = None
 
     def current_lrs(self) -> list[float]:
         return [float(g.get("lr", math.nan)) for g in self.optimizer.param_groups]
 
-    def measure(self, loss: torch.Tensor | None, grad_divisor: torch.Tensor | None = None) -> StepStats:
-        """Norms of this step's gradients and the loss, with one device-to-host copy.
+    def measure(
+        self,
+        loss: torch.Tensor | None,
+        grad_divisor: torch.Tensor | None = None,
+        batch_tensors: list[torch.Tensor] | None = None,
+    ) -> StepStats:
+        """Norms of this step's gradients, the loss and the batch maxima, with one device-to-host copy.
 
-        The per-parameter norms (one fused kernel) and the loss are stacked and read
-        together; the total norm is summed on the host from those few floats, which is
-        cheaper than another kernel launch on the device.
+        The per-parameter norms (one fused kernel), the largest |value| of each batch
+        tensor (another) and the loss are stacked and read together; the total norm is
+        summed on the host from those few floats, which is cheaper than another kernel
+        launch on the device.
         """
         grads = [p.grad for p in self.params]
         if any(g is None for g in grads):
@@ -54,6 +62,12 @@ class StepMonitor:
         scalars = _norms(grads) if grads else []
         if grad_divisor is not None and scalars:
             scalars = torch._foreach_div(scalars, grad_divisor.to(scalars[0].device, torch.float32))
+        maxima_count = 0
+        if batch_tensors:
+            device = scalars[0].device if scalars else batch_tensors[0].device
+            maxima = _norms(batch_tensors, math.inf)
+            maxima_count = len(maxima)
+            scalars = [*scalars, *(m.to(device) for m in maxima)]
         if loss is not None:
             value = loss.detach()
             value = value.reshape(()) if value.numel() == 1 else value.sum()
@@ -61,6 +75,10 @@ class StepMonitor:
             scalars = [*scalars, value.to(device, torch.float32)]
         values = torch.stack(scalars).tolist() if scalars else []  # the one synchronisation
         loss_value = values.pop() if loss is not None else 0.0
+        batch_maxima = None
+        if maxima_count:
+            batch_maxima = values[-maxima_count:]
+            del values[-maxima_count:]
         self.last_per_param = (index, values) if grads else None
         try:
             total = math.sqrt(math.fsum(v * v for v in values))
@@ -68,7 +86,7 @@ class StepMonitor:
             total = math.inf
         if math.isinf(total) or math.isnan(total):
             total = self._recheck_overflow(grads, index, grad_divisor, total)
-        return StepStats(loss_value, total, self.current_lrs(), loss is not None)
+        return StepStats(loss_value, total, self.current_lrs(), loss is not None, batch_maxima)
 
     def _recheck_overflow(self, grads, index, grad_divisor, total: float) -> float:
         """An inf float32 norm of finite gradients is an overflow of the sum of squares, not a
@@ -89,6 +107,9 @@ class StepMonitor:
         if self.last_per_param is not None:
             self.per_param.append(self.last_per_param)
 
+    def record_step(self, step: int) -> None:
+        self.steps.append(step)
+
     def named_norms(self, entry: tuple[tuple[int, ...], list[float]]) -> dict[str, float]:
         index, norms = entry
         return dict(zip((self.names[i] for i in index), norms, strict=True))
@@ -104,9 +125,9 @@ class StepMonitor:
         return [n for n, p in zip(self.names, self.params, strict=True) if not bool(torch.isfinite(p.detach()).all())]
 
 
-def _norms(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
-    """Per-tensor 2-norms in float32: one fused kernel when all tensors share a device."""
+def _norms(tensors: list[torch.Tensor], order: float = 2) -> list[torch.Tensor]:
+    """Per-tensor norms in float32: one fused kernel when all tensors share a device."""
     first = tensors[0].device
     if all(t.device == first for t in tensors):
-        return list(torch._foreach_norm(tensors, 2, dtype=torch.float32))
-    return [torch.linalg.vector_norm(t, dtype=torch.float32).to(first) for t in tensors]
+        return list(torch._foreach_norm(tensors, order, dtype=torch.float32))
+    return [torch.linalg.vector_norm(t, order, dtype=torch.float32).to(first) for t in tensors]

@@ -21,11 +21,14 @@ from torch.overrides import TorchFunctionMode
 
 import torch
 from nandoctor.torch.batch import tensors
+from nandoctor.torch.source import user_frame
 
 POOL_ATTRS = ("kernel_size", "stride", "padding", "dilation", "ceil_mode", "count_include_pad", "output_size")
 # Ops that write ±inf on purpose (attention masks): an inf they make is not a producer.
 MASKING = {"masked_fill", "masked_fill_", "where", "full", "full_like", "new_full", "fill_", "fill"}
 DIVISIONS = {"div", "div_", "true_divide", "__truediv__", "__rtruediv__", "__itruediv__", "reciprocal"}
+MULTIPLY = {"mul", "__mul__", "__rmul__", "multiply"}
+LOW_PRECISION = (torch.float16, torch.bfloat16)
 
 
 def capture_rng() -> dict[str, Any]:
@@ -187,6 +190,7 @@ class _Watch:
         self.nan_forward: dict[str, Any] | None = None
         self.module: dict[str, Any] | None = None
         self.origin: dict[Any, dict[str, Any]] = {}
+        self.terms: list[dict[str, Any]] = []  # constant-weighted terms of the loss (w * term)
 
     def label(self, module: torch.nn.Module) -> str:
         name = self.names.get(module)
@@ -244,7 +248,9 @@ class _Watch:
         op = op_name(func)
         for _, t in tensors(out):
             if t.grad_fn is not None and t.grad_fn not in self.origin:
-                self.origin[t.grad_fn] = {"op": op, **self.context(op)}
+                self.origin[t.grad_fn] = {"op": op, **self.context(op), "source": user_frame(3)}
+        if self.model_done and getattr(func, "__name__", "") in MULTIPLY and len(self.terms) < 16:
+            self._weighted_term(args, out)
         if (self.forward is not None and self.nan_forward is not None) or _all_finite(out):
             return
         out_nan = _has_nan(out)
@@ -259,9 +265,28 @@ class _Watch:
         if self.nan_forward is None and out_nan and not (before[1] if before is not None else _has_nan((args, kwargs))):
             self.nan_forward = self._entry(func, op, args, kwargs, out, finite_in)
 
+    def _weighted_term(self, args, out) -> None:
+        """``w * term`` with a constant w after the model ran: a weighted term of the loss."""
+        if len(args) != 2 or not isinstance(out, torch.Tensor) or out.grad_fn is None:
+            return
+        weight, term = (args[1], args[0]) if isinstance(args[1], int | float) else (args[0], args[1])
+        if isinstance(weight, torch.Tensor) and weight.numel() == 1 and not weight.requires_grad:
+            weight = float(weight)
+        if not isinstance(weight, int | float) or isinstance(weight, bool) or weight in (0, 1):
+            return
+        if not isinstance(term, torch.Tensor) or term.grad_fn is None:
+            return
+        origin = self.origin.get(term.grad_fn, {})
+        value = float(term.detach().float().sum()) if term.numel() <= 1 else None
+        self.terms.append({"weight": float(weight), "op": origin.get("op"), "value": value, "source": user_frame(4)})
+
     def _entry(self, func, op: str, args, kwargs, out, inputs_finite: bool | None) -> dict[str, Any]:
         name = getattr(func, "__name__", "")
         entry = {"op": op, **self.context(op), "input_absmax": _absmax((args, kwargs))}
+        entry["source"] = user_frame(4)
+        precision = _precision(func, args, kwargs, out)
+        if precision:
+            entry["precision"] = precision
         entry["inputs_finite"] = _all_finite((args, kwargs)) if inputs_finite is None else inputs_finite
         entry["input_shapes"] = _shapes((args, kwargs))
         entry["output_nan"], entry["output_inf"] = _nonfinite_count(out)
@@ -275,6 +300,34 @@ class _Watch:
         """The first op that made a non-finite value from finite inputs; when the only ±inf
         before the NaN were written on purpose (masking with -inf), the first NaN maker."""
         return self.forward if self.forward is not None else self.nan_forward
+
+
+def _upcast(obj):
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().float() if obj.dtype in LOW_PRECISION else obj.detach()
+    if isinstance(obj, list | tuple):
+        return type(obj)(_upcast(x) for x in obj)
+    if isinstance(obj, dict):
+        return {k: _upcast(v) for k, v in obj.items()}
+    return obj
+
+
+def _precision(func, args, kwargs, out) -> dict[str, Any] | None:
+    """For an op whose non-finite output is float16/bfloat16 (autocast, or low-precision inputs):
+    the same op on the same inputs in float32, to tell a precision overflow from a real one."""
+    dtypes = {t.dtype for _, t in tensors(out)}
+    low = [d for d in LOW_PRECISION if d in dtypes]
+    if not low or _in_place(func):
+        return None
+    device = next((t.device.type for _, t in tensors(out)), "cpu")
+    autocast_on = torch.is_autocast_enabled(device)
+    try:
+        with torch.no_grad(), torch.autocast(device, enabled=False):
+            redo = func(*_upcast(args), **_upcast(kwargs or {}))
+        finite32 = _all_finite(redo)
+    except Exception:  # an op that refuses float32 inputs: say nothing
+        return None
+    return {"dtype": str(low[0]).replace("torch.", ""), "autocast": autocast_on, "fp32_finite": finite32}
 
 
 class _OpMode(TorchFunctionMode):
@@ -344,6 +397,17 @@ def _backward_producer(loss: torch.Tensor, watch: _Watch, param_names: dict[Any,
     return found or None
 
 
+class WrapperCalled(RuntimeError):
+    pass
+
+
+def _refuse(module, args):
+    raise WrapperCalled(
+        f"the replay closure called the {type(module).__name__} wrapper; call the model it is given "
+        "(closure(model, batch)) so the replay runs eagerly and starts no collective"
+    )
+
+
 def replay_step(
     model: torch.nn.Module,
     closure,
@@ -351,8 +415,15 @@ def replay_step(
     rng: dict[str, Any] | None,
     buffers: BufferSnapshot | None,
     backward: bool = True,
+    forbidden: tuple[torch.nn.Module, ...] = (),
 ) -> dict[str, Any]:
-    """Re-run ``closure(model, batch)`` (and its backward) with hooks; leave the model as it was."""
+    """Re-run ``closure(model, batch)`` (and its backward) with hooks; leave the model as it was.
+
+    ``forbidden`` are wrappers that must not run in a replay: a DistributedDataParallel
+    whose forward and backward would start collectives on this rank alone, a
+    torch.compile'd module whose compiled code hides the ops from the hooks. A closure
+    that calls one of them instead of the ``model`` it is given fails with a message.
+    """
     params = [p for p in model.parameters()]
     saved_grads = [p.grad for p in params]
     current_rng = capture_rng()
@@ -377,12 +448,15 @@ def replay_step(
             hooks = torch.nn.modules.module
             stack.callback(hooks.register_module_forward_pre_hook(watch.pre).remove)
             stack.callback(hooks.register_module_forward_hook(watch.post).remove)
+            for wrapper in forbidden:
+                stack.callback(wrapper.register_forward_pre_hook(_refuse).remove)
             with torch.enable_grad(), _OpMode(watch):
                 loss = closure(model, batch)
         loss_value = float(loss.detach().reshape(-1)[0]) if isinstance(loss, torch.Tensor) else math.nan
         result["loss"] = loss_value
         result["forward"] = watch.producer()
         result["module"] = watch.module
+        result["terms"] = watch.terms
         result["backward"] = None
         if backward and math.isfinite(loss_value) and isinstance(loss, torch.Tensor) and loss.requires_grad:
             names = {p: n for n, p in model.named_parameters()}

@@ -43,11 +43,10 @@ class TorchGradientExplosion(Rule):
 
     def check(self, facts):
         f = facts.torch
-        if not exploding(f) or f.batch or not f.lr_is_sane():
+        if not exploding(f) or f.bad_batch or not f.lr_is_sane():
             return
         lr_growth = f.lr_growth() or 1.0
         top = f.top_params[:3]
-        culprit = top[0]["name"] if top else None
         evidence = [Evidence(f"total gradient norm over the last steps: {_fmt(f.grad_norms[-8:])}")]
         evidence += [
             Evidence(f"{p['name']}: gradient norm {p['baseline']:.3g} -> {p['norm']:.3g} ({p['growth']:.3g}x)")
@@ -55,23 +54,103 @@ class TorchGradientExplosion(Rule):
         ]
         if f.nonfinite_params:
             evidence.append(Evidence(f"weights already non-finite: {', '.join(f.nonfinite_params[:5])}"))
+        setting = what_to_change(f)
+        evidence.append(Evidence(setting["why"]))
         clip = f.suggested_max_norm
-        fix = Fix(
-            (
-                f"clip gradients: torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm={clip:.3g}) "
-                "before optimizer.step() (from the healthy steps' norms), and/or lower the lr"
-            )
+        clipping = (
+            f"torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm={clip:.3g}) before optimizer.step() "
+            "(from the healthy steps' norms)"
             if clip
-            else "clip gradients with torch.nn.utils.clip_grad_norm_ before optimizer.step(), and/or lower the lr",
-            safe=False,
+            else "torch.nn.utils.clip_grad_norm_ before optimizer.step()"
         )
         yield self.finding(
-            f"gradient norm grew {f.growth:.3g}x before step {f.step}; fastest growing: {culprit}",
+            f"gradient norm grew {f.growth:.3g}x before step {f.step}: {setting['culprit']} is too large",
             evidence=evidence,
-            fix=fix,
-            culprit=culprit,
-            data={"confidence": 0.55 if lr_growth >= LR_GROWTH else 0.9, "growth": f.growth, "max_norm": clip},
+            fix=Fix(f"{setting['fix']}; or clip gradients: {clipping}", safe=False),
+            culprit=setting["culprit"],
+            data={
+                "confidence": 0.55 if lr_growth >= LR_GROWTH else 0.9,
+                "growth": f.growth,
+                "max_norm": clip,
+                "change": setting.get("change"),
+                "fastest_growing": top[0]["name"] if top else None,
+            },
         )
+
+
+def _down(x: float) -> float:
+    """A round suggestion at or below x (one significant digit)."""
+    text = f"{x:.1e}"
+    mantissa, exponent = text.split("e")
+    return float(f"{int(float(mantissa))}e{exponent}") or float(f"{x:.1g}")
+
+
+def what_to_change(f) -> dict:
+    """The setting to change, from what the loss and the optimizer show, and to what.
+
+    Plain gradient descent on a curvature L diverges when lr * L > 2, and then the
+    gradient grows by r = lr * L - 1 per step; lr / (1 + r) puts lr * L back at 1. A
+    constant weight w on a loss term scales its curvature by w, so the same factor
+    applies to w. That is the estimate; the guard cannot know the curvature better.
+    """
+    r = f.growth_per_step if f.growth_per_step and f.growth_per_step > 1 else 9.0
+    factor = 1.0 / (1.0 + r)
+    top = f.top_params[0] if f.top_params else {}
+    group = top.get("group") if top.get("group") is not None else 0
+    groups = (f.optimizer or {}).get("groups") or [{}]
+    hp = groups[group] if group < len(groups) else {}
+    kind = (f.optimizer or {}).get("type", "the optimizer")
+    weighted = [t for t in f.loss_terms if abs(float(t.get("weight", 1))) >= 10]
+    growth = f"the gradient norm grew {r:.3g}x per step lately"
+    if weighted:
+        term = max(weighted, key=lambda t: abs(float(t["weight"])))
+        w = float(term["weight"])
+        name = term.get("op") or "a term"
+        where = f" in {term['source']['function']}" if term.get("source") else ""
+        new = _down(abs(w) * factor) * (1 if w > 0 else -1)
+        return {
+            "culprit": f"loss term {name} weighted {w:g}{where}",
+            "fix": f"lower the weight of the loss term {name}{where} from {w:g} to {new:g}",
+            "why": f"the loss adds {name} x {w:g}: its gradient is {abs(w):g}x its own; {growth}",
+            "change": {"setting": "loss_weight", "term": name, "from": w, "to": new},
+        }
+    momentum = hp.get("momentum")
+    lr = hp.get("lr")
+    if isinstance(momentum, int | float) and momentum >= 0.95:
+        return {
+            "culprit": f"optimizer.param_groups[{group}]['momentum']",
+            "fix": f"lower momentum of {kind} param group {group} from {momentum:g} to 0.9",
+            "why": f"momentum {momentum:g} multiplies the effective step by {1 / (1 - momentum):.3g}; {growth}",
+            "change": {"setting": "momentum", "group": group, "from": momentum, "to": 0.9},
+        }
+    # Weight decay that overshoots on its own explodes its group whichever weight grew fastest
+    # (the decayed layer feeds the others), so every group is looked at, not only the top one's.
+    decays = [
+        (g["lr"] * g["weight_decay"], i, g)
+        for i, g in enumerate(groups)
+        if isinstance(g.get("weight_decay"), int | float) and isinstance(g.get("lr"), int | float) and g["lr"] > 0
+    ]
+    worst = max(decays, default=None, key=lambda d: d[0])
+    if kind == "SGD" and worst is not None and worst[0] >= 0.5:
+        product, i, g = worst
+        new = _down(0.1 / g["lr"])
+        return {
+            "culprit": f"optimizer.param_groups[{i}]['weight_decay']",
+            "fix": f"lower weight_decay of param group {i} from {g['weight_decay']:g} to {new:g}",
+            "why": f"lr x weight_decay = {product:.3g} in param group {i}: an update of that size on its own "
+            "overshoots (above 2 it flips the weights' sign and grows them every step)",
+            "change": {"setting": "weight_decay", "group": i, "from": g["weight_decay"], "to": new},
+        }
+    if isinstance(lr, int | float) and lr > 0:
+        new = _down(lr * factor)
+        return {
+            "culprit": f"optimizer.param_groups[{group}]['lr']",
+            "fix": f"lower lr of {kind} param group {group} from {lr:g} to {new:g}",
+            "why": f"param group {group} holds {top.get('name', 'the fastest-growing weight')}; {growth}",
+            "change": {"setting": "lr", "group": group, "from": lr, "to": new},
+        }
+    culprit = top.get("name")
+    return {"culprit": culprit, "fix": "lower the lr", "why": growth}
 
 
 @register

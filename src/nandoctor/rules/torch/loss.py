@@ -5,19 +5,31 @@ from __future__ import annotations
 from nandoctor.core.registry import Rule, register
 from nandoctor.core.types import Cause, Evidence, Fix, Severity
 from nandoctor.rules.torch.common import exploding, producer_evidence, sane_inputs
+from nandoctor.torch.facts import where as source_where
 
 
-def loss_fix(producer: dict) -> Fix:
+def loss_function(f, producer: dict) -> dict | None:
+    """The user's function that ran the op: the frame of the op, else the criterion the guard was given."""
+    return producer.get("source") or f.criterion
+
+
+def loss_fix(producer: dict, function: dict | None = None) -> Fix:
     op = producer.get("op", "")
+    place = f"in {source_where(function)}: " if function else ""
     if producer.get("zero_divisor") or "div" in op:
-        text = f"guard the division ({op}): divide by count.clamp_min(1) (or add eps) so an empty class/mask gives 0"
+        text = f"{place}change x / count to x / count.clamp_min(1) (or add eps) so an empty class or mask gives 0"
     elif "log" in op:
-        text = f"keep the argument of {op} positive: log(p.clamp_min(eps)), or use log_softmax/cross_entropy"
+        text = f"{place}change {op}(p) to {op}(p.clamp_min(1e-12)), or use log_softmax / F.cross_entropy on logits"
     elif "sqrt" in op or "pow" in op:
-        text = f"keep {op}'s argument away from 0/negatives (add eps inside the root)"
+        text = f"{place}change {op}(x) to {op}(x + 1e-12) (keep the argument away from 0 and negatives)"
     else:
-        text = f"make {op} in the loss numerically safe (clamp its inputs, use the fused stable loss)"
+        text = f"{place}make {op} numerically safe (clamp its inputs, use the fused stable loss)"
     return Fix(text, safe=False)
+
+
+def culprit_of(f, producer: dict, default: str) -> str:
+    function = loss_function(f, producer)
+    return f"{function['function']} ({producer.get('op')})" if function else default
 
 
 @register
@@ -53,15 +65,16 @@ class TorchLossProducer(Rule):
 
     def check(self, facts):
         f = facts.torch
-        if f.batch:
+        if f.bad_batch:
             return
         fwd, bwd = f.forward, f.backward
         if fwd and fwd.get("where") == "loss":
             sane = sane_inputs(fwd)
-            label = fwd.get("module") or ""
-            outside_model = label.startswith("<") and label != "<model>"  # a loss module the loop called
-            culprit = label if outside_model else f"{fwd.get('op')} (loss)"
+            culprit = culprit_of(f, fwd, f"{fwd.get('op')} (loss)")
             evidence = producer_evidence(fwd)
+            function = loss_function(f, fwd)
+            if function:
+                evidence.append(Evidence(f"the op ran in {source_where(function)}"))
             if not sane:
                 evidence.append(
                     Evidence("its inputs were already huge: the loss may only be where an explosion surfaced")
@@ -69,7 +82,7 @@ class TorchLossProducer(Rule):
             yield self.finding(
                 f"step {f.step}: {fwd.get('op')} in the loss computation made the first NaN/inf",
                 evidence=evidence,
-                fix=loss_fix(fwd),
+                fix=loss_fix(fwd, function),
                 culprit=culprit,
                 data={"confidence": 0.92 if sane and not exploding(f) else 0.35, "op": fwd.get("op")},
             )
@@ -82,7 +95,7 @@ class TorchLossProducer(Rule):
                         "gradients into NaN/inf; the forward pass was finite"
                     )
                 ],
-                fix=loss_fix(bwd),
-                culprit=f"{bwd.get('op', bwd.get('node'))} (loss)",
+                fix=loss_fix(bwd, loss_function(f, bwd)),
+                culprit=culprit_of(f, bwd, f"{bwd.get('op', bwd.get('node'))} (loss)"),
                 data={"confidence": 0.85, "op": bwd.get("op")},
             )

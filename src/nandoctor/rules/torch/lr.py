@@ -7,6 +7,25 @@ import math
 from nandoctor.core.registry import Rule, register
 from nandoctor.core.types import Cause, Evidence, Fix, Severity
 from nandoctor.rules.torch.common import LR_GROWTH, exploding
+from nandoctor.torch.facts import value
+from nandoctor.torch.facts import where as source_where
+
+
+def schedule_source(f, group: int) -> str:
+    """``LambdaLR lr_lambdas[1] = <lambda> (train.py:40)`` or just the scheduler's type."""
+    info = f.scheduler_info or {}
+    lambdas = info.get("lambdas") or []
+    if group < len(lambdas) and lambdas[group]:
+        return f"{info.get('type')} lr_lambdas[{group}] = {source_where(lambdas[group])}"
+    return info.get("type") or f.scheduler or ""
+
+
+def scheduler_step(f) -> str:
+    """The scheduler's own step count, when it differs from the guard's step (several steps per
+    optimizer step, or a scheduler created mid-run)."""
+    info = f.scheduler_info or {}
+    last = info.get("last_epoch")
+    return f" (scheduler step {last})" if isinstance(last, int) and last != f.step else ""
 
 
 @register
@@ -43,21 +62,30 @@ class TorchNonFiniteLr(Rule):
         if not bad:
             return
         group, lr = bad[0]
-        source = f" from {f.scheduler}" if f.scheduler else ""
+        schedule = schedule_source(f, group)
+        source = f" from {schedule}" if schedule else ""
         history = [row[group] for row in f.lr_history[-6:] if group < len(row)]
+        last_good = next((row[group] for row in reversed(f.lr_history[:-1]) if group < len(row)), None)
+        what = "NaN" if math.isnan(lr) else "infinite" if math.isinf(lr) else "negative"
+        evidence = [Evidence(f"lr of group {group} over the last steps: {history}")]
+        evidence += [Evidence(f"param group {i}: lr = {v}") for i, v in bad[1:4]]
+        if last_good is not None:
+            evidence.append(Evidence(f"the last checked step before had lr = {last_good}"))
+        culprit = (
+            f"{schedule} at step {f.step}{scheduler_step(f)}" if schedule else f"optimizer.param_groups[{group}]['lr']"
+        )
         yield self.finding(
-            f"param group {group} has lr = {lr}{source} at step {f.step}",
-            evidence=[
-                Evidence(f"lr of group {group} over the last steps: {history}"),
-                *[Evidence(f"param group {i}: lr = {v}") for i, v in bad[1:4]],
-            ],
+            f"param group {group} has lr = {lr}{source} at step {f.step}{scheduler_step(f)}",
+            evidence=evidence,
             fix=Fix(
-                f"make the schedule{source} finite and positive for every step (clamp it, e.g. "
-                "max(lr, 0.0), and stop it at its last step); the guard skipped the step",
+                f"change the schedule{source} so that it is finite and >= 0 at step {f.step}: it returns a {what} "
+                f"lr there (clamp it, e.g. max(factor, 0.0), or stop the schedule at its last step)"
+                + (f"; the lr before was {last_good}" if last_good is not None else "")
+                + "; the guard skipped the step",
                 safe=False,
             ),
-            culprit=f"optimizer.param_groups[{group}]['lr']",
-            data={"confidence": 0.97, "group": group},
+            culprit=culprit,
+            data={"confidence": 0.97, "group": group, "lr_param": f"optimizer.param_groups[{group}]['lr']"},
         )
 
 
@@ -91,12 +119,36 @@ class TorchGrowingLr(Rule):
         growth = f.lr_growth()
         if growth is None or growth < LR_GROWTH or not f.lr_is_sane():
             return
-        first = [row for row in f.lr_history if row][:1]
-        source = f" ({f.scheduler})" if f.scheduler else ""
+        group, start = growth_start(f)
+        schedule = schedule_source(f, group)
+        source = f" ({schedule})" if schedule else ""
+        since = f.lr_steps[start] if start < len(f.lr_steps) else None
+        first = f.lr_history[start][group] if start < len(f.lr_history) else None
+        settings = (f.scheduler_info or {}).get("settings", {})
+        if isinstance(settings.get("gamma"), int | float) and settings["gamma"] > 1:
+            change = f"change gamma of {schedule} from {settings['gamma']:g} to at most 1 (e.g. 0.95)"
+        elif isinstance(settings.get("max_lr"), int | float):
+            change = f"lower max_lr of {schedule} from {settings['max_lr']:g} to {first:g}"
+        else:
+            change = f"cap the schedule{source} at lr = {first:g} (its value at step {since})"
         yield self.finding(
-            f"lr grew {growth:.3g}x over the last {len(f.lr_history)} steps{source} before step {f.step}",
-            evidence=[Evidence(f"lr then: {first[0] if first else '?'}; lr now: {f.lrs}")],
-            fix=Fix(f"cap the schedule{source}: stop the warm-up or growth at a tested maximum lr", safe=False),
-            culprit="optimizer.param_groups[*]['lr']",
-            data={"confidence": 0.85 if exploding(f) else 0.6, "lr_growth": growth},
+            f"lr grew {growth:.3g}x from step {since} to step {f.step}{source}",
+            evidence=[Evidence(f"lr of group {group} at step {since}: {first}; lr now: {f.lrs}")],
+            fix=Fix(change, safe=False),
+            culprit=f"{schedule} from step {since}" if schedule else f"optimizer.param_groups[{group}]['lr']",
+            data={"confidence": 0.85 if exploding(f) else 0.6, "lr_growth": growth, "since_step": since},
         )
+
+
+def growth_start(f) -> tuple[int, int]:
+    """The group whose lr grew most and the history row from which it rose step after step."""
+    best = (0, 0, 0.0)
+    for group in range(len(f.lr_values)):
+        column = [value(row[group]) if group < len(row) else math.nan for row in f.lr_history]
+        start = len(column) - 1
+        while start > 0 and column[start - 1] < column[start]:
+            start -= 1
+        ratio = column[-1] / column[start] if column[start] > 0 else 0.0
+        if ratio > best[2]:
+            best = (group, start, ratio)
+    return best[0], best[1]

@@ -49,7 +49,7 @@ class TorchPoolingProducer(Rule):
 
     def check(self, facts):
         f = facts.torch
-        if f.batch or not is_pooling(f.forward) or not sane_inputs(f.forward):
+        if f.bad_batch or not is_pooling(f.forward) or not sane_inputs(f.forward):
             return
         name, kind = pooling_module(f.forward)
         evidence = producer_evidence(f.forward)

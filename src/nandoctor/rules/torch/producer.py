@@ -36,7 +36,7 @@ class TorchModelProducer(Rule):
     def check(self, facts):
         f = facts.torch
         fwd = f.forward
-        if f.batch or not fwd or fwd.get("where") != "model" or is_pooling(fwd):
+        if f.bad_batch or not fwd or fwd.get("where") != "model" or is_pooling(fwd):
             return
         if exploding(f) or not f.lr_is_sane():
             return
@@ -83,7 +83,7 @@ class TorchBackwardProducer(Rule):
     def check(self, facts):
         f = facts.torch
         bwd = f.backward
-        if f.batch or f.forward or not bwd or bwd.get("where") == "loss" or exploding(f):
+        if f.bad_batch or f.forward or not bwd or bwd.get("where") == "loss" or exploding(f):
             return
         where = bwd.get("parameter") or bwd.get("module") or bwd.get("node")
         yield self.finding(
