@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from nandoctor.core.types import Cause, Evidence, Finding, Fix, Location, Severity
+from nandoctor.core.types import Bearing, Cause, Evidence, Finding, Fix, Location, Severity
 
 DOC_SECTIONS = ("What it detects", "Why it leads to NaN", "How to fix", "Example")
 CODE_RE = re.compile(r"^NAN\d{3}$")
@@ -63,6 +63,13 @@ class Rule:
     cause: ClassVar[Cause]
     severity: ClassVar[Severity] = Severity.WARNING
     needs: ClassVar[tuple[str, ...]] = ()
+    # How the findings bear on the diagnosis; a rule with a cause must say (the engine votes by it).
+    bears: ClassVar[Bearing | None] = None
+
+    def votes(self, finding: Finding, ctx: Any) -> Iterable[Any] | None:
+        """The rule's own votes for ``finding`` (``nandoctor.diagnose.signals.Signal``), given the
+        diagnosis context ``ctx``; None leaves them to the engine's default for ``bears``."""
+        return None
 
     def check(self, facts: Facts) -> Iterable[Finding]:  # pragma: no cover - abstract
         raise NotImplementedError

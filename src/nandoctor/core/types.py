@@ -23,6 +23,16 @@ class Cause(StrEnum):
     UNKNOWN = "unknown"
 
 
+class Bearing(StrEnum):
+    """How a rule's findings bear on the diagnosis: which kind of evidence they are."""
+
+    PREDICTION = "prediction"  # a config fact: present from iteration 0, fails when the run reaches it
+    SYMPTOM = "symptom"  # what the training log shows happening
+    RECORD = "record"  # a data record, acting from the iteration its batch is read
+    ORIGIN = "origin"  # debug_info: the layer where a non-finite value is born or grows
+    GUARD = "guard"  # the PyTorch guard's own observation of one step
+
+
 class Severity(StrEnum):
     ERROR = "error"
     WARNING = "warning"
@@ -210,6 +220,7 @@ class Diagnosis:
     findings: list[Finding] = field(default_factory=list)
     next_steps: list[str] = field(default_factory=list)
     ruled_out: list[tuple[Cause, str]] = field(default_factory=list)  # causes the evidence speaks against, and why
+    warnings: list[str] = field(default_factory=list)  # a run that did not fail but is not well
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -219,6 +230,7 @@ class Diagnosis:
             "inputs": self.inputs,
             "next_steps": list(self.next_steps),
             "ruled_out": [{"cause": c.value, "why": why} for c, why in self.ruled_out],
+            "warnings": list(self.warnings),
             "findings": [f.to_dict() for f in self.findings],
         }
 

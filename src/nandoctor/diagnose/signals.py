@@ -1,64 +1,27 @@
-"""Turn findings into weighted votes for causes, checked against the timeline.
+"""The engine's default votes for each kind of evidence a rule can declare (``Rule.bears``).
 
-A ``Signal`` is one reason to believe (positive weight) or doubt (negative weight) a
-cause, tied to the finding that shows it. The weights encode the seed's discriminating
-signals: the lr itself going bad outweighs a growing loss; a bad record read in the
-window before the first NaN outweighs a generic "sudden NaN"; debug_info naming the
-first non-finite layer outweighs everything a log without it can say. Signals of the
-same rule code count once per cause (the strongest), so three bad records or a debug
-log repeating the main log's symptoms do not triple the vote.
+A rule that says nothing more than its bearing gets these; a rule with its own ``votes``
+(e.g. the log rules) replaces them. Every vote is weighed against the timeline: a config
+fact that the log shows harmless, a bad record read after the NaN or an lr that turns NaN
+later than the loss cannot be the reason. Signals of the same rule code count once per cause
+(the strongest), so three bad records or a debug log repeating the main log's symptoms do not
+triple the vote.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
 
-from nandoctor.core.types import Cause, Evidence, Finding, Location, Severity
+from nandoctor.core.types import Bearing, Cause, Evidence, Finding, Location, Severity
+from nandoctor.core.votes import HINT, MATCH, PREDICTED, STRONG, Signal, VoteContext, candidates
 from nandoctor.diagnose.timeline import Timeline
 
-STRONG = 5.0  # the log or debug_info shows the cause directly
-MATCH = 6.0  # a bad record read exactly in the window before the first NaN
-PREDICTED = 3.0  # a config error that makes this cause certain when the run reaches it
-HINT = 1.0  # consistent with the cause, not specific to it
 DIVERGING_GROWTH = 100.0  # a finite loss this many times its first value: the run is diverging
-
 UNSAFE_RISK = {"log": 3.0, "sqrt": 3.0, "pow_negative_base": 3.0, "reciprocal": 2.0}
 
-
-@dataclass(frozen=True, slots=True)
-class Signal:
-    cause: Cause
-    weight: float
-    reason: str
-    finding: Finding | None = None
-    culprit: str | None = None
-    culprit_rank: float = 0.0  # the highest-ranked culprit of a cause is the one named
-    evidence: tuple[Evidence, ...] = ()  # for signals that no single finding carries
-
-    @property
-    def key(self) -> str:
-        return self.finding.code if self.finding is not None else self.reason
-
-
-def _candidates(f: Finding) -> list[Cause]:
-    out = []
-    for c in f.data.get("candidates", []) or []:
-        try:
-            out.append(Cause(c))
-        except ValueError:
-            continue
-    return out
-
-
-def _loss_weight_culprit(f: Finding, heads: dict[str, str]) -> str | None:
-    """``<loss layer>.loss_weight`` for a finding naming a loss output (top) or a loss layer."""
-    name = f.data.get("loss_head") or f.data.get("output") or f.data.get("layer") or f.culprit
-    if not name:
-        return None
-    return f"{heads.get(name, name)}.loss_weight"
+__all__ = ["HINT", "MATCH", "PREDICTED", "STRONG", "Signal", "VoteContext", "votes_of"]
 
 
 def _unsafe_risk(f: Finding) -> float:
@@ -75,8 +38,9 @@ def _unsafe_risk(f: Finding) -> float:
     return 1.5
 
 
-def config_signals(f: Finding, tl: Timeline, heads: dict[str, str]) -> Iterator[Signal]:
-    """NAN0xx-NAN2xx: what the configuration predicts, weighed against when the log failed."""
+def prediction_votes(f: Finding, ctx: VoteContext) -> Iterator[Signal]:
+    """A config fact: what it predicts, weighed against when the log failed."""
+    tl = ctx.timeline
     if f.severity is Severity.INFO or f.cause is Cause.UNKNOWN:
         return
     base = PREDICTED if f.severity is Severity.ERROR else HINT
@@ -126,7 +90,11 @@ def config_signals(f: Finding, tl: Timeline, heads: dict[str, str]) -> Iterator[
         return
     if f.cause is Cause.GRADIENT_EXPLOSION:
         if f.code in ("NAN111", "NAN112"):
-            yield Signal(f.cause, HINT, f.message, f, _loss_weight_culprit(f, heads), 6)
+            yield Signal(f.cause, HINT, f.message, f, ctx.loss_weight_culprit(f), 6)
+        elif f.severity is Severity.ERROR and f.culprit and f.culprit != "base_lr":
+            # a solver field out of its range (momentum >= 1, weight_decay 5e4) is the step's own knob:
+            # it outranks the base_lr a growing loss points at
+            yield Signal(f.cause, base, f.message, f, f.culprit, 6)
         else:
             yield Signal(f.cause, base, f.message, f, f.culprit or "base_lr", 3)
         return
@@ -137,39 +105,9 @@ def config_signals(f: Finding, tl: Timeline, heads: dict[str, str]) -> Iterator[
     yield Signal(f.cause, base, f.message, f, f.culprit, 1)
 
 
-def log_signals(f: Finding, tl: Timeline, heads: dict[str, str], several_heads: bool) -> Iterator[Signal]:
-    """NAN3xx: what the training log shows."""
-    kind = f.data.get("kind")
-    if kind in ("nan_at_start", "loss_sudden", "loss_jump", "smoothed_only"):
-        for c in _candidates(f):
-            yield Signal(c, HINT, f.message, f)
-    elif kind == "loss_rising":
-        growth = f.data.get("growth_factor")
-        if f.data.get("trend") == "large_loss":
-            weight = PREDICTED
-        elif isinstance(growth, (int, float)) and math.isfinite(growth) and growth > 1:
-            weight = 2.0 + min(3.0, math.log10(growth))
-        else:
-            weight = 2.0
-        yield Signal(Cause.GRADIENT_EXPLOSION, weight, f.message, f, "base_lr", 3)
-    elif kind == "dominant_output":
-        yield Signal(Cause.GRADIENT_EXPLOSION, 2.0, f.message, f, _loss_weight_culprit(f, heads), 8)
-    elif kind == "output_first" and several_heads and f.data.get("output") in heads:
-        # the head that went first: the exploding one when the loss grew (not a vote by itself)
-        yield Signal(Cause.GRADIENT_EXPLOSION, 0.0, f.message, f, _loss_weight_culprit(f, heads), 7)
-    elif kind in ("lr_nonfinite", "lr_negative"):
-        yield Signal(Cause.LR_POLICY, STRONG, f.message, f, f.culprit, 2)
-    elif kind == "lr_increasing":
-        growth = f.data.get("growth_factor") or 1
-        yield Signal(Cause.LR_POLICY, 2.0 + min(3.0, math.log10(max(growth, 1))), f.message, f, f.culprit, 2)
-    elif kind == "clip_rising" or (kind == "softmax_plateau" and tl.went_nonfinite):
-        yield Signal(Cause.GRADIENT_EXPLOSION, HINT, f.message, f)
-    elif kind == "check_failed" and f.cause is not Cause.UNKNOWN:
-        yield Signal(f.cause, STRONG, f.message, f, f.culprit, 9)
-
-
-def debug_signals(f: Finding, heads: dict[str, str]) -> Iterator[Signal]:
-    """NAN5xx: debug_info names the layer where the first non-finite value is born."""
+def origin_votes(f: Finding, ctx: VoteContext) -> Iterator[Signal]:
+    """debug_info names the layer where the first non-finite value is born."""
+    heads = ctx.heads
     layer = f.data.get("layer") or f.culprit
     if f.code in ("NAN500", "NAN501") and f.cause is not Cause.UNKNOWN:
         # in an explosion the first inf shows where the overflow lands, not the knob to turn
@@ -185,7 +123,13 @@ def debug_signals(f: Finding, heads: dict[str, str]) -> Iterator[Signal]:
         culprit = f"{heads.get(head, head)}.loss_weight" if head else "base_lr"
         yield Signal(Cause.GRADIENT_EXPLOSION, PREDICTED, f.message, f, culprit, 9 if head else 4)
         return
-    for c in _candidates(f):
+    for c in candidates(f):
+        yield Signal(c, HINT, f.message, f)
+
+
+def symptom_votes(f: Finding, ctx: VoteContext) -> Iterator[Signal]:
+    """A log symptom that names no cause of its own: each cause it is consistent with, a little."""
+    for c in candidates(f):
         yield Signal(c, HINT, f.message, f)
 
 
@@ -194,12 +138,23 @@ def missing_source(f: Finding) -> bool:
     return f.code == "NAN410" and isinstance(source, str) and not os.path.exists(source)
 
 
-def data_signals(f: Finding, tl: Timeline) -> Iterator[Signal]:
-    """NAN4xx: a bad record counts fully only when its batch was read in the window that made the NaN."""
+def record_votes(f: Finding, ctx: VoteContext, delayed: bool = False) -> Iterator[Signal]:
+    """A bad record counts fully when its batch was read in the window that made the NaN, or --
+    for a record whose harm builds up (``delayed``: an out-of-range label writing outside its
+    row, garbage from a short record) -- when it was read before the loss started to drift."""
+    tl = ctx.timeline
     if f.severity is Severity.INFO or missing_source(f):
         return  # a source that is not there at all says where nandoctor looked, not what Caffe read
     first = f.data.get("first_iteration")
     window = tl.window()
+    if delayed and window is not None and isinstance(first, int) and first <= window[1]:
+        weight = PREDICTED + HINT
+        reason = (
+            f"{f.culprit} is read from iteration {first} on, before the first non-finite value ({window[1]}): "
+            "its harm builds up over the iterations that read it"
+        )
+        yield Signal(Cause.BAD_INPUT, weight, reason, f, f.culprit, weight, delayed=True)
+        return
     if window is None and isinstance(first, int) and tl.finite_through(first):
         weight = 0.3
         reason = f"{f.culprit} is read at iteration {first}, and the log stays finite through {tl.last_display}"
@@ -237,3 +192,24 @@ def divergence_signals(tl: Timeline, log_path: str) -> Iterator[Signal]:
     )
     reason = f"the loss grew {growth:.3g}x (from {tl.first_loss:g} to {tl.last_finite_loss:g}) and is still rising"
     yield Signal(Cause.GRADIENT_EXPLOSION, 2.0 + min(3.0, math.log10(growth)), reason, None, "base_lr", 3, evidence)
+
+
+DEFAULT_VOTES = {
+    Bearing.PREDICTION: prediction_votes,
+    Bearing.SYMPTOM: symptom_votes,
+    Bearing.ORIGIN: origin_votes,
+}
+
+
+def votes_of(rule: type | None, f: Finding, ctx: VoteContext) -> Iterable[Signal]:
+    """The votes of one finding: the rule's own, else its bearing's default. A rule that declares
+    no bearing, or the guard's (the PyTorch diagnosis weighs those), casts none."""
+    if rule is None:
+        return ()
+    own = rule().votes(f, ctx)
+    if own is not None:
+        return own
+    if rule.bears is Bearing.RECORD:
+        return record_votes(f, ctx, delayed=bool(getattr(rule, "delayed", False)))
+    default = DEFAULT_VOTES.get(rule.bears)
+    return default(f, ctx) if default is not None else ()

@@ -9,7 +9,8 @@ from the last run when none did.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from nandoctor.log.symptoms import first_nonfinite_point
 from nandoctor.log.trace import Segment, Trace
@@ -36,6 +37,7 @@ class Timeline:
     # (log line, iteration) of those two losses, for evidence
     first_loss_at: tuple[int, int] | None = None
     last_finite_loss_at: tuple[int, int] | None = None
+    seg: Any = field(default=None, compare=False, repr=False)  # the Segment read, for the chain of events
 
     @property
     def went_nonfinite(self) -> bool:
@@ -110,6 +112,7 @@ def timeline(trace: Trace | None) -> Timeline:
     ]
     return Timeline(
         has_log=True,
+        seg=seg,
         segment=seg.index,
         first_display=train[0].iteration if train else None,
         last_display=train[-1].iteration if train else None,

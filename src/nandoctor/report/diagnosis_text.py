@@ -48,6 +48,7 @@ def render_diagnosis(
                     console.print(
                         f"      [dim]{escape(f'{e.path}:{e.line}:{e.col}')}: {escape(repr(e.old))} -> {escape(repr(e.new))}[/dim]"
                     )
+    _bullets(console, "Warnings", d.warnings)
     _bullets(console, "Ruled out", [f"{cause.value}: {why}" for cause, why in d.ruled_out])
     _bullets(console, "What would settle it", d.next_steps)
     shown = [f for f in d.findings if all_findings or f.severity is not Severity.INFO]

@@ -83,6 +83,10 @@ def render_html(
                     parts.append("</pre>")
                 parts.append("</li>")
             parts.append("</ul>")
+    if d.warnings:
+        parts.append("<h2>Warnings</h2><ul>")
+        parts.extend(f"<li>{escape(w)}</li>" for w in d.warnings)
+        parts.append("</ul>")
     if d.ruled_out:
         parts.append("<h2>Ruled out</h2><ul>")
         parts.extend(f"<li><b>{escape(c.value)}</b>: {escape(why)}</li>" for c, why in d.ruled_out)

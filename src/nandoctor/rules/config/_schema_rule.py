@@ -6,13 +6,14 @@ from collections.abc import Iterator
 
 from nandoctor.config.validate import validate_cached
 from nandoctor.core.registry import Facts, Rule
-from nandoctor.core.types import Cause, Finding
+from nandoctor.core.types import Bearing, Cause, Finding
 
 
 class SchemaRule(Rule):
     """Base class (not registered): subclasses set ``code`` to one of ``config.validate``'s codes."""
 
     cause = Cause.UNKNOWN
+    bears = Bearing.PREDICTION
     needs = ("documents",)
 
     def check(self, facts: Facts) -> Iterator[Finding]:

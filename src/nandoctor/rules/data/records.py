@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from nandoctor.core.registry import Rule, register
-from nandoctor.core.types import Cause, Severity
+from nandoctor.core.types import Bearing, Cause, Severity
 from nandoctor.rules.data.common import per_record
 
 
@@ -29,8 +29,10 @@ class ShapeOutlier(Rule):
     """
 
     code = "NAN403"
+    delayed = True  # rows of another width are read across row boundaries: garbage that builds up
     title = "Record shape differs from the rest of the data set"
     cause = Cause.BAD_INPUT
+    bears = Bearing.RECORD
     severity = Severity.ERROR
     needs = ("data",)
 
@@ -60,8 +62,10 @@ class CorruptRecord(Rule):
     """
 
     code = "NAN406"
+    delayed = True  # a short record trains on memory past it: garbage that builds up
     title = "Record cannot be decoded"
     cause = Cause.BAD_INPUT
+    bears = Bearing.RECORD
     severity = Severity.ERROR
     needs = ("data",)
 
@@ -91,8 +95,10 @@ class BadLabel(Rule):
     """
 
     code = "NAN407"
+    delayed = True  # an out-of-range label reads and writes outside its row: harm that builds up
     title = "Label out of range for the loss layer"
     cause = Cause.BAD_INPUT
+    bears = Bearing.RECORD
     severity = Severity.ERROR
     needs = ("data",)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from nandoctor.core.registry import Rule, register
-from nandoctor.core.types import Cause, Evidence, Fix, Location, Severity
+from nandoctor.core.types import Bearing, Cause, Evidence, Fix, Location, Severity
 from nandoctor.rules.data.common import clean_fix, issue_data, per_record, read_text, source_name
 
 
@@ -38,6 +38,7 @@ class MissingFile(Rule):
     code = "NAN409"
     title = "File named in a source list is missing"
     cause = Cause.BAD_INPUT
+    bears = Bearing.RECORD
     severity = Severity.ERROR
     needs = ("data",)
 
@@ -66,6 +67,7 @@ class DuplicateListEntry(Rule):
     code = "NAN408"
     title = "Duplicate entry in a source list"
     cause = Cause.BAD_INPUT
+    bears = Bearing.RECORD
     severity = Severity.WARNING
     needs = ("data",)
 
@@ -103,6 +105,7 @@ class UnreadableSource(Rule):
     code = "NAN410"
     title = "Data source cannot be read"
     cause = Cause.BAD_INPUT
+    bears = Bearing.RECORD
     severity = Severity.ERROR
     needs = ("data",)
 
@@ -141,6 +144,7 @@ class MeanFileProblem(Rule):
     code = "NAN411"
     title = "Mean file is unreadable, non-finite or of the wrong size"
     cause = Cause.BAD_INPUT
+    bears = Bearing.RECORD
     severity = Severity.ERROR
     needs = ("data",)
 
@@ -196,6 +200,7 @@ class OddListLine(Rule):
     code = "NAN413"
     title = "List line Caffe misreads"
     cause = Cause.BAD_INPUT
+    bears = Bearing.RECORD
     severity = Severity.WARNING
     needs = ("data",)
 
@@ -232,6 +237,7 @@ class ColourMismatch(Rule):
     code = "NAN414"
     title = "Image colour differs from is_color"
     cause = Cause.BAD_INPUT
+    bears = Bearing.RECORD
     severity = Severity.INFO
     needs = ("data",)
 
@@ -270,6 +276,7 @@ class MissingScale(Rule):
     code = "NAN412"
     title = "Pixel data without scale"
     cause = Cause.BAD_INPUT
+    bears = Bearing.RECORD
     severity = Severity.WARNING
     needs = ("data",)
 
@@ -324,6 +331,7 @@ class IncompleteScan(Rule):
     code = "NAN415"
     title = "Data scan incomplete"
     cause = Cause.BAD_INPUT
+    bears = Bearing.RECORD
     severity = Severity.INFO
     needs = ("data",)
 

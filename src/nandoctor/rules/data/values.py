@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from nandoctor.core.registry import Rule, register
-from nandoctor.core.types import Cause, Evidence, Location, Severity
+from nandoctor.core.types import Bearing, Cause, Evidence, Location, Severity
 from nandoctor.data.checks import OVERFLOW
 from nandoctor.rules.data.common import clean_fix, per_record, source_name
 
@@ -34,6 +34,7 @@ class NonFiniteRecord(Rule):
     code = "NAN401"
     title = "Record holds NaN or infinite values"
     cause = Cause.BAD_INPUT
+    bears = Bearing.RECORD
     severity = Severity.ERROR
     needs = ("data",)
 
@@ -67,6 +68,7 @@ class OverflowRecord(Rule):
     code = "NAN402"
     title = f"Record values overflow float32 in the first layer (|x| > {OVERFLOW:.3g})"
     cause = Cause.BAD_INPUT
+    bears = Bearing.RECORD
     severity = Severity.ERROR
     needs = ("data",)
 
@@ -95,6 +97,7 @@ class EmptyRecord(Rule):
     code = "NAN404"
     title = "Record holds no values"
     cause = Cause.BAD_INPUT
+    bears = Bearing.RECORD
     severity = Severity.ERROR
     needs = ("data",)
 
@@ -123,6 +126,7 @@ class ConstantRecords(Rule):
     code = "NAN405"
     title = "Records with constant values"
     cause = Cause.BAD_INPUT
+    bears = Bearing.RECORD
     severity = Severity.INFO
     needs = ("data",)
 

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 from typing import ClassVar
 
 from nandoctor.core.registry import Facts, Rule
-from nandoctor.core.types import Cause, Evidence, Finding, Location
+from nandoctor.core.types import Bearing, Cause, Evidence, Finding, Location
 from nandoctor.log.symptoms import Symptom, detected
 from nandoctor.log.trace import Segment, Trace
 
@@ -15,6 +15,7 @@ class SymptomRule(Rule):
     """Base class (not registered): subclasses name a detector and the symptom kinds they report."""
 
     cause = Cause.UNKNOWN
+    bears = Bearing.SYMPTOM
     needs = ("trace",)
     detector: ClassVar[Callable[[Trace, Segment], list[Symptom]]]
     kinds: ClassVar[tuple[str, ...]]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from nandoctor.core.registry import register
-from nandoctor.core.types import Cause, Severity
+from nandoctor.core.types import Bearing, Cause, Severity
 from nandoctor.log import symptoms as S
 from nandoctor.rules.log.common import SymptomRule
 
@@ -33,6 +33,7 @@ class DebugForwardOrigin(SymptomRule):
     """
 
     code = "NAN500"
+    bears = Bearing.ORIGIN
     title = "debug_info: first layer with a non-finite forward output"
     severity = Severity.ERROR
     detector = S.detect_debug_origin
@@ -61,6 +62,7 @@ class DebugBackwardOrigin(SymptomRule):
     """
 
     code = "NAN501"
+    bears = Bearing.ORIGIN
     title = "debug_info: first non-finite gradient (backward)"
     severity = Severity.ERROR
     detector = S.detect_debug_origin
@@ -89,6 +91,7 @@ class DebugParamUpdate(SymptomRule):
     code = "NAN502"
     title = "debug_info: weights become non-finite in the update"
     cause = Cause.UNKNOWN
+    bears = Bearing.ORIGIN
     severity = Severity.ERROR
     detector = S.detect_debug_origin
     kinds = ("debug_param_update",)
@@ -120,5 +123,6 @@ class DebugGrowth(SymptomRule):
     code = "NAN503"
     title = "debug_info: a layer's values grow by orders of magnitude"
     cause = Cause.GRADIENT_EXPLOSION
+    bears = Bearing.ORIGIN
     detector = S.detect_debug_growth
     kinds = ("debug_growth",)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 from nandoctor.core.registry import register
-from nandoctor.core.types import Cause, Severity
+from nandoctor.core.types import Bearing, Cause, Severity
+from nandoctor.core.votes import HINT, PREDICTED, Signal
 from nandoctor.log import symptoms as S
 from nandoctor.rules.log.common import SymptomRule
 
@@ -36,6 +39,9 @@ class LossNonFinite(SymptomRule):
     severity = Severity.ERROR
     detector = S.detect_loss_nonfinite
     kinds = ("loss_nonfinite",)
+
+    def votes(self, finding, ctx):
+        return ()  # the NaN itself; what made it is told by the other findings
 
 
 @register
@@ -91,8 +97,21 @@ class LossRising(SymptomRule):
     code = "NAN302"
     title = "Loss grows before it becomes non-finite"
     cause = Cause.GRADIENT_EXPLOSION
+    bears = Bearing.SYMPTOM
     detector = S.detect_loss_trend
     kinds = ("loss_rising",)
+
+    def votes(self, finding, ctx):
+        # by orders of magnitude: a loss 1000x its start is an explosion under way; it is the
+        # symptom of a step too large, discounted when the chain shows what made it so
+        growth = finding.data.get("growth_factor")
+        if finding.data.get("trend") == "large_loss":
+            weight = PREDICTED
+        elif isinstance(growth, (int, float)) and math.isfinite(growth) and growth > 1:
+            weight = 2.0 + min(3.0, math.log10(growth))
+        else:
+            weight = 2.0
+        return [Signal(Cause.GRADIENT_EXPLOSION, weight, finding.message, finding, "base_lr", 3, symptom=True)]
 
 
 @register
@@ -169,8 +188,14 @@ class SoftmaxPlateau(SymptomRule):
     code = "NAN305"
     title = "Loss stuck at the softmax saturation plateau"
     cause = Cause.GRADIENT_EXPLOSION
+    bears = Bearing.SYMPTOM
     detector = S.detect_softmax_plateau
     kinds = ("softmax_plateau",)
+
+    def votes(self, finding, ctx):
+        if not ctx.timeline.went_nonfinite:
+            return ()  # a plateau alone is a warning on a healthy run, not a cause
+        return [Signal(Cause.GRADIENT_EXPLOSION, HINT, finding.message, finding)]
 
 
 @register
@@ -196,6 +221,12 @@ class OutputFirst(SymptomRule):
     title = "One train output diverges first"
     detector = S.detect_output_first
     kinds = ("output_first",)
+
+    def votes(self, finding, ctx):
+        if not (ctx.several_heads and finding.data.get("output") in ctx.heads):
+            return ()
+        # the head that went first: the exploding one when the loss grew (not a vote by itself)
+        return [Signal(Cause.GRADIENT_EXPLOSION, 0.0, finding.message, finding, ctx.loss_weight_culprit(finding), 7)]
 
 
 @register
@@ -247,5 +278,9 @@ class DominantOutput(SymptomRule):
     code = "NAN308"
     title = "One weighted output dominates the loss"
     cause = Cause.GRADIENT_EXPLOSION
+    bears = Bearing.SYMPTOM
     detector = S.detect_dominant_output
     kinds = ("dominant_output",)
+
+    def votes(self, finding, ctx):
+        return [Signal(Cause.GRADIENT_EXPLOSION, 2.0, finding.message, finding, ctx.loss_weight_culprit(finding), 8)]

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 from nandoctor.core.registry import register
-from nandoctor.core.types import Cause, Severity
+from nandoctor.core.types import Bearing, Cause, Severity
+from nandoctor.core.votes import HINT, STRONG, Signal
 from nandoctor.log import symptoms as S
 from nandoctor.rules.log.common import SymptomRule
 
@@ -31,9 +34,13 @@ class LrNonFinite(SymptomRule):
     code = "NAN310"
     title = "Learning rate becomes non-finite"
     cause = Cause.LR_POLICY
+    bears = Bearing.SYMPTOM
     severity = Severity.ERROR
     detector = S.detect_lr
     kinds = ("lr_nonfinite",)
+
+    def votes(self, finding, ctx):
+        return [Signal(Cause.LR_POLICY, STRONG, finding.message, finding, finding.culprit, 2)]
 
 
 @register
@@ -57,9 +64,13 @@ class LrNegative(SymptomRule):
     code = "NAN311"
     title = "Learning rate is negative"
     cause = Cause.LR_POLICY
+    bears = Bearing.SYMPTOM
     severity = Severity.ERROR
     detector = S.detect_lr
     kinds = ("lr_negative",)
+
+    def votes(self, finding, ctx):
+        return [Signal(Cause.LR_POLICY, STRONG, finding.message, finding, finding.culprit, 2)]
 
 
 @register
@@ -85,8 +96,14 @@ class LrIncreasing(SymptomRule):
     code = "NAN312"
     title = "Learning rate increases during training"
     cause = Cause.LR_POLICY
+    bears = Bearing.SYMPTOM
     detector = S.detect_lr
     kinds = ("lr_increasing",)
+
+    def votes(self, finding, ctx):
+        growth = finding.data.get("growth_factor") or 1
+        weight = 2.0 + min(3.0, math.log10(max(growth, 1)))
+        return [Signal(Cause.LR_POLICY, weight, finding.message, finding, finding.culprit, 2)]
 
 
 @register
@@ -111,5 +128,9 @@ class ClipRising(SymptomRule):
     code = "NAN320"
     title = "Clipped gradient norms rise"
     cause = Cause.GRADIENT_EXPLOSION
+    bears = Bearing.SYMPTOM
     detector = S.detect_clip_rising
     kinds = ("clip_rising",)
+
+    def votes(self, finding, ctx):
+        return [Signal(Cause.GRADIENT_EXPLOSION, HINT, finding.message, finding)]

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from nandoctor.core.registry import register
-from nandoctor.core.types import Severity
+from nandoctor.core.types import Cause, Severity
+from nandoctor.core.votes import STRONG, Signal
 from nandoctor.log import symptoms as S
 from nandoctor.rules.log.common import SymptomRule
 
@@ -35,6 +36,9 @@ class TestNonFinite(SymptomRule):
     detector = S.detect_test_nonfinite
     kinds = ("test_nonfinite",)
 
+    def votes(self, finding, ctx):
+        return ()  # the NaN itself; what made it is told by the other findings
+
 
 @register
 class CheckFailed(SymptomRule):
@@ -60,6 +64,12 @@ class CheckFailed(SymptomRule):
     severity = Severity.ERROR
     detector = S.detect_check_failed
     kinds = ("check_failed",)
+
+    def votes(self, finding, ctx):
+        if finding.cause is Cause.UNKNOWN:
+            return ()
+        # Caffe refused the configuration: the check names the field
+        return [Signal(finding.cause, STRONG, finding.message, finding, finding.culprit, 9)]
 
 
 @register
@@ -88,3 +98,6 @@ class Crash(SymptomRule):
     title = "The Caffe process crashed"
     detector = S.detect_crash
     kinds = ("crash",)
+
+    def votes(self, finding, ctx):
+        return ()  # a crash after the NaN is its consequence; a CHECK abort (NAN340) names the field

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from nandoctor.config.net import Layer, Net, lr_mults
 from nandoctor.config.textformat import Message, Scalar
 from nandoctor.core.registry import Rule, register
-from nandoctor.core.types import Cause, Evidence, Finding, Fix, Severity
+from nandoctor.core.types import Bearing, Cause, Evidence, Finding, Fix, Severity
 from nandoctor.rules.net.common import (
     Variant,
     field_evidence,
@@ -63,6 +63,7 @@ class BatchNormGlobalStatsInTrain(Rule):
     code = "NAN130"
     title = "BatchNorm uses global statistics while training"
     cause = Cause.GRADIENT_EXPLOSION
+    bears = Bearing.PREDICTION
     severity = Severity.WARNING
     needs = ("net",)
 
@@ -105,6 +106,7 @@ class BatchNormZeroEps(Rule):
     code = "NAN131"
     title = "BatchNorm eps is 0"
     cause = Cause.LOSS_FUNCTION
+    bears = Bearing.PREDICTION
     severity = Severity.WARNING
     needs = ("net",)
 
@@ -149,6 +151,7 @@ class BatchNormLearnableStats(Rule):
     code = "NAN132"
     title = "BatchNorm statistics declared as learnable"
     cause = Cause.GRADIENT_EXPLOSION
+    bears = Bearing.PREDICTION
     severity = Severity.WARNING
     needs = ("net",)
 
@@ -194,6 +197,7 @@ class LRNZeroK(Rule):
     code = "NAN133"
     title = "LRN with k = 0"
     cause = Cause.LOSS_FUNCTION
+    bears = Bearing.PREDICTION
     severity = Severity.WARNING
     needs = ("net",)
 
@@ -233,6 +237,7 @@ class EltwiseUnstableProdGrad(Rule):
     code = "NAN134"
     title = "Eltwise PROD with the unstable gradient"
     cause = Cause.LOSS_FUNCTION
+    bears = Bearing.PREDICTION
     severity = Severity.WARNING
     needs = ("net",)
 
@@ -275,6 +280,7 @@ class MVNTinyEps(Rule):
     code = "NAN135"
     title = "MVN eps is tiny (added to the standard deviation)"
     cause = Cause.GRADIENT_EXPLOSION
+    bears = Bearing.PREDICTION
     severity = Severity.INFO
     needs = ("net",)
 
@@ -355,6 +361,7 @@ class MissingWeightFiller(Rule):
     code = "NAN140"
     title = "Weights start at zero (no weight_filler)"
     cause = Cause.UNKNOWN
+    bears = Bearing.PREDICTION
     severity = Severity.INFO
     needs = ("net",)
 
@@ -401,6 +408,7 @@ class UnitGaussianFiller(Rule):
     code = "NAN141"
     title = "Gaussian weight filler with std 1 in a deep net"
     cause = Cause.GRADIENT_EXPLOSION
+    bears = Bearing.PREDICTION
     severity = Severity.WARNING
     needs = ("net",)
 

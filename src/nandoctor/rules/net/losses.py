@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from nandoctor.config.net import Layer, Net
 from nandoctor.core.registry import Rule, register
-from nandoctor.core.types import Cause, Evidence, Finding, Fix, Severity
+from nandoctor.core.types import Bearing, Cause, Evidence, Finding, Fix, Severity
 from nandoctor.rules.net.common import field_evidence, location_of, nets_of, phases_text, replace_edit, variants
 
 LOSS_CLASSES = {
@@ -86,6 +86,7 @@ class LossHeads(Rule):
     code = "NAN110"
     title = "Loss heads and their effective weights"
     cause = Cause.GRADIENT_EXPLOSION
+    bears = Bearing.PREDICTION
     severity = Severity.INFO
     needs = ("net",)
 
@@ -142,6 +143,7 @@ class ExtremeLossWeight(Rule):
     code = "NAN111"
     title = "Extreme loss_weight"
     cause = Cause.GRADIENT_EXPLOSION
+    bears = Bearing.PREDICTION
     severity = Severity.WARNING
     needs = ("net",)
 
@@ -217,6 +219,7 @@ class LossWeightSpread(Rule):
     code = "NAN112"
     title = "Large spread between loss weights"
     cause = Cause.GRADIENT_EXPLOSION
+    bears = Bearing.PREDICTION
     severity = Severity.WARNING
     needs = ("net",)
 

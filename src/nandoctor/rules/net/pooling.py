@@ -9,7 +9,7 @@ from nandoctor.config.net import Layer, Net
 from nandoctor.config.pooling import PoolGeometry, PoolParams, pool_geometry
 from nandoctor.config.textformat import Message, Scalar
 from nandoctor.core.registry import Rule, register
-from nandoctor.core.types import Cause, Edit, Evidence, Finding, Fix, Severity
+from nandoctor.core.types import Bearing, Cause, Edit, Evidence, Finding, Fix, Severity
 from nandoctor.rules.net.common import (
     edited_layer,
     field_evidence,
@@ -233,6 +233,7 @@ class EmptyPoolingWindow(Rule):
     code = "NAN101"
     title = "Pooling window lies outside the input (NaN / -FLT_MAX output)"
     cause = Cause.POOLING
+    bears = Bearing.PREDICTION
     severity = Severity.ERROR
     needs = ("net",)
 
@@ -339,6 +340,7 @@ class PoolingSkipsInputs(Rule):
     code = "NAN102"
     title = "Pooling stride larger than kernel (inputs skipped)"
     cause = Cause.POOLING
+    bears = Bearing.PREDICTION
     severity = Severity.INFO
     needs = ("net",)
 
@@ -404,6 +406,7 @@ class PoolingRejectedByCaffe(Rule):
     code = "NAN103"
     title = "Caffe rejects this pooling geometry"
     cause = Cause.POOLING
+    bears = Bearing.PREDICTION
     severity = Severity.ERROR
     needs = ("net",)
 

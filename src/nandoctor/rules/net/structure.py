@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from nandoctor.config.net import Layer, Net, NetProblem
 from nandoctor.config.shapes import format_shape
 from nandoctor.core.registry import Rule, register
-from nandoctor.core.types import Cause, Evidence, Finding, Fix, Severity
+from nandoctor.core.types import Bearing, Cause, Evidence, Finding, Fix, Severity
 from nandoctor.rules.net.common import Variant, field_evidence, insert_field_edit, location_of, nets_of, variants
 
 SHAPE_KINDS = ("negative", "mismatch", "check")  # "pooling" is NAN103's; "missing_bottom" is handled below
@@ -129,6 +129,7 @@ class NetRejectedByCaffe(Rule):
     code = "NAN100"
     title = "Caffe refuses to build this net"
     cause = Cause.UNKNOWN
+    bears = Bearing.PREDICTION
     severity = Severity.ERROR
     needs = ("net",)
 

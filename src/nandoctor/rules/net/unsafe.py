@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from nandoctor.config.net import Layer, Net
 from nandoctor.config.textformat import Message, Scalar
 from nandoctor.core.registry import Rule, register
-from nandoctor.core.types import Cause, Edit, Evidence, Finding, Fix, Severity
+from nandoctor.core.types import Bearing, Cause, Edit, Evidence, Finding, Fix, Severity
 from nandoctor.rules.net.common import (
     Variant,
     field_evidence,
@@ -121,6 +121,7 @@ class UnsafeLog(Rule):
     code = "NAN120"
     title = "Log of a value that can be zero or negative"
     cause = Cause.LOSS_FUNCTION
+    bears = Bearing.PREDICTION
     severity = Severity.WARNING
     needs = ("net",)
 
@@ -190,6 +191,7 @@ class UnsafePower(Rule):
     code = "NAN121"
     title = "Power with a fractional or negative exponent on an unsafe base"
     cause = Cause.LOSS_FUNCTION
+    bears = Bearing.PREDICTION
     severity = Severity.WARNING
     needs = ("net",)
 
@@ -256,6 +258,7 @@ class UnboundedExp(Rule):
     code = "NAN122"
     title = "Exp without a bound on its input"
     cause = Cause.LOSS_FUNCTION
+    bears = Bearing.PREDICTION
     severity = Severity.WARNING
     needs = ("net",)
 
@@ -307,6 +310,7 @@ class PythonLoss(Rule):
     code = "NAN123"
     title = "Python layer used as a loss"
     cause = Cause.LOSS_FUNCTION
+    bears = Bearing.PREDICTION
     severity = Severity.INFO
     needs = ("net",)
 
@@ -371,6 +375,7 @@ class InfogainSemantics(Rule):
     code = "NAN124"
     title = "InfogainLoss input depends on the Caffe version"
     cause = Cause.LOSS_FUNCTION
+    bears = Bearing.PREDICTION
     severity = Severity.WARNING
     needs = ("net",)
 
@@ -431,6 +436,7 @@ class MultinomialRawScores(Rule):
     code = "NAN125"
     title = "MultinomialLogisticLoss fed raw scores"
     cause = Cause.LOSS_FUNCTION
+    bears = Bearing.PREDICTION
     severity = Severity.ERROR
     needs = ("net",)
 

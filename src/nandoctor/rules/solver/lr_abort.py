@@ -7,7 +7,7 @@ import math
 
 from nandoctor.config import lr
 from nandoctor.core.registry import Rule, register
-from nandoctor.core.types import Cause, Evidence, Severity
+from nandoctor.core.types import Bearing, Cause, Evidence, Severity
 from nandoctor.rules.solver._shared import analysis, change_text, field_evidence, location, pretty, set_fix
 
 # Policies some forks add (caffe-facts §1.7): a file written for them aborts on BVLC Caffe.
@@ -43,6 +43,7 @@ class LrPolicyAbort(Rule):
     code = "NAN200"
     title = "Caffe aborts when it first computes the learning rate"
     cause = Cause.LR_POLICY
+    bears = Bearing.PREDICTION
     severity = Severity.ERROR
     needs = ("solver",)
 

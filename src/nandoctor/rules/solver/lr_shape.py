@@ -8,7 +8,7 @@ import numpy as np
 
 from nandoctor.config import lr
 from nandoctor.core.registry import Rule, register
-from nandoctor.core.types import Cause, Evidence, Severity
+from nandoctor.core.types import Bearing, Cause, Evidence, Severity
 from nandoctor.rules.solver._shared import (
     analysis,
     change_text,
@@ -91,6 +91,7 @@ class LrGrows(Rule):
     code = "NAN204"
     title = "Learning rate grows"
     cause = Cause.LR_POLICY
+    bears = Bearing.PREDICTION
     severity = Severity.ERROR
     needs = ("solver",)
 
@@ -152,6 +153,7 @@ class LrVanishesEarly(Rule):
     code = "NAN205"
     title = "Learning rate decays to ~0 far too early"
     cause = Cause.LR_POLICY
+    bears = Bearing.PREDICTION
     severity = Severity.WARNING
     needs = ("solver",)
 

@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from nandoctor.core.registry import Rule, register
-from nandoctor.core.types import Cause, Severity
+from nandoctor.core.types import Bearing, Cause, Severity
 from nandoctor.rules.solver._shared import (
     analysis,
     change_text,
@@ -88,6 +88,7 @@ class LrNotFinite(Rule):
     code = "NAN201"
     title = "Learning rate becomes NaN or inf"
     cause = Cause.LR_POLICY
+    bears = Bearing.PREDICTION
     severity = Severity.ERROR
     needs = ("solver",)
 
@@ -133,6 +134,7 @@ class LrNegative(Rule):
     code = "NAN202"
     title = "Learning rate is negative"
     cause = Cause.LR_POLICY
+    bears = Bearing.PREDICTION
     severity = Severity.ERROR
     needs = ("solver",)
 
@@ -185,6 +187,7 @@ class LrZero(Rule):
     code = "NAN203"
     title = "Learning rate is (or drops to) exactly zero"
     cause = Cause.LR_POLICY
+    bears = Bearing.PREDICTION
     severity = Severity.WARNING
     needs = ("solver",)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from nandoctor.config import lr
 from nandoctor.config.solver import insert_edit
 from nandoctor.core.registry import Rule, register
-from nandoctor.core.types import Cause, Edit, Evidence, Fix, Severity
+from nandoctor.core.types import Bearing, Cause, Edit, Evidence, Fix, Severity
 from nandoctor.rules.solver._shared import analysis, delete_field_edit, field_evidence, location, set_fix
 
 
@@ -32,6 +32,7 @@ class StepvaluesOutOfOrder(Rule):
     code = "NAN206"
     title = "multistep stepvalues unsorted or beyond max_iter"
     cause = Cause.LR_POLICY
+    bears = Bearing.PREDICTION
     severity = Severity.WARNING
     needs = ("solver",)
 
@@ -112,6 +113,7 @@ class MultistepWithoutStepvalue(Rule):
     code = "NAN207"
     title = "multistep without stepvalue"
     cause = Cause.LR_POLICY
+    bears = Bearing.PREDICTION
     severity = Severity.WARNING
     needs = ("solver",)
 

@@ -8,7 +8,7 @@ import math
 from nandoctor.config.cmath32 import protobuf_float
 from nandoctor.config.solver import SOLVER_TYPES
 from nandoctor.core.registry import Rule, register
-from nandoctor.core.types import Cause, Evidence, Fix, Severity
+from nandoctor.core.types import Bearing, Cause, Evidence, Fix, Severity
 from nandoctor.rules.solver._shared import change_text, delete_field_edit, field_evidence, g, location, pretty, set_fix
 
 ADAPTIVE = ("AdaGrad", "RMSProp", "Adam", "AdaDelta")  # the types that divide by sqrt(history) + delta
@@ -44,6 +44,7 @@ class BaseLrTooLarge(Rule):
     code = "NAN208"
     title = "base_lr absurdly large for the solver type"
     cause = Cause.GRADIENT_EXPLOSION
+    bears = Bearing.PREDICTION
     severity = Severity.WARNING
     needs = ("solver",)
 
@@ -100,6 +101,7 @@ class AdaDeltaBaseLr(Rule):
     code = "NAN209"
     title = "AdaDelta with base_lr other than 1"
     cause = Cause.LR_POLICY
+    bears = Bearing.PREDICTION
     severity = Severity.INFO
     needs = ("solver",)
 
@@ -139,6 +141,7 @@ class MomentumOutOfRange(Rule):
     code = "NAN210"
     title = "momentum or momentum2 outside [0, 1)"
     cause = Cause.GRADIENT_EXPLOSION
+    bears = Bearing.PREDICTION
     severity = Severity.ERROR
     needs = ("solver",)
 
@@ -183,6 +186,7 @@ class MomentumWithAdaptiveSolver(Rule):
     code = "NAN211"
     title = "momentum set with AdaGrad/RMSProp (Caffe aborts)"
     cause = Cause.GRADIENT_EXPLOSION
+    bears = Bearing.PREDICTION
     severity = Severity.ERROR
     needs = ("solver",)
 
@@ -225,6 +229,7 @@ class DeltaNotPositive(Rule):
     code = "NAN212"
     title = "delta <= 0 with an adaptive solver"
     cause = Cause.GRADIENT_EXPLOSION
+    bears = Bearing.PREDICTION
     severity = Severity.ERROR
     needs = ("solver",)
 
@@ -265,6 +270,7 @@ class RmsDecayOutOfRange(Rule):
     code = "NAN213"
     title = "RMSProp rms_decay outside [0, 1) (Caffe aborts)"
     cause = Cause.GRADIENT_EXPLOSION
+    bears = Bearing.PREDICTION
     severity = Severity.ERROR
     needs = ("solver",)
 
@@ -312,6 +318,7 @@ class SolverTypeConflict(Rule):
     code = "NAN214"
     title = "solver_type enum and type string both set (Caffe aborts)"
     cause = Cause.GRADIENT_EXPLOSION
+    bears = Bearing.PREDICTION
     severity = Severity.ERROR
     needs = ("solver",)
 
@@ -359,6 +366,7 @@ class UnknownSolverType(Rule):
     code = "NAN215"
     title = "Unknown solver type (Caffe aborts)"
     cause = Cause.GRADIENT_EXPLOSION
+    bears = Bearing.PREDICTION
     severity = Severity.ERROR
     needs = ("solver",)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from nandoctor.core.registry import Rule, register
-from nandoctor.core.types import Cause, Severity
+from nandoctor.core.types import Bearing, Cause, Severity
 from nandoctor.rules.solver._shared import analysis, change_text, field_evidence, g, location, pretty, set_fix
 
 
@@ -35,6 +35,7 @@ class NegativeWeightDecay(Rule):
     code = "NAN216"
     title = "Negative weight_decay"
     cause = Cause.GRADIENT_EXPLOSION
+    bears = Bearing.PREDICTION
     severity = Severity.ERROR
     needs = ("solver",)
 
@@ -72,6 +73,7 @@ class UnknownRegularizationType(Rule):
     code = "NAN217"
     title = "Unknown regularization_type (Caffe aborts)"
     cause = Cause.GRADIENT_EXPLOSION
+    bears = Bearing.PREDICTION
     severity = Severity.ERROR
     needs = ("solver",)
 
@@ -113,6 +115,7 @@ class IterSizeProblem(Rule):
     code = "NAN218"
     title = "iter_size below 1 (or its effect when above 1)"
     cause = Cause.GRADIENT_EXPLOSION
+    bears = Bearing.PREDICTION
     severity = Severity.ERROR
     needs = ("solver",)
 
@@ -168,6 +171,7 @@ class ClipGradientsZero(Rule):
     code = "NAN219"
     title = "clip_gradients 0 zeroes every gradient"
     cause = Cause.GRADIENT_EXPLOSION
+    bears = Bearing.PREDICTION
     severity = Severity.WARNING
     needs = ("solver",)
 
@@ -207,6 +211,7 @@ class MaxIterUnset(Rule):
     code = "NAN220"
     title = "max_iter unset: caffe train runs nothing"
     cause = Cause.LR_POLICY
+    bears = Bearing.PREDICTION
     severity = Severity.INFO
     needs = ("solver",)
 

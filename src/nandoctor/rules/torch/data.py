@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from nandoctor.core.registry import Rule, register
-from nandoctor.core.types import Cause, Evidence, Fix, Severity
+from nandoctor.core.types import Bearing, Cause, Evidence, Fix, Severity
 from nandoctor.rules.torch.common import producer_evidence
 
 
@@ -32,6 +32,7 @@ class TorchNonFiniteBatch(Rule):
     code = "NAN630"
     title = "The batch contains NaN or inf"
     cause = Cause.BAD_INPUT
+    bears = Bearing.GUARD
     severity = Severity.ERROR
     needs = ("torch",)
 
@@ -82,6 +83,7 @@ class TorchInputTransformProducer(Rule):
     code = "NAN631"
     title = "A transform before the model produced the first NaN"
     cause = Cause.BAD_INPUT
+    bears = Bearing.GUARD
     severity = Severity.WARNING
     needs = ("torch",)
 

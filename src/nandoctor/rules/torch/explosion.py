@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from nandoctor.core.registry import Rule, register
-from nandoctor.core.types import Cause, Evidence, Fix, Severity
+from nandoctor.core.types import Bearing, Cause, Evidence, Fix, Severity
 from nandoctor.rules.torch.common import LR_GROWTH, exploding
 
 
@@ -38,6 +38,7 @@ class TorchGradientExplosion(Rule):
     code = "NAN610"
     title = "Gradient norm grew by orders of magnitude"
     cause = Cause.GRADIENT_EXPLOSION
+    bears = Bearing.GUARD
     severity = Severity.ERROR
     needs = ("torch",)
 
@@ -178,6 +179,7 @@ class TorchScaleCollapse(Rule):
     code = "NAN611"
     title = "GradScaler scale keeps collapsing"
     cause = Cause.GRADIENT_EXPLOSION
+    bears = Bearing.GUARD
     severity = Severity.WARNING
     needs = ("torch",)
 
@@ -234,6 +236,7 @@ class TorchUpdateMadeWeightsNonFinite(Rule):
     code = "NAN652"
     title = "The optimizer update made weights non-finite"
     cause = Cause.GRADIENT_EXPLOSION
+    bears = Bearing.GUARD
     severity = Severity.ERROR
     needs = ("torch",)
 

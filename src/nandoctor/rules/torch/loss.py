@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from nandoctor.core.registry import Rule, register
-from nandoctor.core.types import Cause, Evidence, Fix, Severity
+from nandoctor.core.types import Bearing, Cause, Evidence, Fix, Severity
 from nandoctor.rules.torch.common import exploding, producer_evidence, sane_inputs
 from nandoctor.torch.facts import where as source_where
 
@@ -60,6 +60,7 @@ class TorchLossProducer(Rule):
     code = "NAN620"
     title = "The loss computation produced the first NaN"
     cause = Cause.LOSS_FUNCTION
+    bears = Bearing.GUARD
     severity = Severity.ERROR
     needs = ("torch",)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from nandoctor.core.registry import Rule, register
-from nandoctor.core.types import Cause, Evidence, Fix, Severity
+from nandoctor.core.types import Bearing, Cause, Evidence, Fix, Severity
 from nandoctor.rules.torch.common import LR_GROWTH, exploding
 from nandoctor.torch.facts import value
 from nandoctor.torch.facts import where as source_where
@@ -53,6 +53,7 @@ class TorchNonFiniteLr(Rule):
     code = "NAN601"
     title = "Learning rate is NaN, infinite or negative"
     cause = Cause.LR_POLICY
+    bears = Bearing.GUARD
     severity = Severity.ERROR
     needs = ("torch",)
 
@@ -111,6 +112,7 @@ class TorchGrowingLr(Rule):
     code = "NAN602"
     title = "Learning rate kept growing before the NaN"
     cause = Cause.LR_POLICY
+    bears = Bearing.GUARD
     severity = Severity.WARNING
     needs = ("torch",)
 

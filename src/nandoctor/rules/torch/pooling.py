@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from nandoctor.core.registry import Rule, register
-from nandoctor.core.types import Cause, Evidence, Fix, Severity
+from nandoctor.core.types import Bearing, Cause, Evidence, Fix, Severity
 from nandoctor.rules.torch.common import exploding, is_pooling, pooling_module, producer_evidence, sane_inputs
 from nandoctor.torch.pooling import geometry_report
 
@@ -44,6 +44,7 @@ class TorchPoolingProducer(Rule):
     code = "NAN640"
     title = "A pooling layer produced NaN (empty window)"
     cause = Cause.POOLING
+    bears = Bearing.GUARD
     severity = Severity.ERROR
     needs = ("torch",)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from nandoctor.core.registry import Rule, register
-from nandoctor.core.types import Cause, Evidence, Fix, Severity
+from nandoctor.core.types import Bearing, Cause, Evidence, Fix, Severity
 from nandoctor.rules.torch.common import exploding, is_pooling, producer_evidence, sane_inputs
 
 
@@ -30,6 +30,7 @@ class TorchModelProducer(Rule):
     code = "NAN650"
     title = "A model op produced the first NaN"
     cause = Cause.UNKNOWN
+    bears = Bearing.GUARD
     severity = Severity.WARNING
     needs = ("torch",)
 
@@ -77,6 +78,7 @@ class TorchBackwardProducer(Rule):
     code = "NAN651"
     title = "A model op's gradient is the first NaN"
     cause = Cause.UNKNOWN
+    bears = Bearing.GUARD
     severity = Severity.WARNING
     needs = ("torch",)
 
