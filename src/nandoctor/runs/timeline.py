@@ -61,6 +61,9 @@ class RunTimeline:
     def finite_losses(self, points: list[Point] | None = None) -> list[float]:
         return [p.loss for p in (self.before if points is None else points) if ok(p.loss) and p not in self.masked]
 
+    def finite_points(self, points: list[Point] | None = None) -> list[Point]:
+        return [p for p in (self.before if points is None else points) if ok(p.loss) and p not in self.masked]
+
     def baseline_loss(self) -> float | None:
         losses = self.finite_losses()
         return statistics.median(losses[:BASELINE_POINTS]) if losses else None
