@@ -19,9 +19,10 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import torch
 from torch.utils.data import Dataset
 from transformers import BertConfig, BertForSequenceClassification, Trainer, TrainingArguments
+
+import torch
 
 OUT = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "frameworks"
 VOCAB = 32
@@ -50,7 +51,11 @@ class Tokens(Dataset):
 
     def __getitem__(self, i):
         label = torch.tensor(self.labels[i], dtype=torch.float32 if self.regression else torch.long)
-        return {"input_ids": torch.tensor(self.ids[i]), "attention_mask": torch.ones(SEQ, dtype=torch.long), "labels": label}
+        return {
+            "input_ids": torch.tensor(self.ids[i]),
+            "attention_mask": torch.ones(SEQ, dtype=torch.long),
+            "labels": label,
+        }
 
 
 def model(regression: bool, seed: int):
@@ -113,29 +118,206 @@ CASES: list[dict] = [
     dict(id="hf_healthy_nofilter", cause="healthy", split="tune", lr=5e-4, steps=50, log=1, filter=False, tb=True),
     dict(id="hf_healthy_sgd", cause="healthy", split="held", reg=True, optim="sgd", lr=0.05, steps=60, log=2, clip=0),
     # the learning rate: the schedule grows, goes negative or NaN
-    dict(id="hf_lr_exp_growth", cause="lr_policy", split="tune", reg=True, optim="sgd", lr=1e-3, steps=80, log=2, lam=("grow", 1.15), clip=0),
-    dict(id="hf_lr_exp_growth_adam", cause="lr_policy", split="held", lr=1e-4, steps=80, log=4, lam=("grow", 1.2), tb=True),
-    dict(id="hf_lr_negative", cause="lr_policy", split="tune", reg=True, optim="sgd", lr=0.05, steps=90, log=3, lam=("neg", 30), clip=0),
-    dict(id="hf_lr_negative_accum", cause="lr_policy", split="held", reg=True, optim="sgd", lr=0.05, steps=60, log=2, accum=2, lam=("neg", 20), clip=0),
+    dict(
+        id="hf_lr_exp_growth",
+        cause="lr_policy",
+        split="tune",
+        reg=True,
+        optim="sgd",
+        lr=1e-3,
+        steps=80,
+        log=2,
+        lam=("grow", 1.15),
+        clip=0,
+    ),
+    dict(
+        id="hf_lr_exp_growth_adam",
+        cause="lr_policy",
+        split="held",
+        lr=1e-4,
+        steps=80,
+        log=4,
+        lam=("grow", 1.2),
+        tb=True,
+    ),
+    dict(
+        id="hf_lr_negative",
+        cause="lr_policy",
+        split="tune",
+        reg=True,
+        optim="sgd",
+        lr=0.05,
+        steps=90,
+        log=3,
+        lam=("neg", 30),
+        clip=0,
+    ),
+    dict(
+        id="hf_lr_negative_accum",
+        cause="lr_policy",
+        split="held",
+        reg=True,
+        optim="sgd",
+        lr=0.05,
+        steps=60,
+        log=2,
+        accum=2,
+        lam=("neg", 20),
+        clip=0,
+    ),
     dict(id="hf_lr_nan_warmup", cause="lr_policy", split="tune", lr=1e-3, steps=30, log=2, lam=("nanwarm", 10)),
-    dict(id="hf_lr_polynomial_power", cause="lr_policy", split="held", reg=True, optim="sgd", lr=0.01, steps=100, log=5, sched="polynomial", sched_kw={"power": -3.0, "lr_end": 1e-7}, clip=0, save_state=True),
-    dict(id="hf_lr_exp_growth_resumed", cause="lr_policy", split="tune", reg=True, optim="sgd", lr=1e-3, steps=80, log=4, lam=("grow", 1.15), clip=0, resume=40),
+    dict(
+        id="hf_lr_exp_growth_resumed",
+        cause="lr_policy",
+        split="tune",
+        reg=True,
+        optim="sgd",
+        lr=1e-3,
+        steps=80,
+        log=4,
+        lam=("grow", 1.15),
+        clip=0,
+        resume=40,
+    ),
     # gradient explosion: an lr too high for plain SGD without clipping
-    dict(id="hf_explode_sgd", cause="gradient_explosion", split="tune", reg=True, optim="sgd", lr=0.9, steps=60, log=1, clip=0, sched="constant"),
-    dict(id="hf_explode_sgd_log5", cause="gradient_explosion", split="held", reg=True, optim="sgd", lr=0.8, steps=80, log=5, clip=0, sched="constant", tb=True),
-    dict(id="hf_explode_sgd_accum", cause="gradient_explosion", split="tune", reg=True, optim="sgd", lr=0.9, steps=60, log=2, accum=2, clip=0, sched="constant", eval=10),
-    dict(id="hf_explode_linear", cause="gradient_explosion", split="held", reg=True, optim="sgd", lr=1.2, steps=60, log=2, clip=0),
-    dict(id="hf_explode_nofilter", cause="gradient_explosion", split="tune", reg=True, optim="sgd", lr=0.85, steps=60, log=3, clip=0, sched="constant", filter=False),
+    dict(
+        id="hf_explode_sgd",
+        cause="gradient_explosion",
+        split="tune",
+        reg=True,
+        optim="sgd",
+        lr=0.9,
+        steps=60,
+        log=1,
+        clip=0,
+        sched="constant",
+    ),
+    dict(
+        id="hf_explode_sgd_log5",
+        cause="gradient_explosion",
+        split="held",
+        reg=True,
+        optim="sgd",
+        lr=0.8,
+        steps=80,
+        log=5,
+        clip=0,
+        sched="constant",
+        tb=True,
+    ),
+    dict(
+        id="hf_explode_sgd_accum",
+        cause="gradient_explosion",
+        split="tune",
+        reg=True,
+        optim="sgd",
+        lr=0.9,
+        steps=60,
+        log=2,
+        accum=2,
+        clip=0,
+        sched="constant",
+        eval=10,
+    ),
+    dict(
+        id="hf_explode_linear",
+        cause="gradient_explosion",
+        split="held",
+        reg=True,
+        optim="sgd",
+        lr=1.2,
+        steps=60,
+        log=2,
+        clip=0,
+    ),
+    dict(
+        id="hf_explode_nofilter",
+        cause="gradient_explosion",
+        split="tune",
+        reg=True,
+        optim="sgd",
+        lr=0.85,
+        steps=60,
+        log=3,
+        clip=0,
+        sched="constant",
+        filter=False,
+    ),
     # the loss computes NaN from finite values
-    dict(id="hf_loss_naive_ce", cause="loss_function", split="tune", lr=5e-3, steps=120, log=5, loss="naive_ce", noisy=0.1),
-    dict(id="hf_loss_gaussian_nll", cause="loss_function", split="held", reg=True, lr=2e-3, steps=80, log=2, loss="nll"),
-    dict(id="hf_loss_masked_mean", cause="loss_function", split="tune", reg=True, lr=1e-3, steps=60, log=1, loss="masked"),
-    dict(id="hf_loss_naive_ce_eval", cause="loss_function", split="held", lr=5e-3, steps=120, log=4, loss="naive_ce", noisy=0.1, eval=20),
-    dict(id="hf_loss_nll_nofilter", cause="loss_function", split="tune", reg=True, lr=2e-3, steps=80, log=4, loss="nll", filter=False),
+    dict(
+        id="hf_loss_naive_ce",
+        cause="loss_function",
+        split="tune",
+        lr=5e-3,
+        steps=120,
+        log=5,
+        loss="naive_ce",
+        noisy=0.1,
+    ),
+    dict(
+        id="hf_loss_gaussian_nll", cause="loss_function", split="held", reg=True, lr=2e-3, steps=80, log=2, loss="nll"
+    ),
+    dict(
+        id="hf_loss_masked_mean", cause="loss_function", split="tune", reg=True, lr=1e-3, steps=60, log=1, loss="masked"
+    ),
+    dict(
+        id="hf_loss_naive_ce_eval",
+        cause="loss_function",
+        split="held",
+        lr=5e-3,
+        steps=120,
+        log=4,
+        loss="naive_ce",
+        noisy=0.1,
+        eval=20,
+    ),
+    dict(
+        id="hf_loss_nll_nofilter",
+        cause="loss_function",
+        split="tune",
+        reg=True,
+        lr=2e-3,
+        steps=80,
+        log=4,
+        loss="nll",
+        filter=False,
+    ),
     # bad input: a record with a NaN/inf target
-    dict(id="hf_bad_eval_nan", cause="bad_input", split="tune", reg=True, lr=1e-3, steps=60, log=5, eval=15, bad_eval={3: math.nan}, filter=False),
-    dict(id="hf_bad_eval_inf", cause="bad_input", split="held", reg=True, lr=1e-3, steps=60, log=5, eval=20, bad_eval={7: math.inf}, filter=False, tb=True),
-    dict(id="hf_bad_train_nan", cause="bad_input", split="held", reg=True, lr=1e-3, steps=60, log=5, bad_train={150: math.nan}),
+    dict(
+        id="hf_bad_eval_nan",
+        cause="bad_input",
+        split="tune",
+        reg=True,
+        lr=1e-3,
+        steps=60,
+        log=5,
+        eval=15,
+        bad_eval={3: math.nan},
+        filter=False,
+    ),
+    dict(
+        id="hf_bad_eval_inf",
+        cause="bad_input",
+        split="held",
+        reg=True,
+        lr=1e-3,
+        steps=60,
+        log=5,
+        eval=20,
+        bad_eval={7: math.inf},
+        filter=False,
+        tb=True,
+    ),
+    dict(
+        id="hf_bad_train_nan",
+        cause="bad_input",
+        split="held",
+        reg=True,
+        lr=1e-3,
+        steps=60,
+        log=5,
+        bad_train={150: math.nan},
+    ),
 ]
 
 
@@ -205,7 +387,9 @@ def keep(run: Path, dest: Path) -> None:
     """Copy only what the readers take: trainer states, the args and the event files."""
     for p in sorted(run.rglob("*")):
         rel = p.relative_to(run)
-        if p.is_file() and (p.name in ("trainer_state.json", "training_args.bin") or p.name.startswith("events.out.tfevents")):
+        if p.is_file() and (
+            p.name in ("trainer_state.json", "training_args.bin") or p.name.startswith("events.out.tfevents")
+        ):
             target = dest / rel
             if "runs" in rel.parts:
                 target = dest / "runs" / p.name.split(".")[0] / ("events.out.tfevents.hf")
@@ -239,7 +423,12 @@ def run_case(case: dict) -> None:
         if case.get("save_state"):
             trainer.save_state()
         keep(run, dest)
-    expected = {"cause": case["cause"], "split": case["split"], "library": "transformers", "case": {k: _plain(v) for k, v in case.items() if k not in ("id", "cause", "split")}}
+    expected = {
+        "cause": case["cause"],
+        "split": case["split"],
+        "library": "transformers",
+        "case": {k: _plain(v) for k, v in case.items() if k not in ("id", "cause", "split")},
+    }
     (dest / "expected.json").write_text(json.dumps(expected, indent=1) + "\n")
 
 

@@ -20,12 +20,13 @@ from pathlib import Path
 
 import lightning.pytorch as pl
 import numpy as np
-import torch
 from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.utilities import grad_norm
-from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
+
+import torch
+from torch import nn
 
 OUT = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "frameworks"
 logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
@@ -44,8 +45,16 @@ def data(n: int, seed: int, bad_y: dict[int, float] | None = None, bad_x: dict[i
 
 
 class Regressor(pl.LightningModule):
-    def __init__(self, lr: float = 1e-3, optim: str = "adam", loss: str = "mse", sched: str = "none",
-                 sched_arg: float = 0.0, log_grad_norm: bool = False, hidden: int = 32):
+    def __init__(
+        self,
+        lr: float = 1e-3,
+        optim: str = "adam",
+        loss: str = "mse",
+        sched: str = "none",
+        sched_arg: float = 0.0,
+        log_grad_norm: bool = False,
+        hidden: int = 32,
+    ):
         super().__init__()
         self.save_hyperparameters()
         self.net = nn.Sequential(nn.Linear(8, hidden), nn.Tanh(), nn.Linear(hidden, 2))
@@ -82,7 +91,11 @@ class Regressor(pl.LightningModule):
 
     def configure_optimizers(self):
         hp = self.hparams
-        opt = torch.optim.SGD(self.parameters(), lr=hp.lr) if hp.optim == "sgd" else torch.optim.Adam(self.parameters(), lr=hp.lr)
+        opt = (
+            torch.optim.SGD(self.parameters(), lr=hp.lr)
+            if hp.optim == "sgd"
+            else torch.optim.Adam(self.parameters(), lr=hp.lr)
+        )
         if hp.sched == "none":
             return opt
         if hp.sched == "exp":
@@ -95,7 +108,7 @@ class Regressor(pl.LightningModule):
         elif hp.sched == "cosine":
             sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=int(hp.sched_arg))
         elif hp.sched == "cyclic":
-            sched = torch.optim.lr_scheduler.CyclicLR(opt, base_lr=hp.lr, max_lr=hp.lr * 400, step_size_up=int(30))
+            sched = torch.optim.lr_scheduler.CyclicLR(opt, base_lr=hp.lr, max_lr=hp.lr * 400, step_size_up=30)
         else:
             raise ValueError(hp.sched)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
@@ -104,34 +117,207 @@ class Regressor(pl.LightningModule):
 CASES: list[dict] = [
     # healthy controls
     dict(id="pl_healthy_adam", cause="healthy", split="tune", model=dict(lr=1e-2), steps=80, log=1),
-    dict(id="pl_healthy_sgd_step", cause="healthy", split="held", model=dict(lr=0.05, optim="sgd", sched="step", sched_arg=30), steps=90, log=2),
-    dict(id="pl_healthy_val_tb", cause="healthy", split="tune", model=dict(lr=1e-2, log_grad_norm=True), steps=80, log=1, val=True, tb=True),
-    dict(id="pl_healthy_accum", cause="healthy", split="held", model=dict(lr=1e-2, sched="cosine", sched_arg=40), steps=40, log=1, accum=4),
-    dict(id="pl_healthy_bf16", cause="healthy", split="tune", model=dict(lr=1e-2, log_grad_norm=True), steps=60, log=2, precision="bf16-mixed"),
-    dict(id="pl_healthy_huber_resumed", cause="healthy", split="held", model=dict(lr=1e-2, loss="huber"), steps=80, log=1, resume=40),
-    dict(id="pl_healthy_tb_only", cause="healthy", split="held", model=dict(lr=3e-3, log_grad_norm=True), steps=60, log=1, tb=True, csv=False),
+    dict(
+        id="pl_healthy_sgd_step",
+        cause="healthy",
+        split="held",
+        model=dict(lr=0.05, optim="sgd", sched="step", sched_arg=30),
+        steps=90,
+        log=2,
+    ),
+    dict(
+        id="pl_healthy_val_tb",
+        cause="healthy",
+        split="tune",
+        model=dict(lr=1e-2, log_grad_norm=True),
+        steps=80,
+        log=1,
+        val=True,
+        tb=True,
+    ),
+    dict(
+        id="pl_healthy_accum",
+        cause="healthy",
+        split="held",
+        model=dict(lr=1e-2, sched="cosine", sched_arg=40),
+        steps=40,
+        log=1,
+        accum=4,
+    ),
+    dict(
+        id="pl_healthy_bf16",
+        cause="healthy",
+        split="tune",
+        model=dict(lr=1e-2, log_grad_norm=True),
+        steps=60,
+        log=2,
+        precision="bf16-mixed",
+    ),
+    dict(
+        id="pl_healthy_huber_resumed",
+        cause="healthy",
+        split="held",
+        model=dict(lr=1e-2, loss="huber"),
+        steps=80,
+        log=1,
+        resume=40,
+    ),
+    dict(
+        id="pl_healthy_tb_only",
+        cause="healthy",
+        split="held",
+        model=dict(lr=3e-3, log_grad_norm=True),
+        steps=60,
+        log=1,
+        tb=True,
+        csv=False,
+    ),
     # the learning rate schedule
-    dict(id="pl_lr_exponential", cause="lr_policy", split="tune", model=dict(lr=1e-3, optim="sgd", sched="exp", sched_arg=1.15), steps=100, log=1),
-    dict(id="pl_lr_exponential_tb", cause="lr_policy", split="held", model=dict(lr=1e-3, optim="sgd", sched="exp", sched_arg=1.12, log_grad_norm=True), steps=120, log=2, tb=True, csv=False),
-    dict(id="pl_lr_negative", cause="lr_policy", split="tune", model=dict(lr=0.05, optim="sgd", sched="neg", sched_arg=30), steps=120, log=1),
-    dict(id="pl_lr_negative_adam", cause="lr_policy", split="held", model=dict(lr=0.01, sched="neg", sched_arg=25), steps=150, log=3),
-    dict(id="pl_lr_cyclic", cause="lr_policy", split="tune", model=dict(lr=1e-3, optim="sgd", sched="cyclic"), steps=90, log=1, val=True),
+    dict(
+        id="pl_lr_exponential",
+        cause="lr_policy",
+        split="tune",
+        model=dict(lr=1e-3, optim="sgd", sched="exp", sched_arg=1.15),
+        steps=100,
+        log=1,
+    ),
+    dict(
+        id="pl_lr_exponential_tb",
+        cause="lr_policy",
+        split="held",
+        model=dict(lr=1e-3, optim="sgd", sched="exp", sched_arg=1.12, log_grad_norm=True),
+        steps=120,
+        log=2,
+        tb=True,
+        csv=False,
+    ),
+    dict(
+        id="pl_lr_negative",
+        cause="lr_policy",
+        split="tune",
+        model=dict(lr=0.05, optim="sgd", sched="neg", sched_arg=30),
+        steps=120,
+        log=1,
+    ),
+    dict(
+        id="pl_lr_negative_adam",
+        cause="lr_policy",
+        split="held",
+        model=dict(lr=0.01, sched="neg", sched_arg=25),
+        steps=150,
+        log=3,
+    ),
+    dict(
+        id="pl_lr_cyclic",
+        cause="lr_policy",
+        split="tune",
+        model=dict(lr=1e-3, optim="sgd", sched="cyclic"),
+        steps=90,
+        log=1,
+        val=True,
+    ),
     # gradient explosion
-    dict(id="pl_explode_sgd", cause="gradient_explosion", split="tune", model=dict(lr=0.6, optim="sgd"), steps=60, log=1),
-    dict(id="pl_explode_sgd_gn", cause="gradient_explosion", split="held", model=dict(lr=0.5, optim="sgd", log_grad_norm=True), steps=80, log=1, tb=True),
-    dict(id="pl_explode_sgd_val", cause="gradient_explosion", split="tune", model=dict(lr=0.55, optim="sgd", log_grad_norm=True), steps=80, log=2, val=True),
-    dict(id="pl_explode_wide", cause="gradient_explosion", split="held", model=dict(lr=0.3, optim="sgd", hidden=256), steps=80, log=1),
+    dict(
+        id="pl_explode_sgd", cause="gradient_explosion", split="tune", model=dict(lr=0.6, optim="sgd"), steps=60, log=1
+    ),
+    dict(
+        id="pl_explode_sgd_gn",
+        cause="gradient_explosion",
+        split="held",
+        model=dict(lr=0.5, optim="sgd", log_grad_norm=True),
+        steps=80,
+        log=1,
+        tb=True,
+    ),
+    dict(
+        id="pl_explode_sgd_val",
+        cause="gradient_explosion",
+        split="tune",
+        model=dict(lr=0.55, optim="sgd", log_grad_norm=True),
+        steps=80,
+        log=2,
+        val=True,
+    ),
+    dict(
+        id="pl_explode_wide",
+        cause="gradient_explosion",
+        split="held",
+        model=dict(lr=0.3, optim="sgd", hidden=256),
+        steps=80,
+        log=1,
+    ),
     # the loss computes NaN from finite values
     dict(id="pl_loss_nll", cause="loss_function", split="tune", model=dict(lr=1e-2, loss="nll"), steps=150, log=1),
-    dict(id="pl_loss_logpos", cause="loss_function", split="held", model=dict(lr=3e-2, loss="logpos"), steps=150, log=1),
-    dict(id="pl_loss_masked", cause="loss_function", split="tune", model=dict(lr=1e-2, loss="masked", log_grad_norm=True), steps=100, log=1, batch=8),
-    dict(id="pl_loss_nll_tb", cause="loss_function", split="held", model=dict(lr=1e-2, loss="nll", log_grad_norm=True), steps=150, log=2, tb=True, csv=False),
+    dict(
+        id="pl_loss_logpos", cause="loss_function", split="held", model=dict(lr=3e-2, loss="logpos"), steps=150, log=1
+    ),
+    dict(
+        id="pl_loss_masked",
+        cause="loss_function",
+        split="tune",
+        model=dict(lr=1e-2, loss="masked", log_grad_norm=True),
+        steps=100,
+        log=1,
+        batch=8,
+    ),
+    dict(
+        id="pl_loss_nll_tb",
+        cause="loss_function",
+        split="held",
+        model=dict(lr=1e-2, loss="nll", log_grad_norm=True),
+        steps=150,
+        log=2,
+        tb=True,
+        csv=False,
+    ),
     # bad input: a record with an inf target (a robust loss keeps the weights finite) or a NaN
-    dict(id="pl_bad_inf_target_huber", cause="bad_input", split="tune", model=dict(lr=1e-2, loss="huber"), steps=80, log=1, bad_y={100: math.inf}),
-    dict(id="pl_bad_val_nan", cause="bad_input", split="held", model=dict(lr=1e-2), steps=80, log=1, val=True, bad_val={5: math.nan}),
-    dict(id="pl_bad_val_nan_gn", cause="bad_input", split="tune", model=dict(lr=1e-2, log_grad_norm=True), steps=80, log=2, val=True, bad_val={9: math.nan}),
-    dict(id="pl_bad_huge_target_huber", cause="bad_input", split="held", model=dict(lr=1e-2, loss="huber", log_grad_norm=True), steps=80, log=1, bad_y={200: 1e38, 201: 1e38}),
-    dict(id="pl_bad_nan_feature", cause="bad_input", split="tune", model=dict(lr=1e-2), steps=80, log=1, bad_x={300: math.nan}),
+    dict(
+        id="pl_bad_inf_target_huber",
+        cause="bad_input",
+        split="tune",
+        model=dict(lr=1e-2, loss="huber"),
+        steps=80,
+        log=1,
+        bad_y={100: math.inf},
+    ),
+    dict(
+        id="pl_bad_val_nan",
+        cause="bad_input",
+        split="held",
+        model=dict(lr=1e-2),
+        steps=80,
+        log=1,
+        val=True,
+        bad_val={5: math.nan},
+    ),
+    dict(
+        id="pl_bad_val_nan_gn",
+        cause="bad_input",
+        split="tune",
+        model=dict(lr=1e-2, log_grad_norm=True),
+        steps=80,
+        log=2,
+        val=True,
+        bad_val={9: math.nan},
+    ),
+    dict(
+        id="pl_bad_huge_target_huber",
+        cause="bad_input",
+        split="held",
+        model=dict(lr=1e-2, loss="huber", log_grad_norm=True),
+        steps=80,
+        log=1,
+        bad_y={200: 1e38, 201: 1e38},
+    ),
+    dict(
+        id="pl_bad_nan_feature",
+        cause="bad_input",
+        split="tune",
+        model=dict(lr=1e-2),
+        steps=80,
+        log=1,
+        bad_x={300: math.nan},
+    ),
 ]
 
 

@@ -18,14 +18,20 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from torch.utils.tensorboard import SummaryWriter
+
 import torch
 from torch import nn
-from torch.utils.tensorboard import SummaryWriter
 
 OUT = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "frameworks"
 
 # the tag names the loops write, as common training scripts name them
-HF_LIKE = {"loss": "train/loss", "lr": "train/learning_rate", "grad_norm": "train/grad_norm", "scale": "train/loss_scale"}
+HF_LIKE = {
+    "loss": "train/loss",
+    "lr": "train/learning_rate",
+    "grad_norm": "train/grad_norm",
+    "scale": "train/loss_scale",
+}
 PLAIN = {"loss": "loss", "lr": "lr", "grad_norm": "grad_norm", "scale": "amp/scale"}
 TITLE = {"loss": "Loss/train", "lr": "LearningRate", "grad_norm": "Gradients/total_norm", "scale": "GradScaler/scale"}
 
@@ -55,16 +61,68 @@ def loss_of(kind: str, out, y):
 CASES: list[dict] = [
     dict(id="tb_healthy_plain", cause="healthy", split="tune", tags="plain", lr=1e-2, steps=80),
     dict(id="tb_healthy_amp", cause="healthy", split="tune", tags="hf", lr=1e-2, steps=80, amp=True),
-    dict(id="tb_healthy_amp_sgd", cause="healthy", split="held", tags="title", lr=0.02, optim="sgd", steps=80, amp=True),
-    dict(id="tb_amp_scale_collapse", cause="gradient_explosion", split="tune", tags="hf", lr=1e-3, steps=60, amp=True, scale_x=1e4),
-    dict(id="tb_amp_scale_collapse_late", cause="gradient_explosion", split="held", tags="plain", lr=0.5, optim="sgd", steps=80, amp=True),
-    dict(id="tb_amp_scale_collapse_title", cause="gradient_explosion", split="held", tags="title", lr=1e-3, steps=60, amp=True, scale_x=3e3),
+    dict(
+        id="tb_healthy_amp_sgd", cause="healthy", split="held", tags="title", lr=0.02, optim="sgd", steps=80, amp=True
+    ),
+    dict(
+        id="tb_amp_scale_collapse",
+        cause="gradient_explosion",
+        split="tune",
+        tags="hf",
+        lr=1e-3,
+        steps=60,
+        amp=True,
+        scale_x=1e4,
+    ),
+    dict(
+        id="tb_amp_scale_collapse_late",
+        cause="gradient_explosion",
+        split="held",
+        tags="plain",
+        lr=0.5,
+        optim="sgd",
+        steps=80,
+        amp=True,
+    ),
+    dict(
+        id="tb_amp_scale_collapse_title",
+        cause="gradient_explosion",
+        split="held",
+        tags="title",
+        lr=1e-3,
+        steps=60,
+        amp=True,
+        scale_x=3e3,
+    ),
     dict(id="tb_explode_sgd", cause="gradient_explosion", split="tune", tags="title", lr=0.6, optim="sgd", steps=60),
-    dict(id="tb_lr_exponential", cause="lr_policy", split="held", tags="hf", lr=1e-3, optim="sgd", steps=100, gamma=1.15),
-    dict(id="tb_lr_exponential_amp", cause="lr_policy", split="tune", tags="plain", lr=1e-3, optim="sgd", steps=100, gamma=1.15, amp=True),
+    dict(
+        id="tb_lr_exponential", cause="lr_policy", split="held", tags="hf", lr=1e-3, optim="sgd", steps=100, gamma=1.15
+    ),
+    dict(
+        id="tb_lr_exponential_amp",
+        cause="lr_policy",
+        split="tune",
+        tags="plain",
+        lr=1e-3,
+        optim="sgd",
+        steps=100,
+        gamma=1.15,
+        amp=True,
+    ),
     dict(id="tb_loss_logpos", cause="loss_function", split="tune", tags="plain", lr=3e-2, steps=150, loss="logpos"),
-    dict(id="tb_loss_logpos_title", cause="loss_function", split="held", tags="title", lr=5e-2, steps=150, loss="logpos"),
-    dict(id="tb_bad_inf_target", cause="bad_input", split="held", tags="hf", lr=1e-2, steps=80, loss="huber", bad_y={40: math.inf}),
+    dict(
+        id="tb_loss_logpos_title", cause="loss_function", split="held", tags="title", lr=5e-2, steps=150, loss="logpos"
+    ),
+    dict(
+        id="tb_bad_inf_target",
+        cause="bad_input",
+        split="held",
+        tags="hf",
+        lr=1e-2,
+        steps=80,
+        loss="huber",
+        bad_y={40: math.inf},
+    ),
 ]
 
 
@@ -104,7 +162,12 @@ def run_case(case: dict) -> None:
         events = sorted(Path(tmp).glob("events.out.tfevents*"))
         (dest / "runs").mkdir(parents=True)
         shutil.copy2(events[0], dest / "runs" / "events.out.tfevents.loop")
-    expected = {"cause": case["cause"], "split": case["split"], "library": "torch.utils.tensorboard", "case": _plain(case)}
+    expected = {
+        "cause": case["cause"],
+        "split": case["split"],
+        "library": "torch.utils.tensorboard",
+        "case": _plain(case),
+    }
     (dest / "expected.json").write_text(json.dumps(expected, indent=1) + "\n")
 
 

@@ -53,7 +53,9 @@ def read_console(path: str | Path, logging_steps: int = 1) -> RunLog:
             pairs = {k: to_float(v) for k, _q, v in PAIR.findall(m.group(0))}
             pairs = {k: v for k, v in pairs.items() if v is not None}
             where = Location(str(path), lineno, m.start() + 1)
-            metrics = {k: v for k, v in pairs.items() if k.startswith("eval_") and not k.endswith(("_runtime", "_per_second"))}
+            metrics = {
+                k: v for k, v in pairs.items() if k.startswith("eval_") and not k.endswith(("_runtime", "_per_second"))
+            }
             if metrics:
                 evals.append(EvalPoint(n_train * logging_steps, metrics, where))
                 continue

@@ -12,7 +12,7 @@ from nandoctor.runs.tensorboard import event_files, is_tensorboard_run, read_ten
 
 
 def run_kind(path: str | Path) -> str | None:
-    """"transformers", "lightning", "tensorboard" or "console"; None for anything else (a Caffe run)."""
+    """ "transformers", "lightning", "tensorboard" or "console"; None for anything else (a Caffe run)."""
     p = Path(path)
     if p.is_dir():
         if any(p.glob("*.prototxt")) or any(p.glob("*.log")):

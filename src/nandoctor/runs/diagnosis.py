@@ -49,7 +49,10 @@ def diagnose_log(run: RunLog) -> Diagnosis:
     mass = sum(w for w in totals.values() if w > 0) or 1.0
     ranked = []
     for cause, w in sorted(totals.items(), key=lambda kv: -kv[1]):
-        group = sorted((f for f in findings if f.cause is cause), key=lambda f: -float(f.data.get("weight", 0)))
+        group = sorted(
+            (f for f in findings if f.cause is cause and cause is not Cause.UNKNOWN),
+            key=lambda f: -float(f.data.get("weight", 0)),
+        )
         if w <= 0 or (cause is not Cause.UNKNOWN and (w < DECIDED or not group)):
             continue
         ranked.append(
@@ -57,9 +60,11 @@ def diagnose_log(run: RunLog) -> Diagnosis:
                 cause,
                 w / mass,
                 group[0].culprit if group else None,
-                tuple(e for f in group for e in f.evidence)[:8],
-                tuple(f.fix for f in group if f.fix)[:3],
-                "; ".join(f.message for f in group[:3]) if group else "none of the five causes is supported by the run's logged scalars",
+                tuple(dict.fromkeys(e for f in group for e in f.evidence))[:8],
+                tuple(dict.fromkeys(f.fix for f in group if f.fix))[:3],
+                "; ".join(f.message for f in group[:3])
+                if group
+                else "none of the five causes is supported by the run's logged scalars",
             )
         )
     kinds = {f.data.get("kind") for f in findings}

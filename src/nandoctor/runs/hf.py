@@ -23,7 +23,13 @@ from nandoctor.runs.record import EvalPoint, PointTable, RunLog, to_float
 STATE = "trainer_state.json"
 ARGS_JSON = ("training_args.json", "args.json", "train_args.json")
 ARGS_BIN = "training_args.bin"
-TRAIN_KEYS = {"loss": "loss", "grad_norm": "grad_norm", "learning_rate": "lr", "epoch": "epoch", "loss_scale": "loss_scale"}
+TRAIN_KEYS = {
+    "loss": "loss",
+    "grad_norm": "grad_norm",
+    "learning_rate": "lr",
+    "epoch": "epoch",
+    "loss_scale": "loss_scale",
+}
 SUMMARY_KEYS = ("train_runtime", "train_loss", "total_flos")  # the final summary entry, not a training step
 _STEP = re.compile(rb'"step":\s*(\d+)')
 

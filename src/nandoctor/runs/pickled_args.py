@@ -82,9 +82,15 @@ def fields_of(data: bytes) -> dict[Any, Any] | None:
             name = op.name
             if name in ("PROTO", "FRAME", "STOP"):
                 continue
-            if name in ("SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "UNICODE", "SHORT_BINSTRING", "BINSTRING", "STRING"):
-                stack.append(arg)
-            elif name in ("BININT", "BININT1", "BININT2", "LONG1", "LONG4", "INT", "LONG", "BINFLOAT", "FLOAT"):
+            if name in (
+                "SHORT_BINUNICODE",
+                "BINUNICODE",
+                "BINUNICODE8",
+                "UNICODE",
+                "SHORT_BINSTRING",
+                "BINSTRING",
+                "STRING",
+            ) or name in ("BININT", "BININT1", "BININT2", "LONG1", "LONG4", "INT", "LONG", "BINFLOAT", "FLOAT"):
                 stack.append(arg)
             elif name in ("BINBYTES", "SHORT_BINBYTES", "BINBYTES8", "BYTEARRAY8"):
                 stack.append(Opaque("bytes"))

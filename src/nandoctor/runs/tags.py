@@ -24,14 +24,24 @@ def eval_metric(name: str) -> bool:
 
 
 def train_field(name: str) -> str | None:
-    """"loss", "lr", "grad_norm" or "loss_scale" for a training scalar; None for anything else."""
+    """ "loss", "lr", "grad_norm" or "loss_scale" for a training scalar; None for anything else."""
     words = _words(name)
     if not words or eval_metric(name):
         return None
     text = "_".join(words)
     if text.startswith("lr") or "learning_rate" in text or "learningrate" in text:
         return "lr"
-    if "grad" in text and "norm" in text and ("total" in text or text.endswith("grad_norm") or "total_norm" in text or words == ["grad", "norm"] or text.endswith("norm")):
+    if (
+        "grad" in text
+        and "norm" in text
+        and (
+            "total" in text
+            or text.endswith("grad_norm")
+            or "total_norm" in text
+            or words == ["grad", "norm"]
+            or text.endswith("norm")
+        )
+    ):
         return "grad_norm"
     if "scale" in words or "loss_scale" in text or "scaler" in text:
         return "loss_scale"

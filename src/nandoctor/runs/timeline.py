@@ -116,8 +116,11 @@ def build_timeline(run: RunLog) -> RunTimeline:
             if bad(p.loss):
                 tl.onset, tl.onset_reason = p, f"loss = {p.loss}"
             elif _hidden_by_filter(run, p, seen_nonzero) and not (tl.amp and p.loss != 0.0):
-                tl.onset, tl.onset_reason = p, (
-                    f"grad_norm = {p.grad_norm} beside a logged loss of {p.loss:g} (logging_nan_inf_filter hid the NaN loss)"
+                tl.onset, tl.onset_reason = (
+                    p,
+                    (
+                        f"grad_norm = {p.grad_norm} beside a logged loss of {p.loss:g} (logging_nan_inf_filter hid the NaN loss)"
+                    ),
                 )
             elif bad(p.grad_norm) and not tl.amp:
                 tl.onset, tl.onset_reason = p, f"grad_norm = {p.grad_norm}"

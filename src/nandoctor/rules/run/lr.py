@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 from nandoctor.core.registry import Rule, register
-from nandoctor.core.types import Cause, Evidence, Fix, Severity
+from nandoctor.core.types import Cause, Fix, Severity
 from nandoctor.rules.run.common import LR_GROWTH, STRONG, fmt, point_evidence
 from nandoctor.runs.timeline import ok
 
@@ -68,7 +69,7 @@ class RunLrNonFinite(Rule):
 def _accelerating(values: list[float]) -> bool:
     """The lr rises faster and faster (a geometric factor), unlike a linear warm-up whose
     increments stay equal."""
-    rises = [b - a for a, b in zip(values, values[1:], strict=False) if b > a]
+    rises = [b - a for a, b in itertools.pairwise(values) if b > a]
     if len(rises) < 3:
         return len(rises) >= 1 and values[-1] / max(values[0], 1e-300) >= 100
     tail = rises[-4:]

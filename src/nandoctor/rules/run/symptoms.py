@@ -4,8 +4,16 @@ from __future__ import annotations
 
 from nandoctor.core.registry import Rule, register
 from nandoctor.core.types import Cause, Evidence, Fix, Severity
-from nandoctor.rules.run.common import GRAD_GROWTH, HINT, LOSS_GROWTH, STRONG, fmt, growth_weight, lr_driven, point_evidence
-from nandoctor.runs.timeline import ok
+from nandoctor.rules.run.common import (
+    GRAD_GROWTH,
+    HINT,
+    LOSS_GROWTH,
+    STRONG,
+    fmt,
+    growth_weight,
+    lr_driven,
+    point_evidence,
+)
 
 LOWER_LR = Fix(
     "lower the learning rate (10x as a first try) or clip gradients (max_grad_norm=1.0 in the Trainer, "
@@ -57,7 +65,11 @@ class RunLossGrowing(Rule):
             evidence=[point_evidence(tl.finite_points()[0], "first"), point_evidence(peak, "peak")],
             fix=LOWER_LR,
             culprit=_lr_name(tl.run),
-            data={"weight": HINT if driven else growth_weight(growth, 1.0), "kind": "loss_rising", "growth_factor": growth},
+            data={
+                "weight": HINT if driven else growth_weight(growth, 1.0),
+                "kind": "loss_rising",
+                "growth_factor": growth,
+            },
         )
 
 
@@ -100,7 +112,11 @@ class RunGradNormGrowing(Rule):
             evidence=[point_evidence(peak, "peak")],
             fix=LOWER_LR,
             culprit=_lr_name(tl.run),
-            data={"weight": HINT if driven else growth_weight(growth, 10.0), "kind": "grad_rising", "growth_factor": growth},
+            data={
+                "weight": HINT if driven else growth_weight(growth, 10.0),
+                "kind": "grad_rising",
+                "growth_factor": growth,
+            },
         )
 
 
@@ -145,7 +161,14 @@ class RunSuddenNaN(Rule):
         yield self.finding(
             f"{tl.onset_reason} at step {tl.onset.step}, with no growth of the loss or the gradient norm before it",
             tl.onset.where,
-            evidence=[e for e in (point_evidence(last, "last finite") if last else None, point_evidence(tl.onset, "first non-finite")) if e],
+            evidence=[
+                e
+                for e in (
+                    point_evidence(last, "last finite") if last else None,
+                    point_evidence(tl.onset, "first non-finite"),
+                )
+                if e
+            ],
             fix=Fix(
                 "compute the loss in a numerically safe form (cross_entropy/log_softmax instead of log(softmax), "
                 "clamp before log/sqrt, guard divisions by counts); check the batch of that step for NaN records",
@@ -203,7 +226,9 @@ class RunRecoveredSpike(Rule):
             "the weights stayed finite, so that step's batch held the bad value",
             spike.where,
             evidence=[point_evidence(spike, "spike"), point_evidence(after, "after")],
-            fix=Fix(f"scan the training data for non-finite or extreme values in the batch of step {spike.step}", safe=True),
+            fix=Fix(
+                f"scan the training data for non-finite or extreme values in the batch of step {spike.step}", safe=True
+            ),
             culprit=f"a record in the batch of step {spike.step}",
             data={"weight": 4.0, "kind": "transient", "step": spike.step},
         )
@@ -248,7 +273,10 @@ class RunEvalNonFiniteFirst(Rule):
             f"{names} at step {ev.step} while the training loss stays finite after it "
             f"({fmt(later[0].loss)} at step {later[0].step})",
             ev.where,
-            evidence=[Evidence(f"step {ev.step}: {names}", ev.where, "log"), point_evidence(later[0], "training after")],
+            evidence=[
+                Evidence(f"step {ev.step}: {names}", ev.where, "log"),
+                point_evidence(later[0], "training after"),
+            ],
             fix=Fix("scan the evaluation set for non-finite features and labels and drop or repair those records"),
             culprit="the evaluation data",
             data={"weight": 4.0, "kind": "eval_first", "step": ev.step},
