@@ -43,6 +43,14 @@ def run(args) -> int:
         with terminate_as_exit(), _stdin_excerpt() as excerpt:
             args.log = excerpt
             return run(args)
+    if args.target is not None and not (args.log or args.solver or args.net) and _framework_run(args.target):
+        from nandoctor.runs import diagnose_run
+
+        diagnosis = diagnose_run(args.target)
+        if args.html:
+            write_html(diagnosis, None, args.html, title=f"nandoctor: {args.target}")
+        _print(diagnosis, args, [])
+        return exit_code(diagnosis)
     inputs = discover(args.target, log=args.log, solver=args.solver, nets=args.net, data_root=args.data_root)
     if inputs.bundle is not None:
         from nandoctor.torch import diagnose_bundle
@@ -58,6 +66,13 @@ def run(args) -> int:
         write_html(diagnosis, gathered, args.html, title=f"nandoctor: {args.target or args.log}")
     _print(diagnosis, args, written)
     return exit_code(diagnosis)
+
+
+def _framework_run(target: str) -> bool:
+    """A Hugging Face Trainer, Lightning or TensorBoard run (or a pasted console log of one)."""
+    from nandoctor.runs import run_kind
+
+    return run_kind(target) is not None
 
 
 def write_fix(diagnosis: Diagnosis, out_dir: str) -> list[Path]:

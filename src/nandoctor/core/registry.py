@@ -39,6 +39,7 @@ class Facts:
     documents -- [(textformat.Document, root message type)] of every prototxt read
     options   -- command-line knobs ({"iters": 130}, {"input_shapes": ...}, {"top_shapes": ...})
     torch     -- nandoctor.torch.facts.TorchFacts (a PyTorch guard's first non-finite step)
+    run       -- nandoctor.runs.timeline.RunTimeline (a HF Trainer, Lightning or TensorBoard run)
     """
 
     net: Any = None
@@ -47,6 +48,7 @@ class Facts:
     data: Any = None
     documents: list[Any] = field(default_factory=list)
     torch: Any = None
+    run: Any = None
     options: dict[str, Any] = field(default_factory=dict)
 
     def has(self, name: str) -> bool:
