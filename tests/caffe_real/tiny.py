@@ -106,3 +106,24 @@ def pycaffe_step(env: dict[str, str], folder: Path, *steps: int, solver: str = "
         proc = subprocess.run([sys.executable, "-c", STEP_SCRIPT, solver, *map(str, steps)], cwd=folder, env=env,
                               stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT, timeout=TIMEOUT)  # fmt: skip
     return CaffeRun(folder, out, proc.returncode)
+
+
+# ------------------------------------------------------------------ the data of the fixture runs
+SQRT_BAD_ITERATION = 5  # the batch (of 2 rows) whose first value is negative
+
+
+def sqrt_data(folder: Path, batches: int = 10, bad: int = SQRT_BAD_ITERATION) -> None:
+    """``batches`` batches of positive rows for ``sqrt``; batch ``bad`` holds one negative value."""
+    rng = np.random.default_rng(11)
+    rows = np.abs(rng.normal(1.0, 0.5, (2 * batches, 4))) + 0.1
+    rows[2 * bad, 0] = -1.0
+    label = rows.sum(axis=1, keepdims=True)
+    write_h5(folder, rows, label)
+
+
+def explode_data(folder: Path) -> None:
+    """One batch of 4 rows with raw targets of order 10 for ``explode``."""
+    rng = np.random.default_rng(23)
+    rows = rng.normal(0.0, 1.0, (4, 6))
+    label = 10.0 * rng.normal(0.0, 1.0, (4, 1))
+    write_h5(folder, rows, label)
