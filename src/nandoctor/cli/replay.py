@@ -124,7 +124,15 @@ def _run_and_read(console, plan, caffe, args) -> tuple[int, dict]:
              }  # fmt: skip
     console.print(f"{words.get(result.status, result.status)} ({result.progress.lines} lines, {result.elapsed:.1f} s"
                   + (", stopped by nandoctor" if result.stopped_by_us else "") + ")")  # fmt: skip
+    disagreement = None
+    if plan.mode == "debug" and result.status != "interrupted":
+        from nandoctor.replay.plan import replay_disagreement
+
+        disagreement = replay_disagreement(plan, result.progress.first_nonfinite, result.progress.iteration)
+        if disagreement:
+            console.print(f"[yellow]not the original's failure: {escape(disagreement)}[/yellow]")
     report = _read_log(console, plan, args)
+    report["disagreement"] = disagreement
     report["diagnosis"] = _diagnose(console, plan)
     report.update(status=result.status, returncode=result.returncode, stopped_by_us=result.stopped_by_us,
                   first_nonfinite_iteration=result.progress.first_nonfinite, log=str(plan.log_path))  # fmt: skip

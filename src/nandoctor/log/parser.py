@@ -585,6 +585,8 @@ class _Parser:
         elif k == b"Gradie":
             m = P.CLIP_RE.search(rest)
             it = self.last_iter  # the current display's iteration, if there is one
+            if it is not None and seg.clips and seg.clips[-1].iteration is not None and seg.clips[-1].iteration >= it:
+                it = seg.clips[-1].iteration + 1  # Caffe clips (and says so) on every iteration, displayed or not
             if m:
                 seg.clips.append(ClipEvent(it, number(m.group(1)), number(m.group(2)), number(m.group(3)), line))
         elif k == b"Snapsh":

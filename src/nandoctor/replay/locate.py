@@ -147,8 +147,9 @@ def find_snapshots(run: RunFiles, trace: Trace | None = None) -> list[SnapshotPa
     return sorted(out, key=lambda s: s.iteration)
 
 
-def pick_snapshot(pairs: list[SnapshotPair], failure: Failure) -> SnapshotPair | None:
-    """The latest complete snapshot taken no later than the last finite display before the failure.
+def pick_snapshot(pairs: list[SnapshotPair], failure: Failure, aligned=None) -> SnapshotPair | None:
+    """The latest complete snapshot taken no later than the last finite display before the failure,
+    preferring one after which the replay reads the original's batches (``aligned(iteration)`` is True).
 
     A snapshot at iteration S holds the weights after S updates; the display at the last
     finite iteration F proves the weights up to F were finite, later ones may not be.
@@ -156,6 +157,10 @@ def pick_snapshot(pairs: list[SnapshotPair], failure: Failure) -> SnapshotPair |
     if failure.first_nonfinite is None or failure.last_finite is None:
         return None
     ok = [p for p in pairs if p.caffemodel is not None and p.iteration <= failure.last_finite]
+    if aligned is not None:
+        same_batches = [p for p in ok if aligned(p.iteration)]
+        if same_batches:
+            return same_batches[-1]
     return ok[-1] if ok else None
 
 

@@ -26,6 +26,7 @@ from nandoctor.core.safeio import OutputDir
 from nandoctor.core.types import InputError
 from nandoctor.replay.locate import Failure, RunFiles, SnapshotPair, failure_in, find_run, find_snapshots, pick_snapshot
 from nandoctor.replay.probe import ProbeNet, probe_solver
+from nandoctor.replay.resume import Alignment, train_alignment
 from nandoctor.replay.runner import Caffe
 from nandoctor.replay.solver_copy import SolverCopy, debug_solver, write_copy
 
@@ -47,6 +48,7 @@ class ReplayPlan:
     files: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     python_layers: bool = False  # the replayed nets hold a Python layer (its module must be importable)
+    same_batches: bool | None = None  # resumed: the replay reads the original's batches (None: cannot tell)
 
     @property
     def log_path(self) -> Path:
@@ -84,6 +86,7 @@ class ReplayPlan:
             "max_iter": self.max_iter,
             "snapshot": str(self.snapshot.solverstate) if self.snapshot else None,
             "start_iteration": self.start_iteration,
+            "same_batches": self.same_batches if self.snapshot is not None else True,
             "probe_outputs": [
                 {"output": o.output, "layer": o.layer, "top": o.top, "type": o.layer_type}
                 for p in self.probes
@@ -113,12 +116,15 @@ def prepare_replay(target: str | Path, out_dir: str | Path, *, solver=None, log=
         notes.append("no log found: replaying a short horizon from the start (give one with --log)")
     elif failure.first_nonfinite is None:
         notes.append(f"the log {run.log_path.name} shows no non-finite value: replaying a short horizon")
-    snapshot = None
+    snapshot, same_batches = None, None
     if not probe and resume and failure is not None:
-        snapshot = pick_snapshot(find_snapshots(run, trace), failure)
+        pairs = find_snapshots(run, trace)
+        alignment = train_alignment(run) if pairs else None
+        snapshot = pick_snapshot(pairs, failure, alignment.aligned if alignment is not None else None)
         if snapshot is not None:
-            notes.append(f"resuming from {snapshot.solverstate.name} (iteration {snapshot.iteration}); data "
-                         "readers restart at the first record, so batches differ from the original run")  # fmt: skip
+            same_batches = alignment.aligned(snapshot.iteration)
+            notes.append(_resume_note(snapshot, alignment))
+    notes += _seed_note(run, snapshot)
     max_iter = _horizon(run, failure, snapshot, probe, horizon, margin)
     folder = OutputDir(out, [p for p in (run.solver_path, run.log_path) if p is not None], what="--out folder")
     probes: list[ProbeNet] = []
@@ -129,7 +135,8 @@ def prepare_replay(target: str | Path, out_dir: str | Path, *, solver=None, log=
     else:
         copy = debug_solver(run.solver, out, run.cwd, max_iter)
     notes += copy.notes
-    plan = ReplayPlan("probe" if probe else "debug", run, out, copy, failure, max_iter, snapshot, probes, [], notes)
+    plan = ReplayPlan("probe" if probe else "debug", run, out, copy, failure, max_iter, snapshot, probes, [], notes,
+                      same_batches=same_batches)  # fmt: skip
     # every file goes through the folder: no symlink planted there is followed, no input replaced
     plan.files.append(write_copy(copy, folder))
     plan.python_layers = _has_python_layer(copy.path)
@@ -154,6 +161,55 @@ def _has_python_layer(solver_path: Path) -> bool:
     except InputError:
         return False
     return any(layer.type == "Python" for net in configs.nets for layer in net.layers)
+
+
+def _resume_note(snapshot: SnapshotPair, alignment: Alignment) -> str:
+    it = snapshot.iteration
+    head = f"resuming from {snapshot.solverstate.name} (iteration {it}): "
+    same = alignment.aligned(it)
+    if same:
+        return head + ("the data readers restart at their first record, which is where the original's were at "
+                       f"iteration {it} (a whole number of passes over the data): the replay reads the same batches")  # fmt: skip
+    if same is False:
+        return head + (f"{alignment.shift_text(it)}; a failure made by one batch shows {it} iterations later here "
+                       "or not at all (--no-resume replays from iteration 0 with the original's batches)")  # fmt: skip
+    why = f" ({alignment.unknown[0]})" if alignment.unknown else ""
+    return head + f"the data readers restart at their first record, so the batches may differ from the original's{why}"
+
+
+def _seed_note(run: RunFiles, snapshot: SnapshotPair | None) -> list[str]:
+    seed = run.solver.value("random_seed") if run.solver.is_set("random_seed") else None
+    if isinstance(seed, int) and seed >= 0:
+        return []
+    what = "dropout masks and shuffles" if snapshot is not None else "the initial weights, dropout masks and shuffles"
+    return [f"random_seed is not set: Caffe draws {what} from a fresh seed every run, so the replay need not "
+            "fail where the original did (set random_seed in the solver to make runs repeatable)"]  # fmt: skip
+
+
+def replay_disagreement(plan: ReplayPlan, replay_first: int | None, replay_last: int | None) -> str | None:
+    """None when the replay went non-finite where the original did (or the original did not); else why not,
+    in plain words. ``replay_first``/``replay_last``: the replay's first non-finite and last iteration."""
+    f = plan.failure
+    if f is None or f.first_nonfinite is None:
+        return None
+    low = f.last_finite + 1 if f.last_finite is not None else plan.start_iteration
+    if replay_first is not None and low <= replay_first <= f.first_nonfinite:
+        return None
+    where = (f"at iteration {f.first_nonfinite}" if low == f.first_nonfinite
+             else f"between iterations {low} and {f.first_nonfinite}")  # fmt: skip
+    seen = (f"went non-finite at iteration {replay_first}" if replay_first is not None
+            else f"stayed finite through iteration {replay_last if replay_last is not None else plan.start_iteration}")  # fmt: skip
+    text = f"the replay {seen}, the original {where}"
+    if plan.snapshot is not None and plan.same_batches is not True:
+        it = plan.snapshot.iteration
+        return (f"{text}: it resumed from iteration {it}, and a resumed Caffe restarts its data readers at the "
+                f"first record, so it did not read the original's batches; a failure made by one batch cannot be "
+                f"reproduced from this snapshot: replay with --no-resume")  # fmt: skip
+    seed = plan.run.solver.value("random_seed") if plan.run.solver.is_set("random_seed") else None
+    if not (isinstance(seed, int) and seed >= 0):
+        return f"{text}: random_seed is not set, so the replay started from other random weights than the original"
+    return (f"{text}: with the same seed and data Caffe on CPU repeats a run exactly, so the data, the nets or "
+            "the Caffe build changed since the original ran (GPU runs are not bit-exact)")  # fmt: skip
 
 
 def _horizon(run: RunFiles, failure: Failure | None, snapshot, probe: bool, horizon: int, margin: int) -> int | None:

@@ -1,4 +1,4 @@
-"""NAN216-NAN220: weight decay, iter_size, gradient clipping and max_iter (caffe-facts §3.2-3.4)."""
+"""NAN216-NAN221: weight decay, iter_size, gradient clipping, max_iter and average_loss (caffe-facts §3.2-3.4)."""
 
 from __future__ import annotations
 
@@ -188,6 +188,48 @@ class ClipGradientsZero(Rule):
                 s, {"clip_gradients": "-1"}, f"{change_text(s, 'clip_gradients', '-1')} (off), or a positive threshold"
             ),
             culprit="clip_gradients",
+        )
+
+
+@register
+class AverageLossBelowOne(Rule):
+    """
+    ## What it detects
+    `average_loss` below 1.
+
+    ## Why it leads to NaN
+    It is not a NaN but a stop: Caffe checks it when it builds the solver and aborts with
+    `solver.cpp:48] Check failed: param_.average_loss() >= 1 (0 vs. 1) average_loss should
+    be non-negative.` before the first iteration.
+
+    ## How to fix
+    `average_loss: 1` (no smoothing, the default) or the number of iterations to average.
+
+    ## Example
+    `average_loss: 0` -> `average_loss: 1`.
+    """
+
+    code = "NAN221"
+    title = "average_loss below 1 (Caffe aborts)"
+    cause = Cause.LOSS_FUNCTION
+    severity = Severity.ERROR
+    needs = ("solver",)
+
+    def check(self, facts):
+        s = facts.solver
+        v = _num(s, "average_loss")
+        if v is None or v >= 1:
+            return
+        fatal = (
+            f"solver.cpp:48] Check failed: param_.average_loss() >= 1 ({v} vs. 1) average_loss should be non-negative."
+        )
+        yield self.finding(
+            f"Caffe will abort when it creates the solver with: {fatal}",
+            location(s, "average_loss"),
+            evidence=field_evidence(s, "average_loss"),
+            fix=set_fix(s, {"average_loss": "1"}, change_text(s, "average_loss", "1")),
+            culprit="average_loss",
+            data={"fatal": fatal},
         )
 
 
