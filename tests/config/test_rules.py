@@ -13,8 +13,12 @@ def config_rules():
     return [r for r in all_rules() if r.__module__.startswith("nandoctor.rules.config.")]
 
 
+FORK_FILE = "NAN019"  # not a schema problem: the one finding per file that names the fork it needs
+
+
 def test_every_schema_code_is_one_registered_rule_of_this_package():
-    assert sorted(r.code for r in config_rules()) == SCHEMA_CODES
+    assert sorted(r.code for r in config_rules() if r.code != FORK_FILE) == SCHEMA_CODES
+    assert FORK_FILE not in SCHEMA_CODES
     assert all("NAN002" <= code <= "NAN049" for code in SCHEMA_CODES)
 
 
@@ -36,4 +40,5 @@ def test_rules_skip_without_documents_and_report_per_document():
         ("net.prototxt", "NAN002"),
         ("solver.prototxt", "NAN003"),
         ("solver.prototxt", "NAN016"),
+        ("solver.prototxt", FORK_FILE),
     ]

@@ -94,6 +94,14 @@ def test_bad_input_is_a_message(tmp_path, capsys):
     assert "neither an LMDB" in capsys.readouterr().err
 
 
+def _default_interrupt():
+    # a test run started from a shell's background job has SIGINT ignored, and a child inherits that;
+    # the child must react to Ctrl-C as it would in a terminal
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_gives_a_partial_report(tmp_path):
     import signal
     import subprocess
@@ -105,7 +113,7 @@ def test_ctrl_c_gives_a_partial_report(tmp_path):
     proc = subprocess.Popen(
         [sys.executable, "-m", "nandoctor", "scan-data", str(tmp_path / "list.txt"), "--root", str(tmp_path),
          "--workers", "2", "--format", "json"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=_default_interrupt,
     )  # fmt: skip
     time.sleep(2.0)
     proc.send_signal(signal.SIGINT)

@@ -124,8 +124,15 @@ def _replay_in_background(run_dir, fake_caffe, tmp_path, env, output) -> subproc
     return subprocess.Popen(
         [sys.executable, "-m", "nandoctor", "replay", str(run_dir), "--out", str(tmp_path / "out"), "--run",
          "--caffe", str(fake_caffe), "--no-resume", "--horizon", "1000"],
-        env=env, stdout=output, stderr=output, start_new_session=True,
+        env=env, stdout=output, stderr=output, start_new_session=True, preexec_fn=_default_signals,
     )  # fmt: skip
+
+
+def _default_signals():
+    # started from a shell's background job, the test run has SIGINT ignored and a child inherits that;
+    # the child must meet Ctrl-C and SIGTERM as it would in a terminal
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])

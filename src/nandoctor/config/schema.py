@@ -842,6 +842,7 @@ FORK_EXTENSIONS: dict[str, ForkExtension] = {
                 "LayerParameter": """
                 roi_pooling_param 8266711 ROIPoolingParameter
                 smooth_l1_loss_param 8266712 SmoothL1LossParameter""",
+                "V1LayerParameter": "roi_pooling_param ? ROIPoolingParameter",
                 "DropoutParameter": "scale_train ? bool = true",
             }
         ),
@@ -859,6 +860,30 @@ FORK_EXTENSIONS: dict[str, ForkExtension] = {
                 "LossParameter": """
                 weight_by_label_freqs ? bool = false
                 class_weighting ? *float""",
+            }
+        ),
+    ),
+    "SphereFace (wy1iu/sphereface)": ForkExtension(
+        "SphereFace (wy1iu/sphereface)",
+        {"MarginInnerProduct": "margin_inner_product_param"},
+        _ext_fields({"LayerParameter": "margin_inner_product_param ? MarginInnerProductParameter"}),
+    ),
+    "DeepLab (deeplab-public)": ForkExtension(
+        "DeepLab (deeplab-public)",
+        {
+            "Interp": "interp_param",
+            "ImageSegData": None,
+            "SegAccuracy": "seg_accuracy_param",
+            "DenseCRF": "dense_crf_param",
+            "UniqueLabel": "unique_label_param",
+        },
+        _ext_fields(
+            {
+                "LayerParameter": """
+                interp_param ? InterpParameter
+                seg_accuracy_param ? SegAccuracyParameter
+                dense_crf_param ? DenseCRFParameter
+                unique_label_param ? UniqueLabelParameter""",
             }
         ),
     ),

@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from nandoctor.config import schema
+from nandoctor.config import forks, schema
 from nandoctor.config.literals import expected_word, judge
 from nandoctor.config.schema_problems import (
     ALL_CODES,
@@ -241,12 +241,36 @@ class _Walk:
         problem = judge(f.name, v, fspec, mtype)
         if problem is None:
             return
+        if problem.code == UNKNOWN_ENUM_VALUE and self.fork_enum_value(f, v, fspec, problem):
+            return
         fix = None
         if problem.replacement is not None:
             edit = self.edit(v.start.offset, v.end, problem.replacement, v.start)
             fix = Fix(problem.fix or f"Write `{problem.replacement}`.", (edit,), safe=problem.safe)
         self.report(problem.code, problem.message, problem.pos, problem.protobuf, fix=fix,
                     culprit=problem.culprit or f.name)  # fmt: skip
+
+    def fork_enum_value(self, f: Field, v: Scalar, fspec: schema.FieldSpec, problem) -> bool:
+        """An enum value only a fork defines (Intel Caffe's MKLDNN engine): reported once per value, as info."""
+        fork = forks.fork_enum_value(fspec.type, str(v.value))
+        if fork is None:
+            return False
+        key = (fspec.type, str(v.value))
+        earlier = self.forks_seen.get(key)
+        if earlier is not None:
+            earlier.data["occurrences"] += 1
+            return True
+        self.forks_seen[key] = self.report(
+            FORK_EXTENSION,
+            f"`{v.value}` is a value of {fspec.type} only in {fork}; BVLC Caffe rejects this file, "
+            "your fork must provide it",
+            problem.pos,
+            problem.protobuf,
+            severity=Severity.INFO,
+            culprit=f.name,
+            data={"fork": fork, "enum": fspec.type, "value": str(v.value), "occurrences": 1},
+        )
+        return True
 
     # -- whole-message checks ---------------------------------------------------------------
     def required(self, msg: Message, spec: schema.MessageSpec, path: str) -> None:

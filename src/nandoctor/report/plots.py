@@ -1,7 +1,8 @@
 """The pictures of a diagnosis, as (caption, PNG bytes): what the HTML report embeds.
 
 Each plot is drawn only when its input was read: the loss/lr trace needs a log, the
-lr schedule a solver, the heat map a debug_info log. A plot that cannot be drawn is
+lr schedule a solver, the heat map a debug_info log, the pooling windows an empty-window
+finding, the timeline of reads a data scan that found bad records. A plot that cannot be drawn is
 left out rather than failing the report.
 """
 
@@ -55,6 +56,18 @@ def debug_plot(trace) -> bytes | None:
         return None
 
 
+def pooling_plot(data: dict) -> bytes | None:
+    from nandoctor.report.input_plots import plot_pooling_windows
+
+    return _png(plot_pooling_windows, data) if "axes" in data else None
+
+
+def reads_plot(source, first_nonfinite: int | None) -> bytes | None:
+    from nandoctor.report.input_plots import plot_bad_reads
+
+    return _png(lambda out: plot_bad_reads(source, first_nonfinite, out))
+
+
 def diagnosis_plots(gathered) -> list[tuple[str, bytes]]:
     """Every plot the gathered inputs allow, in reading order."""
     plots: list[tuple[str, bytes]] = []
@@ -75,4 +88,29 @@ def diagnosis_plots(gathered) -> list[tuple[str, bytes]]:
                     png,
                 )
             )
+    drawn = set()
+    for f in gathered.findings:
+        if f.code == "NAN101" and f.culprit not in drawn and len(drawn) < 3:
+            png = pooling_plot(f.data)
+            if png:
+                drawn.add(f.culprit)
+                plots.append(
+                    (f"Pooling '{f.culprit}': each output's window over its input; red windows are empty", png)
+                )
+    if gathered.data is not None:
+        onset = _first_nonfinite(gathered.trace)
+        for src in gathered.data.sources:
+            png = reads_plot(src, onset) if src.bad_records else None
+            if png:
+                plots.append((f"Bad records of {Path(src.path).name} on the timeline of reads", png))
     return plots
+
+
+def _first_nonfinite(trace) -> int | None:
+    from nandoctor.log.symptoms import first_nonfinite_point
+
+    for seg in getattr(trace, "segments", None) or []:
+        found = first_nonfinite_point(seg)
+        if found is not None:
+            return found[1].iteration
+    return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from nandoctor.config.forks import chosen_flavor
 from nandoctor.config.net import Layer, Net, lr_mults
 from nandoctor.config.textformat import Message, Scalar
 from nandoctor.core.registry import Rule, register
@@ -138,7 +139,9 @@ class BatchNormLearnableStats(Rule):
     "Cannot configure batch normalization statistics as layer parameters."; builds that do
     accept it let the solver apply gradient steps and weight decay to the statistics,
     corrupting the variance (negative variance -> sqrt of a negative -> NaN). Forks with a
-    learnable BatchNorm (scale/bias inside the layer) intend it.
+    learnable BatchNorm (scale/bias inside the layer) intend it: a layer that sets that fork's
+    `batch_norm_param { scale_filler bias_filler }` is not reported unless `--caffe` names
+    another Caffe.
 
     ## How to fix
     Use `param { lr_mult: 0 }` three times (or no param block) and put the learnable affine in
@@ -156,11 +159,14 @@ class BatchNormLearnableStats(Rule):
     needs = ("net",)
 
     def check(self, facts) -> Iterator[Finding]:
+        flavor = chosen_flavor(facts.options)
         for net in nets_of(facts):
             for layer, phases in _layers_of_type(facts, net, ("BatchNorm",)):
                 mults = lr_mults(layer)
                 if len(mults) == 3 or not any(m != 0 for m in mults):
                     continue
+                if flavor in (None, "cifar-bn") and _learnable_batch_norm(layer):
+                    continue  # that fork's BatchNorm holds a learnable scale/bias: lr_mult is meant
                 edits = []
                 for p in layer.msg.messages("param"):
                     f = field_of(p, "lr_mult")
@@ -175,6 +181,12 @@ class BatchNormLearnableStats(Rule):
                     fix=Fix(f"Set lr_mult: 0 in the param blocks of '{layer.name}' (learnable scale/bias belong in a Scale layer).", tuple(edits), safe=False),
                     culprit=layer.name,
                 )  # fmt: skip
+
+
+def _learnable_batch_norm(layer: Layer) -> bool:
+    """The fork whose BatchNorm fills its own scale/bias blobs (``scale_filler``/``bias_filler``)."""
+    bn = layer.param("batch_norm_param")
+    return bn is not None and any(bn.last(name) is not None for name in ("scale_filler", "bias_filler"))
 
 
 @register

@@ -289,6 +289,8 @@ class EmptyPoolingWindow(Rule):
                 "layer": layer.name, "pool": p.pool, "input_hw": [geo.height, geo.width],
                 "output_hw": [geo.h.out, geo.w.out], "first_cell": [first.ph, first.pw], "counts": counts,
                 "phases": list(dict.fromkeys(case.phases)), "fix_options": options,
+                "axes": {name: {"size": a.size, "kernel": a.kernel, "stride": a.stride, "pad": a.pad, "out": a.out}
+                         for name, a in (("h", geo.h), ("w", geo.w))},
             },
         )  # fmt: skip
 

@@ -6,12 +6,10 @@ import difflib
 import math
 
 from nandoctor.config import lr
+from nandoctor.config.forks import FORK_LR_POLICIES, chosen_flavor, severity_for
 from nandoctor.core.registry import Rule, register
 from nandoctor.core.types import Bearing, Cause, Evidence, Severity
 from nandoctor.rules.solver._shared import analysis, change_text, field_evidence, location, pretty, set_fix
-
-# Policies some forks add (caffe-facts §1.7): a file written for them aborts on BVLC Caffe.
-FORK_POLICIES = {"plateau": "Intel Caffe", "multifixed": "Intel Caffe", "sgdr": "some forks (SGDR)"}
 
 
 @register
@@ -57,8 +55,20 @@ class LrPolicyAbort(Rule):
         message = f"Caffe will abort at {where} with: {abort.text}"
         if abort.culprit == "lr_policy" and not p.policy:
             message += " (lr_policy is not set)"
-        elif abort.culprit == "lr_policy" and p.policy in FORK_POLICIES:
-            message += f" ({p.policy!r} exists only in {FORK_POLICIES[p.policy]}; BVLC Caffe does not know it)"
+        elif abort.culprit == "lr_policy" and p.policy in FORK_LR_POLICIES:
+            fork = FORK_LR_POLICIES[p.policy]
+            message = f"BVLC Caffe would abort at {where} with: {abort.text} ({p.policy!r} exists only in {fork})"
+            # a fork's policy is valid where the fork runs: an error only when the user runs another Caffe
+            yield self.finding(
+                message,
+                location(s, "lr_policy"),
+                severity=severity_for(fork, chosen_flavor(facts.options)),
+                evidence=field_evidence(s, "lr_policy"),
+                fix=fix,  # what to write to run the solver on BVLC Caffe instead
+                culprit="lr_policy",
+                data={"fatal": abort.text, "fork": fork},
+            )
+            return
         elif abort.culprit == "lr_policy":
             message += f" (known policies: {', '.join(lr.POLICIES)}; names are case sensitive)"
         if abort.culprit != "lr_policy":
