@@ -6,7 +6,7 @@ import itertools
 import math
 
 from nandoctor.core.registry import Rule, register
-from nandoctor.core.types import Cause, Fix, Severity
+from nandoctor.core.types import Bearing, Cause, Fix, Severity
 from nandoctor.rules.run.common import LR_GROWTH, STRONG, fmt, point_evidence
 from nandoctor.runs.timeline import ok
 
@@ -45,6 +45,7 @@ class RunLrNonFinite(Rule):
     code = "NAN701"
     title = "Logged learning rate is NaN, infinite or negative"
     cause = Cause.LR_POLICY
+    bears = Bearing.SYMPTOM
     severity = Severity.ERROR
     needs = ("run",)
 
@@ -102,6 +103,7 @@ class RunLrGrowing(Rule):
     code = "NAN702"
     title = "Logged learning rate kept growing before the failure"
     cause = Cause.LR_POLICY
+    bears = Bearing.SYMPTOM
     severity = Severity.WARNING
     needs = ("run",)
 

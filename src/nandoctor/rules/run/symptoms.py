@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from nandoctor.core.registry import Rule, register
-from nandoctor.core.types import Cause, Evidence, Fix, Severity
+from nandoctor.core.types import Bearing, Cause, Evidence, Fix, Severity
 from nandoctor.rules.run.common import (
     GRAD_GROWTH,
     HINT,
@@ -48,6 +48,7 @@ class RunLossGrowing(Rule):
     code = "NAN703"
     title = "Training loss grew before the failure"
     cause = Cause.GRADIENT_EXPLOSION
+    bears = Bearing.SYMPTOM
     severity = Severity.WARNING
     needs = ("run",)
 
@@ -95,6 +96,7 @@ class RunGradNormGrowing(Rule):
     code = "NAN704"
     title = "Gradient norm grew before the failure"
     cause = Cause.GRADIENT_EXPLOSION
+    bears = Bearing.SYMPTOM
     severity = Severity.WARNING
     needs = ("run",)
 
@@ -145,6 +147,7 @@ class RunSuddenNaN(Rule):
     code = "NAN705"
     title = "NaN from nowhere: no growth before it"
     cause = Cause.LOSS_FUNCTION
+    bears = Bearing.SYMPTOM
     severity = Severity.WARNING
     needs = ("run",)
 
@@ -203,6 +206,7 @@ class RunRecoveredSpike(Rule):
     code = "NAN706"
     title = "A non-finite or extreme loss at one step, then recovery"
     cause = Cause.BAD_INPUT
+    bears = Bearing.SYMPTOM
     severity = Severity.WARNING
     needs = ("run",)
 
@@ -257,6 +261,7 @@ class RunEvalNonFiniteFirst(Rule):
     code = "NAN707"
     title = "Evaluation went non-finite while training stayed finite"
     cause = Cause.BAD_INPUT
+    bears = Bearing.SYMPTOM
     severity = Severity.WARNING
     needs = ("run",)
 
@@ -307,6 +312,7 @@ class RunNaNFilterHid(Rule):
     code = "NAN708"
     title = "The Trainer's NaN filter hid non-finite losses"
     cause = Cause.UNKNOWN
+    bears = Bearing.SYMPTOM
     severity = Severity.WARNING
     needs = ("run",)
 
@@ -350,6 +356,7 @@ class RunLossScaleCollapse(Rule):
     code = "NAN709"
     title = "fp16 loss scale collapsed"
     cause = Cause.GRADIENT_EXPLOSION
+    bears = Bearing.SYMPTOM
     severity = Severity.WARNING
     needs = ("run",)
 

@@ -212,6 +212,7 @@ class AverageLossBelowOne(Rule):
     code = "NAN221"
     title = "average_loss below 1 (Caffe aborts)"
     cause = Cause.LOSS_FUNCTION
+    bears = Bearing.PREDICTION
     severity = Severity.ERROR
     needs = ("solver",)
 

@@ -127,6 +127,7 @@ class TorchAbsurdBatchRows(Rule):
     code = "NAN632"
     title = "The batch holds values absurd against earlier batches"
     cause = Cause.BAD_INPUT
+    bears = Bearing.GUARD
     severity = Severity.ERROR
     needs = ("torch",)
 
