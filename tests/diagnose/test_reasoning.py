@@ -40,7 +40,8 @@ def test_loss_running_away_is_diverging_before_any_nan(capsys):
     top = report["causes"][0]
     assert (top["cause"], top["culprit"]) == ("gradient_explosion", "base_lr")
     lines = [ev["location"]["line"] for ev in top["evidence"]]
-    assert lines == [1, 21], "the first and the last loss the log shows"
+    # the chain's links lead (where the loss took off, where it ended), then the first loss the log shows
+    assert lines[0] == 2 and {1, 21} <= set(lines)
 
 
 def test_growing_lr_is_diverging_and_blamed_on_the_policy(capsys):
@@ -104,9 +105,15 @@ def test_confidences_are_normalised_and_ranked():
 
 
 def test_debug_growth_counts_for_the_cause_its_layer_names():
-    from nandoctor.diagnose.signals import debug_signals
+    from nandoctor.core.votes import VoteContext
+    from nandoctor.diagnose.signals import origin_votes
 
-    heads = {"loss_bbox": "loss_bbox"}
+    ctx = VoteContext(timeline=None, heads={"loss_bbox": "loss_bbox"})
+
+    def debug_signals(f, _heads):
+        return list(origin_votes(f, ctx))
+
+    heads = ctx.heads
     explosion = Finding("NAN503", Severity.WARNING, Cause.GRADIENT_EXPLOSION, "grows", data={"loss_head": "loss_bbox"})
     data_jump = Finding("NAN503", Severity.WARNING, Cause.BAD_INPUT, "data jumps", data={"layer": "data"})
     unclear = Finding("NAN503", Severity.WARNING, Cause.UNKNOWN, "?", data={"candidates": ["pooling", "bad_input"]})
@@ -122,7 +129,7 @@ def test_a_fast_learning_layer_that_explodes_first_is_the_culprit(tmp_path):
     from nandoctor.config.net import load_net
     from nandoctor.config.textformat import parse_file
     from nandoctor.diagnose import remedies
-    from nandoctor.diagnose.engine import _fast_layer_culprit
+    from nandoctor.diagnose.culprit import fast_layer_culprit
     from nandoctor.fixes import patch_files
 
     path = tmp_path / "net.prototxt"
@@ -136,10 +143,10 @@ def test_a_fast_learning_layer_that_explodes_first_is_the_culprit(tmp_path):
     growth = Finding(
         "NAN503", Severity.WARNING, Cause.GRADIENT_EXPLOSION, "fc2 jumps", data={"layer": "fc2", "phase": "update"}
     )
-    sig = _fast_layer_culprit(Signal(Cause.GRADIENT_EXPLOSION, 3.0, "grows", growth, "base_lr", 4), net)
+    sig = fast_layer_culprit(Signal(Cause.GRADIENT_EXPLOSION, 3.0, "grows", growth, "base_lr", 4), net)
     assert sig.culprit == "fc2.lr_mult"
     slow = Finding("NAN503", Severity.WARNING, Cause.GRADIENT_EXPLOSION, "fc1 jumps", data={"layer": "fc1"})
-    assert _fast_layer_culprit(Signal(Cause.GRADIENT_EXPLOSION, 3.0, "g", slow, "base_lr", 4), net).culprit == "base_lr"
+    assert fast_layer_culprit(Signal(Cause.GRADIENT_EXPLOSION, 3.0, "g", slow, "base_lr", 4), net).culprit == "base_lr"
     fix = remedies.lower_lr_mult(net, "fc2")
     (patched,) = patch_files(fix.edits)
     assert "param { lr_mult: 0.5 } param { lr_mult: 1 }" in patched.patched
