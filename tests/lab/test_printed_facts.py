@@ -92,6 +92,9 @@ def test_debug_info_prints_every_value_and_each_is_read(traces):
 def test_gradient_clipping_prints_norm_threshold_and_factor_on_its_iteration(traces):
     runs = [r for r in RUNS if CLIP.search(_log(r))]
     assert len(runs) >= 5
+    norms = [float(n) for r in runs for n, _, _ in CLIP.findall(_log(r))]
+    # a NaN norm fails Caffe's `norm > threshold`, so it never prints; an inf norm prints factor 0
+    assert not any(math.isnan(n) for n in norms) and math.inf in norms
     for run in runs:
         text = _log(run)
         printed = CLIP.findall(text)
