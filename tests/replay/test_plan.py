@@ -12,6 +12,7 @@ from nandoctor.config.textformat import Message, parse_file, parse_text
 from nandoctor.core.types import InputError
 from nandoctor.replay.locate import find_run, find_snapshots, read_solverstate_header
 from nandoctor.replay.plan import MARGIN, missing_paths, prepare_replay
+from nandoctor.replay.runner import Caffe
 from nandoctor.replay.solver_copy import NO_TEST
 from tests.conftest import caffe_runs
 from tests.replay.conftest import FIXTURES
@@ -48,11 +49,18 @@ def test_corpus_debug_copy_changes_only_the_intended_fields(run, tmp_path):
     nan_at = min((i for i in (exp["first_nan_iteration"], exp.get("first_nonfinite_test_iteration")) if i is not None),
                  default=None)  # fmt: skip
     policy = copy.value("lr_policy")
-    if nan_at is not None and policy != "poly":
+    if exp.get("driver") == "step":
+        # solver.step ignores max_iter: the replay steps as far as it needs and leaves max_iter alone
+        assert plan.steps == nan_at + MARGIN and plan.needs_pycaffe
+        assert copy.value("max_iter") == load_solver(original).value("max_iter")
+        assert "--steps" in plan.command(Caffe("pycaffe", ("python3", "-I", "driver.py"), "test"))
+    elif nan_at is not None and policy != "poly":
         assert copy.value("max_iter") == nan_at + MARGIN
     elif policy == "poly":
         assert copy.value("max_iter") == load_solver(original).value("max_iter")
         assert any("max_iter kept" in n for n in plan.notes)
+    if exp.get("driver") != "step":
+        assert plan.steps is None
     if copy.is_set("test_iter"):
         assert copy.value("test_interval") == NO_TEST and copy.value("test_initialization") is False
     assert str(copy.value("snapshot_prefix")).startswith(str((tmp_path / "out").resolve()))

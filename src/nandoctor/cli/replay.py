@@ -62,13 +62,17 @@ def run(args) -> int:
         from nandoctor.replay.runner import find_caffe
 
         try:
-            caffe = find_caffe(args.caffe)
+            caffe = find_caffe(args.caffe, pycaffe_only=plan.needs_pycaffe)
         except FileNotFoundError as exc:
             raise InputError(str(exc)) from None
     _print_plan(console, plan, missing, caffe, args.gpu)
     out = {"plan": plan.to_dict(), "missing_paths": missing}
     code = 0
-    if args.run and caffe is None:
+    if args.run and caffe is None and plan.needs_pycaffe:
+        console.print("the original stepped its solver with pycaffe, and `import caffe` fails here: make pycaffe "
+                      "importable (PYTHONPATH=CAFFE_ROOT/python), then run again or run replay.sh")  # fmt: skip
+        out["run"] = None
+    elif args.run and caffe is None:
         console.print("no Caffe found (--caffe PATH, $CAFFE_BIN, `caffe` on PATH, or an importable pycaffe): "
                       "run the command above, then `nandoctor log` the replay log")  # fmt: skip
         out["run"] = None

@@ -5,7 +5,10 @@ the run's own folder):
 
 * debug mode: ``<solver>_debug.prototxt`` (debug_info, display 1, max_iter a few
   iterations past the first non-finite one, tests off, snapshots into ``out_dir``) and
-  resumes from the latest snapshot taken before the failure when there is one;
+  resumes from the latest snapshot taken before the failure when there is one. A run that
+  pycaffe drove with ``solver.step(N)`` is replayed the same way (``steps``): ``step`` ignores
+  max_iter, so the copy leaves it as the user wrote it — poly's rate depends on it, and a poly
+  run without max_iter is NaN from iteration 0 only when driven so;
 * probe mode (``probe=True``): ``<solver>_probe.prototxt`` and ``<net>_probe.prototxt``
   (``replay.probe``), always from iteration 0 so the readers see the batches in order;
 
@@ -27,7 +30,7 @@ from nandoctor.core.types import InputError
 from nandoctor.replay.locate import Failure, RunFiles, SnapshotPair, failure_in, find_run, find_snapshots, pick_snapshot
 from nandoctor.replay.probe import ProbeNet, probe_solver
 from nandoctor.replay.resume import Alignment, train_alignment
-from nandoctor.replay.runner import Caffe
+from nandoctor.replay.runner import DRIVER, Caffe
 from nandoctor.replay.solver_copy import SolverCopy, debug_solver, write_copy
 
 HORIZON = 100  # iterations replayed when the log shows no failure (or there is no log)
@@ -49,6 +52,12 @@ class ReplayPlan:
     notes: list[str] = field(default_factory=list)
     python_layers: bool = False  # the replayed nets hold a Python layer (its module must be importable)
     same_batches: bool | None = None  # resumed: the replay reads the original's batches (None: cannot tell)
+    steps: int | None = None  # the original was driven by pycaffe's solver.step: iterations to step
+
+    @property
+    def needs_pycaffe(self) -> bool:
+        """Only pycaffe can step a solver: `caffe train` runs Solve(), which stops at max_iter."""
+        return self.steps is not None
 
     @property
     def log_path(self) -> Path:
@@ -63,6 +72,8 @@ class ReplayPlan:
         if caffe is None:
             caffe = Caffe("binary", ("caffe",), "default")
         cmd = caffe.train_command(self.copy.path.resolve(), snap, gpu)
+        if caffe.kind == "pycaffe" and self.steps is not None:
+            cmd += ["--steps", str(self.steps)]
         if caffe.kind == "pycaffe" and self.python_layers:
             cmd.append("--python-layers")  # only then may the driver import from the run's folders
         return cmd
@@ -70,7 +81,9 @@ class ReplayPlan:
     def shell(self, caffe: Caffe | None = None, gpu: str | None = None) -> str:
         """The command as one shell line, started where Caffe resolves the run's relative paths."""
         cmd = shlex.join(self.command(caffe, gpu))
-        return f"cd {shlex.quote(str(self.run.cwd.resolve()))} && {cmd} 2>&1 | tee {shlex.quote(str(self.log_path))}"
+        # the log path is absolute: the line starts with a cd into the run's folder
+        log = shlex.quote(str(self.log_path.resolve()))
+        return f"cd {shlex.quote(str(self.run.cwd.resolve()))} && {cmd} 2>&1 | tee {log}"
 
     def to_dict(self) -> dict[str, Any]:
         f = self.failure
@@ -87,6 +100,7 @@ class ReplayPlan:
             "snapshot": str(self.snapshot.solverstate) if self.snapshot else None,
             "start_iteration": self.start_iteration,
             "same_batches": self.same_batches if self.snapshot is not None else True,
+            "steps": self.steps,
             "probe_outputs": [
                 {"output": o.output, "layer": o.layer, "top": o.top, "type": o.layer_type}
                 for p in self.probes
@@ -126,6 +140,12 @@ def prepare_replay(target: str | Path, out_dir: str | Path, *, solver=None, log=
             notes.append(_resume_note(snapshot, alignment))
     notes += _seed_note(run, snapshot)
     max_iter = _horizon(run, failure, snapshot, probe, horizon, margin)
+    stepped = not probe and driven_by_step(trace)
+    steps = max(1, max_iter - (snapshot.iteration if snapshot is not None else 0)) if stepped and max_iter else None
+    if steps is not None:
+        notes.append(f"the log has no 'Solving' line: the original was driven by pycaffe's solver.step(), which "
+                     f"ignores max_iter; the replay steps {steps} iterations with pycaffe and leaves max_iter as "
+                     "it is (poly's rate depends on it)")  # fmt: skip
     folder = OutputDir(out, [p for p in (run.solver_path, run.log_path) if p is not None], what="--out folder")
     probes: list[ProbeNet] = []
     if probe:
@@ -133,23 +153,48 @@ def prepare_replay(target: str | Path, out_dir: str | Path, *, solver=None, log=
         for p in probes:
             notes += p.notes
     else:
-        copy = debug_solver(run.solver, out, run.cwd, max_iter)
+        copy = debug_solver(run.solver, out, run.cwd, None if steps is not None else max_iter)
     notes += copy.notes
     plan = ReplayPlan("probe" if probe else "debug", run, out, copy, failure, max_iter, snapshot, probes, [], notes,
-                      same_batches=same_batches)  # fmt: skip
+                      same_batches=same_batches, steps=steps)  # fmt: skip
     # every file goes through the folder: no symlink planted there is followed, no input replaced
     plan.files.append(write_copy(copy, folder))
     plan.python_layers = _has_python_layer(copy.path)
     for p in probes:
         plan.files.append(folder.write_text(p.path.name, p.text))
     plan.files.append(folder.write_text(copy.path.with_suffix(".diff").name, copy.diff()))
-    script = ("#!/bin/sh\n# written by nandoctor replay; CAFFE_BIN overrides the caffe binary\nset -e\n"
-              + plan.shell(Caffe("binary", ("${CAFFE_BIN:-caffe}",), "default")).replace(
-                  "'${CAFFE_BIN:-caffe}'", '"${CAFFE_BIN:-caffe}"') + "\n")  # fmt: skip
-    plan.files.append(folder.write_text("replay.sh", script, executable=True))
+    plan.files.append(folder.write_text("replay.sh", _script(plan), executable=True))
     plan.files.append(folder / "replay.json")
     folder.write_text("replay.json", json.dumps(plan.to_dict(), indent=1))
     return plan
+
+
+def driven_by_step(trace) -> bool:
+    """Whether pycaffe's ``solver.step(N)`` drove the logged training rather than ``Solve()``.
+
+    ``Solver::Solve`` (what `caffe train` and pycaffe's ``solve()`` run) prints ``Solving <net>``
+    before its first iteration; ``Step`` alone prints none. A log that starts at the solver's
+    dump, trains, and never says ``Solving`` was therefore stepped. A log cut before its header
+    (no dump) cannot tell, and is taken as `caffe train`.
+    """
+    if trace is None:
+        return False
+    trained = [s for s in trace.segments if len(s.train) or len(s.lr)]
+    return bool(trained) and all(s.solver is not None and not s.info.get("solving") for s in trained)
+
+
+def _script(plan: ReplayPlan) -> str:
+    """replay.sh: the exact command, with CAFFE_BIN (or PYTHON for a stepped run) overriding the default."""
+    head = "#!/bin/sh\n# written by nandoctor replay; "
+    if plan.needs_pycaffe:
+        # the driver by its file: it imports nothing of nandoctor, so any Python with pycaffe runs it
+        driver = Caffe("pycaffe", ("${PYTHON:-python3}", "-I", str(Path(DRIVER).resolve())), "default")
+        line = plan.shell(driver).replace("'${PYTHON:-python3}'", '"${PYTHON:-python3}"')
+        return (head + "PYTHON overrides the Python that runs pycaffe; CAFFE_PYTHON names the folder "
+                "holding the caffe package\nset -e\n" + line + "\n")  # fmt: skip
+    line = plan.shell(Caffe("binary", ("${CAFFE_BIN:-caffe}",), "default")).replace(
+        "'${CAFFE_BIN:-caffe}'", '"${CAFFE_BIN:-caffe}"')  # fmt: skip
+    return head + "CAFFE_BIN overrides the caffe binary\nset -e\n" + line + "\n"
 
 
 def _has_python_layer(solver_path: Path) -> bool:

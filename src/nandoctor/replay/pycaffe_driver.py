@@ -1,8 +1,9 @@
-"""``python -I pycaffe_driver.py [--path DIR] --solver S [--snapshot X] [--gpu N]``: caffe train via pycaffe.
+"""``python -I pycaffe_driver.py [--path DIR] --solver S [--snapshot X] [--steps N] [--gpu N]``: caffe train via pycaffe.
 
 Used by ``nandoctor replay --run`` when no ``caffe`` binary is found but ``import caffe``
 works. It does what ``caffe train`` does for a replay (set the mode, build the solver,
-restore a snapshot, solve); glog writes to stderr because the runner sets
+restore a snapshot, solve), or steps the solver ``N`` iterations the way a user's script
+calling ``solver.step(N)`` did (``--steps``: Step ignores max_iter, Solve stops there); glog writes to stderr because the runner sets
 GLOG_logtostderr=1. Exit codes follow Caffe's: 0 done, 1 bad arguments or a Python error.
 
 It is started isolated (``python -I``): neither the run folder nor ``$PYTHONPATH`` comes
@@ -41,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--solver", required=True)
     p.add_argument("--snapshot")
     p.add_argument("--gpu")
+    p.add_argument("--steps", type=int, help="solver.step(N) instead of solve()")
     p.add_argument("--path", action="append", default=[], help="a folder to import pycaffe from")
     p.add_argument("--python-layers", action="store_true", help="the net has Python layers: relative $PYTHONPATH too")
     args = p.parse_args(argv)
@@ -55,7 +57,10 @@ def main(argv: list[str] | None = None) -> int:
     solver = caffe.get_solver(args.solver)
     if args.snapshot:
         solver.restore(args.snapshot)
-    solver.solve()
+    if args.steps is not None:
+        solver.step(args.steps)
+    else:
+        solver.solve()
     return 0
 
 

@@ -60,9 +60,16 @@ class Caffe:
         return cmd
 
 
-def find_caffe(explicit: str | None = None, env: dict[str, str] | None = None) -> Caffe | None:
-    """The Caffe to run: --caffe, $CAFFE_BIN, `caffe` on PATH, then pycaffe (None when there is none)."""
+DRIVER = Path(__file__).with_name("pycaffe_driver.py")
+
+
+def find_caffe(explicit: str | None = None, env: dict[str, str] | None = None, *,
+               pycaffe_only: bool = False) -> Caffe | None:  # fmt: skip
+    """The Caffe to run: --caffe, $CAFFE_BIN, `caffe` on PATH, then pycaffe (None when there is none).
+    ``pycaffe_only``: the replay steps the solver, which only pycaffe can (None without it)."""
     env = os.environ if env is None else env
+    if pycaffe_only:
+        return _pycaffe()
     for value, where in ((explicit, "--caffe"), (env.get("CAFFE_BIN"), "$CAFFE_BIN")):
         if value:
             path = shutil.which(value) or (value if os.access(value, os.X_OK) and os.path.isfile(value) else None)
@@ -72,6 +79,10 @@ def find_caffe(explicit: str | None = None, env: dict[str, str] | None = None) -
     found = shutil.which("caffe", path=env.get("PATH"))
     if found:
         return Caffe("binary", (found,), "PATH")
+    return _pycaffe()
+
+
+def _pycaffe() -> Caffe | None:
     spec = importlib.util.find_spec("caffe")
     if spec is not None:
         return Caffe("pycaffe", pycaffe_command(spec.submodule_search_locations or [spec.origin or ""]), "pycaffe")
@@ -80,7 +91,7 @@ def find_caffe(explicit: str | None = None, env: dict[str, str] | None = None) -
 
 def pycaffe_command(caffe_package: list[str]) -> tuple[str, ...]:
     """The isolated (``-I``) Python running the driver, told where the ``caffe`` package was found."""
-    driver = str(Path(__file__).with_name("pycaffe_driver.py"))
+    driver = str(DRIVER)
     where = [os.path.dirname(os.path.abspath(p)) for p in caffe_package if p]
     return (sys.executable, "-I", driver, *(a for d in where for a in ("--path", d)))
 
