@@ -65,7 +65,11 @@ def build(only: str | None, jobs: int, out: Path) -> int:
             if not o.kept:
                 rejected.append(f"{o.spec.id}\t{o.reason}")
     n = write_index(out)
-    (out / "REJECTED.tsv").write_text("".join(r + "\n" for r in rejected))
+    # a partial build (--only) keeps the other runs' rejections; a rebuilt run's old row goes
+    built = {s.id for s in specs}
+    path = out / "REJECTED.tsv"
+    kept_rows = [r for r in (path.read_text().splitlines() if path.exists() else []) if r.split("\t")[0] not in built]
+    path.write_text("".join(r + "\n" for r in sorted([*kept_rows, *rejected])))
     print(
         f"{len(specs) - len(rejected)} kept, {len(rejected)} rejected in {time.monotonic() - start:.0f}s; "
         f"{n} runs in {out}; logs of rejected runs in {work}"

@@ -259,3 +259,31 @@ def log_base_one(seed: int):
         base_solver(seed),
         expect="abort",
     )
+
+
+# New mechanisms join the tuning part only: the held-out part stays the runs it was
+TUNE_SHAPES_ONLY = ("-d50", "-logfile", "-resume", "-adadelta", "-combo_b")
+
+
+@mechanism("exp_head_overflow", CAUSE, shapes=TUNE_SHAPES_ONLY)
+def exp_head_overflow(seed: int):
+    """A positive-output head Exp(pred) regressed with EuclideanLoss on targets in the thousands:
+    the gradient grows with exp's output, one step sends pred past ln(FLT_MAX) = 88.7 and exp
+    overflows to inf (a smaller target instead lets pred jump far negative, where exp is 0 and
+    its gradient dies: a stuck, finite run)."""
+    ds, test, layers = _regression(seed, target_scale=2000.0)
+    layers += [
+        N.ip("ip1", "data", 32),
+        N.relu("relu1", "ip1"),
+        N.ip("pred", "ip1", 1),
+        N.layer("exp_pred", "Exp", ("pred",), ("exp_pred",)),
+        _euclid("exp_pred"),
+    ]
+    return plan(
+        CAUSE,
+        "exp_pred",
+        tokens("exp_pred"),
+        "Exp head on an unbounded score, EuclideanLoss against targets in the thousands",
+        (tuple(layers), (ds, test)),
+        base_solver(seed, base_lr=0.001, max_iter=200),
+    )
