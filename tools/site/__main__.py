@@ -18,7 +18,9 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     sources = write_sources(args.out)
     shown = sum(len(v) for v in sources.cases.values())
-    print(f"{len(sources.codes)} rule pages, {shown} cases of {len(sources.cases)} rules -> {sources.folder}")
+    print(
+        f"{len(sources.codes)} rule pages, {shown} cases of {len(sources.cases)} rules -> {sources.folder}", flush=True
+    )
     for code in sources.orphans:
         print(f"warning: tests/cases/{code}: no rule has this code", file=sys.stderr)
     if args.build:

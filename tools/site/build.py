@@ -70,6 +70,7 @@ def mkdocs_config(rules) -> str:
         'site_description: "What each nandoctor finding means, why it leads to NaN and how to fix it"',
         "docs_dir: docs",
         "use_directory_urls: false",
+        "strict: true",
         "theme:",
         "  name: readthedocs",
         "  highlightjs: false",
