@@ -71,6 +71,11 @@ def main(argv: list[str]) -> int:
             f"top-2 {hits2}/{len(bad)} = {top2:.0%}; "
             f"false alarms on healthy {alarms}/{len(healthy)} (floor {FLOOR_FALSE_ALARMS})"
         )
+        per_cause = ", ".join(
+            f"{c} {sum(r[3] == c for r in bad if r[2] == c)}/{sum(r[2] == c for r in bad)}"
+            for c in sorted({r[2] for r in bad})
+        )
+        print(f"      per cause: {per_cause}")
     for r in rows:  # held-out rows are never listed one by one: tuning looks at tune misses only
         if r[1] == "tune" and (verbose or r[2] != r[3]):
             print(("   " if r[2] == r[3] else "MISS"), *r)
