@@ -38,6 +38,10 @@ def predicted(d) -> str:
     return d.causes[0].cause.value if d.causes else "unknown"
 
 
+def runner_up(d) -> str | None:
+    return d.causes[1].cause.value if d.verdict.value != "healthy" and len(d.causes) > 1 else None
+
+
 def main(argv: list[str]) -> int:
     from nandoctor.runs import diagnose_log, read_run
 
@@ -50,20 +54,30 @@ def main(argv: list[str]) -> int:
             print(f"excluded (the injection did not make the run fail): {exp.parent.name} [{truth['split']}]")
             continue
         d = diagnose_log(run)
-        rows.append((exp.parent.name, truth["split"], truth["cause"], predicted(d), d.verdict.value))
+        rows.append((exp.parent.name, truth["split"], truth["cause"], predicted(d), d.verdict.value, runner_up(d)))
     for split in ("tune", "held"):
         part = [r for r in rows if r[1] == split]
         bad = [r for r in part if r[2] != "healthy"]
         hits = sum(r[2] == r[3] for r in bad)
+        hits2 = sum(r[2] in (r[3], r[5]) for r in bad)
         healthy = [r for r in part if r[2] == "healthy"]
         alarms = sum(r[3] != "healthy" for r in healthy)
         top1 = hits / len(bad) if bad else 0.0
+        top2 = hits2 / len(bad) if bad else 0.0
+        constant = max((sum(r[2] == c for r in bad) for c in {r[2] for r in bad}), default=0)
         print(
-            f"{split:5s} top-1 cause {hits}/{len(bad)} = {top1:.0%} (floor {FLOOR_TOP1:.0%}); "
+            f"{split:5s} top-1 cause {hits}/{len(bad)} = {top1:.0%} (floor {FLOOR_TOP1:.0%}; a constant answer, "
+            f"the commonest cause, scores {constant}/{len(bad)} = {constant / max(len(bad), 1):.0%}); "
+            f"top-2 {hits2}/{len(bad)} = {top2:.0%}; "
             f"false alarms on healthy {alarms}/{len(healthy)} (floor {FLOOR_FALSE_ALARMS})"
         )
-    for r in rows:
-        if verbose or r[2] != r[3]:
+        per_cause = ", ".join(
+            f"{c} {sum(r[3] == c for r in bad if r[2] == c)}/{sum(r[2] == c for r in bad)}"
+            for c in sorted({r[2] for r in bad})
+        )
+        print(f"      per cause: {per_cause}")
+    for r in rows:  # held-out rows are never listed one by one: tuning looks at tune misses only
+        if r[1] == "tune" and (verbose or r[2] != r[3]):
             print(("   " if r[2] == r[3] else "MISS"), *r)
     return 0
 

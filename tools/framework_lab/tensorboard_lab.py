@@ -126,6 +126,54 @@ CASES: list[dict] = [
 ]
 
 
+# second round, all in the tune part
+CASES += [
+    dict(
+        id="tb_amp_scale_collapse_plain",
+        cause="gradient_explosion",
+        split="tune",
+        tags="plain",
+        lr=1e-3,
+        steps=60,
+        amp=True,
+        scale_x=5e3,
+    ),
+    dict(
+        id="tb_amp_explode_sgd",
+        cause="gradient_explosion",
+        split="tune",
+        tags="title",
+        lr=0.7,
+        optim="sgd",
+        steps=60,
+        amp=True,
+    ),
+    dict(
+        id="tb_lr_exponential_title",
+        cause="lr_policy",
+        split="tune",
+        tags="title",
+        lr=1e-3,
+        optim="sgd",
+        steps=80,
+        gamma=1.2,
+    ),
+    dict(
+        id="tb_bad_inf_target_plain",
+        cause="bad_input",
+        split="tune",
+        tags="plain",
+        lr=1e-2,
+        steps=60,
+        loss="huber",
+        bad_y={30: math.inf},
+    ),
+    dict(id="tb_loss_logpos_fast", cause="loss_function", split="tune", tags="hf", lr=0.1, steps=150, loss="logpos"),
+    dict(id="tb_healthy_amp_title", cause="healthy", split="tune", tags="title", lr=3e-3, steps=80, amp=True),
+    dict(id="tb_healthy_sgd_hf", cause="healthy", split="tune", tags="hf", lr=0.05, optim="sgd", steps=80),
+]
+
+
 def run_case(case: dict) -> None:
     dest = OUT / case["id"]
     if dest.exists():

@@ -40,6 +40,10 @@ def log_findings(trace: Trace, select=(), ignore=()) -> Report:
 
 
 def run(args) -> int:
+    from nandoctor.runs.log_view import is_framework_run, log_run
+
+    if is_framework_run(args.logfile):  # a HF Trainer / Lightning / TensorBoard run folder or file
+        return log_run(args, make_console())
     trace = parse_log(args.logfile)
     report = log_findings(trace, split_codes(args.select), split_codes(args.ignore))
     findings = report.findings

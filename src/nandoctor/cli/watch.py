@@ -25,6 +25,10 @@ def add_arguments(p) -> None:
 
 def run(args) -> int:
     console = make_console()
+    from nandoctor.runs.follow import is_followable, watch_run
+
+    if is_followable(args.logfile):  # a Lightning metrics.csv, a TensorBoard event file, a HF output folder
+        return watch_run(args, console)
     follower = Follower(args.logfile)
     start = time.monotonic()
     last = {}

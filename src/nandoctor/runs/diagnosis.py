@@ -18,7 +18,7 @@ from nandoctor.runs.timeline import RunTimeline, build_timeline
 
 UNKNOWN_PRIOR = 1.0
 DECIDED = 2.0
-DIVERGING_KINDS = ("lr_increasing", "lr_negative", "loss_rising", "grad_rising", "scale_collapse")
+DIVERGING_KINDS = ("lr_increasing", "lr_negative", "loss_rising", "grad_rising", "scale_collapse", "transient")
 
 
 def findings_for(tl: RunTimeline) -> list[Finding]:
@@ -42,6 +42,16 @@ def scores(findings: list[Finding]) -> dict[Cause, float]:
     return dict(totals)
 
 
+def _supports(f: Finding, cause: Cause) -> bool:
+    return f.cause is cause or cause.value in (f.data.get("also") or {})
+
+
+def _weight_for(f: Finding, cause: Cause) -> float:
+    if f.cause is cause:
+        return float(f.data.get("weight", 0))
+    return float((f.data.get("also") or {}).get(cause.value, 0))
+
+
 def diagnose_log(run: RunLog) -> Diagnosis:
     tl = build_timeline(run)
     findings = findings_for(tl)
@@ -50,8 +60,8 @@ def diagnose_log(run: RunLog) -> Diagnosis:
     ranked = []
     for cause, w in sorted(totals.items(), key=lambda kv: -kv[1]):
         group = sorted(
-            (f for f in findings if f.cause is cause and cause is not Cause.UNKNOWN),
-            key=lambda f: -float(f.data.get("weight", 0)),
+            (f for f in findings if cause is not Cause.UNKNOWN and _supports(f, cause)),
+            key=lambda f: -_weight_for(f, cause),
         )
         if w <= 0 or (cause is not Cause.UNKNOWN and (w < DECIDED or not group)):
             continue

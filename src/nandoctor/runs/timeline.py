@@ -58,8 +58,13 @@ class RunTimeline:
         steps = [x.step for x in (self.onset, self.first_bad_eval, self.first_bad_lr) if x is not None]
         return min(steps) if steps else None
 
+    def genuine(self, p: Point) -> bool:
+        """A finite logged loss that is a real value: the filter's 0.0 for a window of NaN steps is not,
+        but the mean it logs over a window's finite steps is."""
+        return ok(p.loss) and not (p in self.masked and p.loss == 0.0)
+
     def finite_losses(self, points: list[Point] | None = None) -> list[float]:
-        return [p.loss for p in (self.before if points is None else points) if ok(p.loss) and p not in self.masked]
+        return [p.loss for p in self.finite_points(points)]
 
     def finite_points(self, points: list[Point] | None = None) -> list[Point]:
         return [p for p in (self.before if points is None else points) if ok(p.loss) and p not in self.masked]
@@ -68,24 +73,47 @@ class RunTimeline:
         losses = self.finite_losses()
         return statistics.median(losses[:BASELINE_POINTS]) if losses else None
 
-    def loss_growth(self) -> tuple[float, Point] | None:
-        """Largest finite loss before the onset over the baseline, and where it was logged."""
-        base = self.baseline_loss()
-        pts = [p for p in self.before if ok(p.loss) and p not in self.masked]
-        if base is None or base <= 0 or len(pts) <= BASELINE_POINTS:
-            return None
-        peak = max(pts[BASELINE_POINTS:], key=lambda p: p.loss)
-        return peak.loss / base, peak
+    def _growth_points(self, field_ok) -> list[Point]:
+        """The points before the onset, and the onset itself when its logged value is genuine (under the
+        NaN filter the onset's logged loss is the mean of its window's finite steps: the last real value)."""
+        pts = [p for p in self.before if field_ok(p)]
+        if self.onset is not None and self.onset in self.masked and field_ok(self.onset):
+            pts.append(self.onset)
+        return pts
 
-    def grad_growth(self) -> tuple[float, Point] | None:
-        pts = [p for p in self.before if ok(p.grad_norm)]
-        if len(pts) <= BASELINE_POINTS:
+    @staticmethod
+    def _peak_over_base(pts: list[Point], value) -> tuple[float, Point] | None:
+        """Largest value over the median of the first few (half the points, at most three)."""
+        if len(pts) < 2:
             return None
-        base = statistics.median(p.grad_norm for p in pts[:BASELINE_POINTS])
+        n = min(BASELINE_POINTS, max(1, len(pts) // 2))
+        base = statistics.median(value(p) for p in pts[:n])
         if base <= 0:
             return None
-        peak = max(pts[BASELINE_POINTS:], key=lambda p: p.grad_norm)
-        return peak.grad_norm / base, peak
+        peak = max(pts[n:], key=value)
+        return value(peak) / base, peak
+
+    def loss_growth(self) -> tuple[float, Point] | None:
+        """Largest finite loss before the onset over the baseline, and where it was logged; a single
+        spike that the next point comes back from is a bad batch, not growth, and is left out."""
+        pts = self._growth_points(lambda p: self.genuine(p))
+        spikes = set(id(p) for p in self.spikes(pts))
+        return self._peak_over_base([p for p in pts if id(p) not in spikes], lambda p: p.loss)
+
+    def spikes(self, pts: list[Point] | None = None) -> list[Point]:
+        """Finite losses 1000x the baseline with both neighbours within 10x of it."""
+        pts = self.finite_points() if pts is None else pts
+        base = self.baseline_loss()
+        if not base or base <= 0:
+            return []
+        return [
+            pts[i]
+            for i in range(1, len(pts) - 1)
+            if pts[i].loss >= 1e3 * base and pts[i + 1].loss <= 10 * base and pts[i - 1].loss <= 10 * base
+        ]
+
+    def grad_growth(self) -> tuple[float, Point] | None:
+        return self._peak_over_base(self._growth_points(lambda p: ok(p.grad_norm)), lambda p: p.grad_norm)
 
     def lrs(self, points: list[Point] | None = None) -> list[Point]:
         return [p for p in (self.before if points is None else points) if p.lr is not None]

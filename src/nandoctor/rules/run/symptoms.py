@@ -1,6 +1,8 @@
-"""NAN703-NAN709: growth, sudden NaN, recovery, eval NaN first, the NaN filter, loss-scale collapse."""
+"""NAN703-NAN710: growth, sudden NaN, recovery, eval NaN first, the NaN filter, loss-scale collapse, a negative loss."""
 
 from __future__ import annotations
+
+import itertools
 
 from nandoctor.core.registry import Rule, register
 from nandoctor.core.types import Bearing, Cause, Evidence, Fix, Severity
@@ -24,6 +26,28 @@ LOWER_LR = Fix(
 
 def _lr_name(run) -> str:
     return "learning_rate" if run.kind in ("transformers", "console") else ("lr" if "lr" in run.args else "the lr")
+
+
+def _growth_finding(rule, tl, measured, floor: float, what: str, value: str, kind: str, weight_floor: float):
+    """One finding for a loss or gradient norm that grew ``floor``-fold before the failure; when the
+    lr grew (or turned negative) first, the growth is the schedule's symptom and weighs little."""
+    if measured is None or measured[0] < floor:
+        return None
+    growth, peak = measured
+    driven = lr_driven(tl)
+    return rule.finding(
+        f"{what} grew {growth:.3g}x, to {fmt(getattr(peak, value))} at step {peak.step}"
+        + (f" ({driven})" if driven else ""),
+        peak.where,
+        evidence=[point_evidence(p, "first") for p in tl.finite_points()[:1]] + [point_evidence(peak, "peak")],
+        fix=LOWER_LR,
+        culprit=_lr_name(tl.run),
+        data={
+            "weight": HINT if driven else growth_weight(growth, weight_floor),
+            "kind": kind,
+            "growth_factor": growth,
+        },
+    )
 
 
 @register
@@ -54,24 +78,9 @@ class RunLossGrowing(Rule):
 
     def check(self, facts):
         tl = facts.run
-        g = tl.loss_growth()
-        if g is None or g[0] < LOSS_GROWTH:
-            return
-        growth, peak = g
-        driven = lr_driven(tl)
-        yield self.finding(
-            f"the loss grew {growth:.3g}x over its first values, to {fmt(peak.loss)} at step {peak.step}"
-            + (f" ({driven})" if driven else ""),
-            peak.where,
-            evidence=[point_evidence(tl.finite_points()[0], "first"), point_evidence(peak, "peak")],
-            fix=LOWER_LR,
-            culprit=_lr_name(tl.run),
-            data={
-                "weight": HINT if driven else growth_weight(growth, 1.0),
-                "kind": "loss_rising",
-                "growth_factor": growth,
-            },
-        )
+        found = _growth_finding(self, tl, tl.loss_growth(), LOSS_GROWTH, "the loss", "loss", "loss_rising", 1.0)
+        if found is not None:
+            yield found
 
 
 @register
@@ -102,24 +111,11 @@ class RunGradNormGrowing(Rule):
 
     def check(self, facts):
         tl = facts.run
-        g = tl.grad_growth()
-        if g is None or g[0] < GRAD_GROWTH:
-            return
-        growth, peak = g
-        driven = lr_driven(tl)
-        yield self.finding(
-            f"the gradient norm grew {growth:.3g}x, to {fmt(peak.grad_norm)} at step {peak.step}"
-            + (f" ({driven})" if driven else ""),
-            peak.where,
-            evidence=[point_evidence(peak, "peak")],
-            fix=LOWER_LR,
-            culprit=_lr_name(tl.run),
-            data={
-                "weight": HINT if driven else growth_weight(growth, 10.0),
-                "kind": "grad_rising",
-                "growth_factor": growth,
-            },
+        found = _growth_finding(
+            self, tl, tl.grad_growth(), GRAD_GROWTH, "the gradient norm", "grad_norm", "grad_rising", 10.0
         )
+        if found is not None:
+            yield found
 
 
 @register
@@ -178,7 +174,7 @@ class RunSuddenNaN(Rule):
                 safe=False,
             ),
             culprit="the loss computation",
-            data={"weight": 2.5, "kind": "loss_sudden", "also": {"bad_input": 1.0}},
+            data={"weight": 2.5, "kind": "loss_sudden", "also": {"bad_input": 2.0}},
         )
 
 
@@ -216,13 +212,11 @@ class RunRecoveredSpike(Rule):
         if tl.onset is not None and tl.recovered is not None and tl.first_bad_lr is None:
             spike, after = tl.onset, tl.recovered
         else:
-            base = tl.baseline_loss()
             pts = tl.finite_points()
-            if base and base > 0:
-                for i in range(1, len(pts) - 1):
-                    if pts[i].loss >= 1e3 * base and pts[i + 1].loss <= 10 * base and pts[i - 1].loss <= 10 * base:
-                        spike, after = pts[i], pts[i + 1]
-                        break
+            found = tl.spikes(pts)
+            if found:
+                spike = found[0]
+                after = pts[pts.index(spike) + 1]
         if spike is None:
             return
         yield self.finding(
@@ -332,17 +326,39 @@ class RunNaNFilterHid(Rule):
         )
 
 
+def _scale_collapse(scales) -> tuple | None:
+    """(peak, low, drops) when the loss scale kept falling: a GradScaler halves it at every
+    overflowing step and doubles it only after ``growth_interval`` clean ones, so a healthy run
+    drops a few times while it calibrates and then holds or grows. Collapse is a fall of 2^10
+    to 1 or below, or five drops or more (over twice the rises) to 2^5 under the peak."""
+    if len(scales) < 3:
+        return None
+    peak = max(scales, key=lambda p: p.loss_scale)
+    after = [p for p in scales if p.step > peak.step]
+    if not after:
+        return None
+    low = min(after, key=lambda p: p.loss_scale)
+    fall = peak.loss_scale / max(low.loss_scale, 1e-300)
+    drops = sum(b.loss_scale < a.loss_scale for a, b in itertools.pairwise(scales))
+    rises = sum(b.loss_scale > a.loss_scale for a, b in itertools.pairwise(scales))
+    if (fall >= 2**10 and low.loss_scale <= 1.0) or (drops >= 5 and drops > 2 * rises and fall >= 2**5):
+        return peak, low, drops
+    return None
+
+
 @register
 class RunLossScaleCollapse(Rule):
     """
     ## What it detects
-    The logged fp16 loss scale (a GradScaler's scale) fell by 2^10 or more from its peak
-    and ended at 1 or below: almost every step overflowed and was skipped.
+    The logged fp16 loss scale (a GradScaler's scale) kept falling: by 2^10 or more to 1
+    or below, or in five or more halvings (over twice its rises) to 32x under its
+    peak. Almost every few steps overflowed and were skipped.
 
     ## Why it leads to NaN
     The scaler halves the scale at every step whose gradients overflow float16; a scale
     that keeps collapsing means the gradients overflow even unscaled, so nothing is
-    learned and the next larger step is inf. The values are too large for float16.
+    learned and the next larger step is inf. The values are too large for float16. When
+    the lr grew before, the overflow is the schedule's symptom.
 
     ## How to fix
     Run the overflowing part in float32 (``autocast(enabled=False)``), normalise the
@@ -350,7 +366,7 @@ class RunLossScaleCollapse(Rule):
 
     ## Example
     Unnormalised features of 1e4 under float16 autocast: the scale goes 65536, 32768,
-    ..., 1.5e-5 while the loss stays flat.
+    ..., 256 in 60 steps while the loss stays flat.
     """
 
     code = "NAN709"
@@ -362,22 +378,74 @@ class RunLossScaleCollapse(Rule):
 
     def check(self, facts):
         tl = facts.run
-        scales = tl.scales()
-        if len(scales) < 3:
+        found = _scale_collapse(tl.scales())
+        if found is None:
             return
-        peak = max(scales, key=lambda p: p.loss_scale)
-        last = scales[-1]
-        if last.step <= peak.step or last.loss_scale > 1.0 or peak.loss_scale / max(last.loss_scale, 1e-300) < 2**10:
-            return
+        peak, low, drops = found
+        driven = lr_driven(tl)
         yield self.finding(
-            f"the loss scale fell from {fmt(peak.loss_scale)} at step {peak.step} to {fmt(last.loss_scale)} at step {last.step}",
-            last.where,
-            evidence=[point_evidence(peak, "peak scale"), point_evidence(last, "last scale")],
+            f"the loss scale fell from {fmt(peak.loss_scale)} at step {peak.step} to {fmt(low.loss_scale)} at step "
+            f"{low.step} ({drops} overflow halvings)" + (f"; {driven}" if driven else ""),
+            low.where,
+            evidence=[point_evidence(peak, "peak scale"), point_evidence(low, "lowest scale")],
             fix=Fix(
                 "run the overflowing op in float32 (autocast(enabled=False)), normalise the inputs, lower the lr or "
                 "clip gradients; bf16 has the range float16 lacks",
                 safe=False,
             ),
             culprit="float16 autocast",
-            data={"weight": STRONG, "kind": "scale_collapse"},
+            data={"weight": HINT if driven else STRONG, "kind": "scale_collapse"},
+        )
+
+
+@register
+class RunLossWentNegative(Rule):
+    """
+    ## What it detects
+    A run that went non-finite whose finite training loss had gone below zero before
+    (or between) its non-finite values.
+
+    ## Why it leads to NaN
+    The standard losses (MSE, cross-entropy, Huber, BCE) are never negative. A loss
+    that is, is a hand-written formula with a log of a learned quantity (a Gaussian
+    negative log-likelihood with a raw variance, a log of a prediction): it is unbounded
+    below, and the same log turns NaN or -inf once its argument reaches zero or below.
+    The NaN comes from the formula, not from a record or the lr.
+
+    ## How to fix
+    Keep the log's argument positive by construction (``softplus(raw) + eps`` for a
+    variance, ``clamp_min(eps)`` before ``log``), or use the library's loss
+    (``GaussianNLLLoss``, ``cross_entropy``).
+
+    ## Example
+    ``log(var + 1) + (y - mean)**2 / (var + 1)`` with ``var`` from a linear head: the
+    loss falls to -0.49, then is NaN at step 84 and negative again at step 87.
+    """
+
+    code = "NAN710"
+    title = "The loss went below zero before it went non-finite"
+    cause = Cause.LOSS_FUNCTION
+    bears = Bearing.SYMPTOM
+    severity = Severity.WARNING
+    needs = ("run",)
+
+    def check(self, facts):
+        tl = facts.run
+        if tl.onset is None:
+            return
+        negative = next((p for p in tl.finite_points(tl.points) if p.loss < 0), None)
+        if negative is None:
+            return
+        yield self.finding(
+            f"the training loss is {fmt(negative.loss)} at step {negative.step}: a loss below zero is a "
+            f"hand-written log of a learned quantity, which also made the non-finite value at step {tl.onset.step}",
+            negative.where,
+            evidence=[point_evidence(negative, "negative loss"), point_evidence(tl.onset, "first non-finite")],
+            fix=Fix(
+                "keep the log's argument positive by construction (softplus(raw) + eps, clamp_min(eps) before log) "
+                "or use the library's loss (GaussianNLLLoss, cross_entropy)",
+                safe=False,
+            ),
+            culprit="the loss computation",
+            data={"weight": STRONG, "kind": "loss_negative", "step": negative.step},
         )
