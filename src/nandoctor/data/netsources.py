@@ -183,7 +183,17 @@ def _transform(layer, data_param: Message | None, run_dir: str) -> tuple[Transfo
         else:
             data = blob.data.astype(np.float32)
             bad = ~np.isfinite(data)
-            if bad.any():
+            if data.size == 0:
+                # Caffe checks the mean's C, H, W against the record's: an empty blob fails that check
+                issues.append(
+                    Issue(
+                        "mean_file",
+                        f"mean_file {mean_file} holds no values: Caffe aborts at its first batch "
+                        "(the mean's channels, height and width must equal the record's)",
+                        record=str(mean_file),
+                    )
+                )
+            elif bad.any():
                 first = np.flatnonzero(bad)[:8].tolist()
                 issues.append(
                     Issue(
