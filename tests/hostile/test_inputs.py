@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.hostile.fixtures import image_run
-from tests.hostile.helpers import assert_input_error, cli, copy_run, sha
+from tests.hostile.helpers import assert_input_error, cli, copy_run
 
 BUDGET_MB = 400  # peak RSS of one command on any of these inputs (imports alone take ~80)
 FIFO_TIMEOUT = 30  # seconds before a hang counts as a failure (the log reader waits 10 s for a writer)

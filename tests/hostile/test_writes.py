@@ -83,7 +83,7 @@ def test_scan_data_clean_report_symlink(tmp_path):
 def _two_phase_net(run: Path, layer_name: str) -> Path:
     """The run's net with a TEST copy of its data layer, both named ``layer_name``."""
     text = (run / "train_val.prototxt").read_text()
-    head, rest = text.split("layer {", 1)[1].split("}\n}\n", 1)[0], None
+    head = text.split("layer {", 1)[1].split("}\n}\n", 1)[0]
     data = "layer {" + head + "}\n}\n"
     test = data.replace("phase: TRAIN", "phase: TEST")
     text = text.replace(data, data + test, 1).replace('name: "data"', f'name: "{layer_name}"')
