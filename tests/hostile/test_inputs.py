@@ -31,7 +31,9 @@ def _within_budget(r) -> None:
 def test_dev_zero_as_mean_file(tmp_path):
     run = copy_run("r02", tmp_path / "run")
     net = run / "train_val.prototxt"
-    net.write_text(net.read_text().replace("  data_param {", '  transform_param { mean_file: "/dev/zero" }\n  data_param {', 1))
+    net.write_text(
+        net.read_text().replace("  data_param {", '  transform_param { mean_file: "/dev/zero" }\n  data_param {', 1)
+    )
     r = cli("diagnose", run)
     _within_budget(r)
     assert r.code in (1, 2)
@@ -239,7 +241,11 @@ def test_empty_mean_file_is_a_finding(tmp_path):
     run = copy_run("r02", tmp_path / "run")
     (run / "empty.binaryproto").write_bytes(b"")
     net = run / "train_val.prototxt"
-    net.write_text(net.read_text().replace("  data_param {", '  transform_param { mean_file: "empty.binaryproto" }\n  data_param {', 1))
+    net.write_text(
+        net.read_text().replace(
+            "  data_param {", '  transform_param { mean_file: "empty.binaryproto" }\n  data_param {', 1
+        )
+    )
     r = cli("scan-data", net, "--workers", "0")
     assert "Traceback" not in r.err and r.code == 1, (r.code, r.err)
     assert "empty.binaryproto" in r.out, r.out
