@@ -20,7 +20,9 @@ SRC = REPO / "src"
 MB = 1 << 20
 
 # The child: an optional address-space cap (a regression then fails with MemoryError instead
-# of taking the machine), the CLI, and its own peak RSS written where the test reads it.
+# of taking the machine), the CLI, and its own peak RSS written where the test reads it. The
+# peak is VmHWM of the process's own memory: ``ru_maxrss`` survives exec on Linux, so a child of
+# a large pytest process would report the parent's size.
 _CHILD = r"""
 import os, resource, sys
 cap = int(os.environ.get("HOSTILE_AS", "0"))
@@ -33,8 +35,14 @@ try:
 finally:
     out = os.environ.get("HOSTILE_RSS")
     if out:
+        kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        try:
+            with open("/proc/self/status") as status:
+                kb = next(int(ln.split()[1]) for ln in status if ln.startswith("VmHWM:"))
+        except (OSError, StopIteration):
+            pass
         with open(out, "w") as fh:
-            fh.write(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
+            fh.write(str(kb))
 sys.exit(code)
 """
 
