@@ -138,13 +138,14 @@ def test_broken_solver_is_exit_2_or_findings_never_a_traceback(capsys, tmp_path)
 
 
 # ---------------------------------------------------------------- inputs that say little
-def test_a_log_without_training_lines_is_inconclusive_not_healthy(capsys, tmp_path):
+def test_a_log_without_training_lines_is_nothing_to_diagnose_not_healthy(capsys, tmp_path):
     for name, content in (("empty.log", b""), ("binary.log", bytes(range(256)) * 64)):
         path = tmp_path / name
         path.write_bytes(content)
-        code, report = diagnose_json(capsys, str(path))
-        assert (code, report["verdict"]) == (1, "inconclusive")
-        assert any("no training iteration line" in s for s in report["next_steps"])
+        code = main(["diagnose", str(path), "--format", "json"])
+        err = capsys.readouterr().err
+        assert code == 2
+        assert f"{path}: nothing to diagnose: no training iteration line" in err
 
 
 def test_a_folder_with_only_a_net_gets_its_pre_flight(capsys, tmp_path):

@@ -14,7 +14,7 @@ import sys
 
 from rich.markup import escape
 
-from nandoctor.core.registry import Facts, run_rules, select_rules
+from nandoctor.core.registry import Facts, area_rules, run_rules
 from nandoctor.core.types import InputError, Severity
 from nandoctor.report.console import make_console
 from nandoctor.report.findings_text import render_findings
@@ -96,7 +96,7 @@ def run(args) -> int:
         report = scan_specs(specs, workers=args.workers, progress=False if args.no_progress else None, shard=shard)
     if args.output:
         report.save(args.output)
-    findings = list(run_rules(Facts(data=report), select_rules(["NAN4"])))
+    findings = list(run_rules(Facts(data=report), [r for r in area_rules("data") if r.code.startswith("NAN4")]))
     cleaned = []
     if args.clean and not report.interrupted:
         cleaned = _clean(specs, report, args.clean, args.replace_nonfinite)

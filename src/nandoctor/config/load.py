@@ -116,7 +116,7 @@ def load_configs(paths: list[str | Path]) -> ConfigSet:
                     try:
                         net = add_net_file(Path(entry))
                     except InputError as exc:
-                        out.problems.append(f"{doc.path}: the {role} net {entry!r} cannot be read: {exc}")
+                        out.problems.append(f"{doc.path}: the {role} net {str(entry)!r} cannot be read: {exc}")
                         continue
                 else:
                     net = load_net_message(entry, doc)

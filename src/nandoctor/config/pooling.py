@@ -70,6 +70,8 @@ class PoolParams:
     @classmethod
     def from_message(cls, msg: Any) -> PoolParams:
         """Read a textformat Message (or None: every field at its default)."""
+        from nandoctor.config.textformat import boolean
+
         values: dict[str, Any] = {}
         if msg is not None:
             for name in _PARAM_FIELDS:
@@ -79,7 +81,7 @@ class PoolParams:
                 if name in _ENUM_NUMBERS:
                     value = _ENUM_NUMBERS[name].get(value, value) if isinstance(value, int) else str(value)
                 elif name == "global_pooling":
-                    value = value in (True, 1, "true", "True", "t", "1")
+                    value = bool(boolean(value))
                 else:
                     value = (
                         int(value)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from nandoctor.config.net import Layer
 from nandoctor.config.pooling import PoolParams, pool_geometry
-from nandoctor.config.textformat import Message, number
+from nandoctor.config.textformat import Message, boolean, number
 
 Shape = tuple[int | None, ...]
 
@@ -156,9 +156,9 @@ def _transform_dims(layer: Layer, p: Message | None) -> tuple[int | None, int | 
     t = layer.param("transform_param")
     crop = _int(_get(t, "crop_size"), 0) or _int(_get(p, "crop_size"), 0) or 0
     channels = None
-    if _get(t, "force_color") in (True, "true", 1):
+    if boolean(_get(t, "force_color")):
         channels = 3
-    elif _get(t, "force_gray") in (True, "true", 1):
+    elif boolean(_get(t, "force_gray")):
         channels = 1
     return channels, (crop or None), (crop or None)
 
@@ -178,7 +178,7 @@ def _image_data(layer: Layer, bottoms, ctx) -> list[Shape | None]:
     n = _int(_get(p, "batch_size"), 1)
     c, h, w = _transform_dims(layer, p)
     if c is None:
-        c = 1 if _get(p, "is_color") in (False, "false", 0) else 3
+        c = 1 if boolean(_get(p, "is_color")) is False else 3
     if h is None:
         nh, nw = _int(_get(p, "new_height"), 0), _int(_get(p, "new_width"), 0)
         if nh and nw:
@@ -447,7 +447,7 @@ def _argmax(layer: Layer, bottoms, ctx) -> list[Shape | None]:
     shape: list[int | None] = [1] * max(len(b), 3)
     shape[0] = b[0] if b else None
     shape[2] = top_k
-    if _get(p, "out_max_val") in (True, "true", 1):
+    if boolean(_get(p, "out_max_val")):
         shape[1] = 2
     return [tuple(shape)] * len(layer.tops)
 

@@ -436,6 +436,26 @@ def parse_file(path: str | Path, root: str | None = "auto") -> Document:
     return parse_text(read_text(path), str(path), root)
 
 
+# protobuf's text parser reads these identifiers (and the integers 0 and 1) as a bool; any
+# other spelling is a parse error, so ``bool()`` of the identifier would call ``false`` true.
+_TRUE_WORDS = ("true", "True", "t")
+_FALSE_WORDS = ("false", "False", "f")
+
+
+def boolean(value: Any, default: bool | None = None) -> bool | None:
+    """A bool field's value as protobuf reads it; ``default`` when absent or not a boolean literal."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        if value in _TRUE_WORDS:
+            return True
+        if value in _FALSE_WORDS:
+            return False
+    return default
+
+
 def number(value: Any) -> float | None:
     """A scalar's numeric value; ``inf``/``nan`` identifiers count (protobuf accepts them for floats)."""
     if isinstance(value, bool):

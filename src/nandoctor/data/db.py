@@ -45,13 +45,20 @@ class KeyRange:
 
 def check_lmdb_file(path: str) -> int:
     """Validate data.mdb against its meta pages; returns the number of entries."""
+    from nandoctor.core.safeio import open_input
+
     data = os.path.join(path, "data.mdb")
     try:
         size = os.path.getsize(data)
-        with open(data, "rb") as fh:
+        # a FIFO or a device as data.mdb would block lmdb's open (or never end): a file or nothing
+        with open_input(data, "an LMDB data.mdb") as fh:
             head = fh.read(2 * 65536)
     except FileNotFoundError:
         raise SourceError("LMDB data.mdb not found", path) from None
+    except SourceError:
+        raise
+    except InputError as exc:
+        raise SourceError(exc.message, exc.path) from None
     except OSError as exc:
         raise SourceError(f"cannot read LMDB: {exc.strerror}", path) from None
     metas = []

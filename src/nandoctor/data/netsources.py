@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from nandoctor.config.textformat import Message, number
+from nandoctor.config.textformat import Message, boolean, number
 from nandoctor.core.safeio import MB, read_input
 from nandoctor.core.types import InputError
 from nandoctor.data.checks import LabelRule, Transform
@@ -124,14 +124,14 @@ def _spec(layer, layers, phase: str, run_dir: str, solver, test_index: int) -> S
         batch_size=batch,
         phase=phase,
         iter_size=_int(solver.value("iter_size"), 1) if solver is not None else 1,
-        shuffle=bool(_get(p, "shuffle", False)),
+        shuffle=boolean(_get(p, "shuffle"), False),
         rand_skip=_int(_get(p, "rand_skip"), 0),
     )
     if phase == "TEST" and solver is not None:
         test_iter = solver.value("test_iter") or []
         schedule.test_iter = _int(test_iter[test_index], None) if test_index < len(test_iter) else None
         schedule.test_interval = _int(solver.value("test_interval"), None)
-        schedule.test_initialization = bool(solver.value("test_initialization"))
+        schedule.test_initialization = boolean(solver.value("test_initialization"), True)
     transform, mean_issues = _transform(layer, p, run_dir)
     pre += mean_issues
     labels, label_top = _label_rule(layer, layers)
@@ -142,11 +142,11 @@ def _spec(layer, layers, phase: str, run_dir: str, solver, test_index: int) -> S
     )  # fmt: skip
     if layer.type == "ImageData":
         spec.root_folder = str(_get(p, "root_folder", ""))
-        spec.is_color = bool(_get(p, "is_color", True))
+        spec.is_color = boolean(_get(p, "is_color"), True)
         spec.resize = (_int(_get(p, "new_height"), 0), _int(_get(p, "new_width"), 0))
     tp = layer.param("transform_param")
-    spec.force_color = bool(_get(tp, "force_color", False))
-    spec.force_gray = bool(_get(tp, "force_gray", False))
+    spec.force_color = boolean(_get(tp, "force_color"), False)
+    spec.force_gray = boolean(_get(tp, "force_gray"), False)
     return spec
 
 
@@ -183,7 +183,17 @@ def _transform(layer, data_param: Message | None, run_dir: str) -> tuple[Transfo
         else:
             data = blob.data.astype(np.float32)
             bad = ~np.isfinite(data)
-            if bad.any():
+            if data.size == 0:
+                # Caffe checks the mean's C, H, W against the record's: an empty blob fails that check
+                issues.append(
+                    Issue(
+                        "mean_file",
+                        f"mean_file {mean_file} holds no values: Caffe aborts at its first batch "
+                        "(the mean's channels, height and width must equal the record's)",
+                        record=str(mean_file),
+                    )
+                )
+            elif bad.any():
                 first = np.flatnonzero(bad)[:8].tolist()
                 issues.append(
                     Issue(

@@ -174,6 +174,10 @@ def _inspect(h, f: H5File, tops: tuple[str, ...]) -> None:
                 "corrupt",
             )
             return
+    if rows == 0:
+        # Caffe loads it without complaint and then copies row 0 of an empty blob: garbage or a crash
+        f.error, f.kind = f"dataset {tops[0]} has 0 rows: Caffe's HDF5Data layer reads past its end", "corrupt"
+        return
     f.rows = rows or 0
 
 

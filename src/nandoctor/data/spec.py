@@ -52,15 +52,20 @@ def detect_kind(path: str | Path) -> str:
     p = Path(path)
     if p.is_dir():
         if (p / "data.mdb").exists():
+            from nandoctor.core.safeio import check_input
+
+            check_input(p / "data.mdb", "an LMDB data.mdb")  # a FIFO there would block lmdb's open
             return "lmdb"
         if (p / "CURRENT").exists() or any(p.glob("*.ldb")) or any(p.glob("*.sst")):
             return "leveldb"
         raise InputError("directory is neither an LMDB (data.mdb) nor a LevelDB (CURRENT)", str(path))
     if not p.exists():
         raise InputError("data source not found", str(path))
+    from nandoctor.core.safeio import check_input, open_input
+
+    check_input(p, "a data source")  # a FIFO, a device, a socket: no library is handed it
     if p.suffix.lower() in H5_SUFFIXES:
         return "hdf5file"
-    from nandoctor.core.safeio import open_input
 
     try:
         with open_input(p, "a data source") as fh:

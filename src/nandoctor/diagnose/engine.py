@@ -15,7 +15,7 @@ from collections import defaultdict
 from typing import Any
 
 from nandoctor.core.registry import get_rule, load_rules
-from nandoctor.core.types import Cause, CauseScore, Diagnosis, Finding, Verdict
+from nandoctor.core.types import Cause, CauseScore, Diagnosis, Finding, InputError, Verdict
 from nandoctor.core.votes import HINT, STRONG, Signal, VoteContext
 from nandoctor.diagnose import chain, culprit, verdict, wellness
 from nandoctor.diagnose.gather import Gathered, gather
@@ -179,6 +179,9 @@ def decide(g: Gathered) -> Diagnosis:
         if w <= 0 and any(s.weight < 0 for s in by_cause[cause])
     ]
     state = verdict.verdict(g, tl, ranked, totals)
+    empty = verdict.nothing_to_diagnose(g, tl, state)
+    if empty is not None:
+        raise InputError(empty, str(g.trace.path))
     if state is Verdict.HEALTHY:
         ranked = []
     return Diagnosis(

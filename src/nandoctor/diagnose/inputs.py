@@ -56,7 +56,8 @@ def _root(p: Path) -> str | None:
     try:
         return root_type(parse_file(p))
     except (ParseError, InputError):
-        return None
+        # a malformed file named as a solver is the run's solver: its error is reported, not passed over
+        return "SolverParameter" if "solver" in p.name.lower() else None
 
 
 def solver_candidates(folder: Path) -> list[Path]:

@@ -4,7 +4,7 @@ an uncertain answer."""
 
 from __future__ import annotations
 
-from nandoctor.core.types import Cause, CauseScore, Verdict
+from nandoctor.core.types import Cause, CauseScore, Severity, Verdict
 from nandoctor.core.votes import PREDICTED, Signal
 from nandoctor.diagnose.gather import Gathered
 from nandoctor.diagnose.signals import DIVERGING_GROWTH, missing_source
@@ -44,7 +44,36 @@ def silent_log(g: Gathered, tl: Timeline) -> bool:
     return g.trace is not None and tl.last_display is None and not tl.went_nonfinite and not aborted(g)
 
 
+def refused_config(g: Gathered) -> bool:
+    """A config error protobuf's parser stops at: Caffe cannot even read the file, so it cannot run."""
+    return any(
+        f.severity is Severity.ERROR and "protobuf_message" in f.data and "caffe_stage" not in f.data
+        for f in g.findings
+    )
+
+
+def nothing_to_diagnose(g: Gathered, tl: Timeline, state: Verdict) -> str | None:
+    """Why there is no answer to give, or None. A log that shows no training (empty, binary,
+    another program's output, cut before the first iteration) is no evidence of health; the
+    solver a cut log prints may be cut too, so only config files can still predict a failure."""
+    if g.trace is None or not silent_log(g, tl) or tl.first_nonfinite_lr is not None:
+        return None
+    if state is Verdict.WILL_FAIL and g.configs is not None and not g.configs_from_log:
+        return None
+    return (
+        "nothing to diagnose: no training iteration line (Iteration N, loss = ...) in this log; "
+        "pass the log Caffe wrote to stderr"
+    )
+
+
 def verdict(g: Gathered, tl: Timeline, ranked: list[CauseScore], totals: dict[Cause, float]) -> Verdict:
+    state = _verdict(g, tl, ranked, totals)
+    if state in (Verdict.HEALTHY, Verdict.INCONCLUSIVE) and refused_config(g):
+        return Verdict.WILL_FAIL  # never milder than the worst finding: Caffe refuses the file
+    return state
+
+
+def _verdict(g: Gathered, tl: Timeline, ranked: list[CauseScore], totals: dict[Cause, float]) -> Verdict:
     top = ranked[0] if ranked else None
     decided = top is not None and top.cause is not Cause.UNKNOWN
     if silent_log(g, tl) and tl.first_nonfinite_lr is None and g.configs is None:

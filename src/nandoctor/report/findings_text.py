@@ -9,6 +9,7 @@ from rich.control import strip_control_codes
 from rich.text import Text
 
 from nandoctor.core.types import Finding, Severity
+from nandoctor.report.console import visible
 
 _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 _TAB = "\t"
@@ -41,7 +42,7 @@ def write_lines(console: Console, lines: list[list[tuple[str, str]]]) -> None:
 
     A log of thousands of runs gives tens of thousands of findings, and rich costs ~100 us
     a finding: a piped report of 50,000 took longer than reading the 1 GB log. rich's own
-    plain output is the text with its control codes (BEL, BS, VT, FF, CR) stripped; a line
+    plain output is the text with its control codes (BEL, BS, VT, FF, CR) stripped, the others shown as symbols (report.console); a line
     with a tab still goes through rich, which expands tabs by cell width.
     """
     if console.is_terminal:
@@ -57,7 +58,7 @@ def write_lines(console: Console, lines: list[list[tuple[str, str]]]) -> None:
                 out = []
             console.print(Text.assemble(*runs))
         else:
-            out.append(strip_control_codes(text) + "\n")
+            out.append(visible(strip_control_codes(text)) + "\n")
     if out:
         console.file.write("".join(out))
 

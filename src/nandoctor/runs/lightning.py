@@ -12,6 +12,7 @@ its newest version (a resumed fit starts a new version). ``hparams.yaml`` is rea
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
 from typing import Any
 
@@ -76,8 +77,8 @@ def read_metrics_csv(path: Path, run: RunLog) -> None:
                     run.notes.append(f"{path}: read the first {MAX_ROWS} rows")
                     break
                 step = to_float(row.get("step"))
-                if step is None:
-                    continue
+                if step is None or not math.isfinite(step):
+                    continue  # no step to put the row at (an inf/nan step is no step)
                 where = Location(str(path), n)
                 for col, text in row.items():
                     if col is None or col == "step" or text in (None, ""):

@@ -51,9 +51,14 @@ def is_bundle(path: str | Path) -> bool:
     return (path / MANIFEST).is_file() and (path / STATE).is_dir()
 
 
+MAX_JSON_BYTES = 64 << 20  # findings of one failure: kilobytes; more is no bundle nandoctor wrote
+
+
 def _read_json(file: Path) -> Any:
+    from nandoctor.core.safeio import read_input
+
     try:
-        return json.loads(file.read_text(encoding="utf-8"))
+        return json.loads(read_input(file, f"a bundle's {file.name}", MAX_JSON_BYTES).decode("utf-8"))
     except RecursionError:
         raise InputError(f"cannot read {file.name}: nested too deeply", str(file)) from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:

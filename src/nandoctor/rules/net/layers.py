@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from nandoctor.config.forks import chosen_flavor
 from nandoctor.config.net import Layer, Net, lr_mults
-from nandoctor.config.textformat import Message, Scalar
+from nandoctor.config.textformat import Message, Scalar, boolean
 from nandoctor.core.registry import Rule, register
 from nandoctor.core.types import Bearing, Cause, Evidence, Finding, Fix, Severity
 from nandoctor.rules.net.common import (
@@ -38,7 +38,7 @@ def _layers_of_type(
 
 
 def _true(value) -> bool:
-    return value in (True, 1, "true", "True", "t")
+    return boolean(value) is True
 
 
 @register
