@@ -14,7 +14,6 @@ because JSON has no such numbers.
 
 from __future__ import annotations
 
-import bisect
 import csv
 import json
 import math
@@ -23,7 +22,10 @@ from itertools import repeat
 from pathlib import Path
 from typing import Any, TextIO
 
+import numpy as np
+
 from nandoctor.core.safeio import OutputDir, safe_name
+from nandoctor.log.columns import LrColumns, LrSeries, TrainColumns, TrainSeries
 from nandoctor.log.trace import DEBUG_CODES, LogDocument, OutputValue, Segment, Trace
 
 
@@ -51,13 +53,94 @@ def _stem(trace: Trace) -> str:
     return name or "log"
 
 
-def _elapsed(seg: Segment) -> dict[int, float]:
-    total, out = 0.0, {}
-    for p in seg.train:
-        if p.seconds is not None and math.isfinite(p.seconds):
-            total += p.seconds
-            out[p.line] = total
+ROWS = 1 << 16  # displays formatted per batch: the export holds a batch's texts, never a column's
+
+
+def _series(seg: Segment) -> tuple[TrainSeries, LrSeries]:
+    """The run's displays and lr lines as column views (a hand-built segment's lists copied into columns)."""
+    train, lr = seg.train, seg.lr
+    if not isinstance(train, TrainSeries):
+        tc = TrainColumns()
+        ids: dict[str, int] = {}
+        for p in train:
+            tc.append(p.iteration, p.line, p.loss, p.loss_text, p.seconds, p.final)
+            for o in p.outputs:
+                name_id = ids.setdefault(o.name, len(ids))
+                if name_id == len(tc.outputs.names):
+                    tc.outputs.names.append(o.name)
+                tc.add_output(o.index, name_id, o.value, o.text, o.line, o.weight, o.contribution)
+            if p.lr is not None:
+                tc.lr.values[-1], tc.lr.none[-1] = p.lr, 0
+            tc.lr_line[-1] = -1 if p.lr_line is None else p.lr_line
+        train = TrainSeries(tc)
+    if not isinstance(lr, LrSeries):
+        lc = LrColumns()
+        for q in lr:
+            lc.append(q.iteration, q.value, q.text, q.line, q.extras)
+        lr = LrSeries(lc)
+    return train, lr
+
+
+def _texts(values: np.ndarray, none: np.ndarray, odd: dict[int, str], lo: int, blank: str = "") -> list[str]:
+    """Rows ``lo``.. of a column as Caffe printed them: ``format(v, "g")`` unless the text was kept (``odd``)."""
+    out = list(map(format, values.tolist(), repeat("g")))
+    if none.any():
+        for k in np.flatnonzero(none).tolist():
+            out[k] = blank
+    if odd:
+        hi = lo + len(out)
+        for row, text in odd.items():
+            if lo <= row < hi:
+                out[row - lo] = text
     return out
+
+
+def _cells(values: np.ndarray, none: np.ndarray) -> list[str]:
+    """``_cell`` of every value: ``format(v, "g")`` (nan, inf, -inf included), empty for None."""
+    out = list(map(format, values.tolist(), repeat("g")))
+    if none.any():
+        for k in np.flatnonzero(none).tolist():
+            out[k] = ""
+    return out
+
+
+def _elapsed(train: TrainSeries) -> tuple[np.ndarray, np.ndarray]:
+    """(seconds since the run's start at each display, whether the display had a finite time)."""
+    seconds = train._floats(train.store.seconds)
+    timed = np.isfinite(seconds)  # a None is a NaN
+    return np.cumsum(np.where(timed, seconds, 0.0)), timed
+
+
+def _train_rows(seg: Segment, train: TrainSeries, names: list[str]) -> Iterator[list]:
+    store, outs = train.store, train.store.outputs
+    column = {outs.names.index(n): k for k, n in enumerate(names) if n in outs.names}
+    elapsed, timed = _elapsed(train)
+    its, lines = train.iterations(), train.lines()
+    lr = train._floats(store.lr)
+    lr_none = train._none(store.lr)
+    starts = np.frombuffer(store.out_start, dtype=np.int64)
+    for lo in range(0, len(train), ROWS):
+        hi = min(lo + ROWS, len(train))
+        n = hi - lo
+        secs = list(map(format, elapsed[lo:hi].tolist(), repeat("g")))
+        for k in np.flatnonzero(~timed[lo:hi]).tolist():
+            secs[k] = ""
+        lrs = _cells(lr[lo:hi], lr_none[lo:hi])
+        a, b = int(train.lo + lo), int(train.lo + hi)
+        loss = _texts(store.loss.numpy()[a:b], np.zeros(n, bool), store.loss_odd, a)
+        cols = [np.full(n, "", dtype=object) for _ in names]
+        o_lo, o_hi = int(starts[a]), int(starts[b])
+        if o_hi > o_lo:
+            owner = np.repeat(np.arange(n), np.diff(starts[a : b + 1]))
+            ids = np.frombuffer(outs.name, dtype=np.int32)[o_lo:o_hi]
+            texts = np.array(_texts(outs.value.numpy()[o_lo:o_hi], np.zeros(o_hi - o_lo, bool), outs.odd, o_lo),
+                             dtype=object)  # fmt: skip
+            for name_id, k in column.items():
+                pick = ids == name_id
+                if pick.any():
+                    cols[k][owner[pick]] = texts[pick]
+        yield from zip(its[lo:hi].tolist(), secs, lrs, *(c.tolist() for c in cols), loss, repeat(seg.index),
+                       lines[lo:hi].tolist())  # fmt: skip
 
 
 def write_csv(trace: Trace, folder: str | Path) -> list[Path]:
@@ -65,50 +148,42 @@ def write_csv(trace: Trace, folder: str | Path) -> list[Path]:
     out = OutputDir(folder, [trace.path] if trace.path else [], what="CSV folder")
     stem = safe_name(_stem(trace), "log")
     written = []
-    train_names = list(dict.fromkeys(n for s in trace.segments for n in s.output_names()))
+    runs = [(seg, *_series(seg)) for seg in trace.segments]
+    train_names = list(dict.fromkeys(n for _s, t, _l in runs for n in t.output_names()))
     test_names = list(dict.fromkeys(o.name for s in trace.segments for t in s.tests for o in t.outputs))
     path = out / f"{stem}.train"
     with out.open(path.name, newline="") as f:
         w = csv.writer(f)
         w.writerow(["NumIters", "Seconds", "LearningRate", *train_names, "SmoothedLoss", "Run", "Line"])
-        for seg in trace.segments:
-            elapsed = _elapsed(seg)
-            for p in seg.train:
-                vals = {o.name: o.text for o in p.outputs}
-                secs = elapsed.get(p.line)
-                w.writerow(
-                    [
-                        p.iteration,
-                        "" if secs is None else f"{secs:g}",
-                        _cell(p.lr),
-                        *[vals.get(n, "") for n in train_names],
-                        p.loss_text,
-                        seg.index,
-                        p.line,
-                    ]
-                )
+        for seg, train, _lr in runs:
+            w.writerows(_train_rows(seg, train, train_names))
     written.append(path)
     path = out / f"{stem}.test"
     with out.open(path.name, newline="") as f:
         w = csv.writer(f)
         w.writerow(["NumIters", "Seconds", "LearningRate", *test_names, "TestNet", "Run", "Line"])
-        for seg in trace.segments:
-            elapsed = _elapsed(seg)
-            lr_by_iter = {p.iteration: p.value for p in seg.lr}
-            times = sorted(elapsed.items())
-            time_lines = [line for line, _ in times]
-            for t in seg.tests:
+        for seg, train, lr in runs:
+            if not seg.tests:
+                continue
+            elapsed, timed = _elapsed(train)
+            time_lines, times = train.lines()[timed], elapsed[timed]
+            # the lr printed at each tested iteration (the last such line), read from the columns
+            wanted = {t.iteration for t in seg.tests}
+            lr_its, lr_values, lr_none = lr.iterations(), lr.values(), lr.value_none()
+            lr_by_iter = {}
+            for k in np.flatnonzero(np.isin(lr_its, np.fromiter(wanted, dtype=np.int64))).tolist():
+                lr_by_iter[int(lr_its[k])] = None if lr_none[k] else float(lr_values[k])
+            # the elapsed time of the last display before each pass (by bisection: a long run has
+            # a test pass every few displays, a scan per pass made the export quadratic)
+            before = np.searchsorted(time_lines, np.array([t.line for t in seg.tests], dtype=np.int64)) - 1
+            for t, b in zip(seg.tests, before.tolist(), strict=True):
                 vals = {o.name: o.text for o in t.outputs}
-                # the elapsed time of the last display before the pass (by bisection: a long run has
-                # a test pass every few displays, a scan per pass made the export quadratic)
-                before = bisect.bisect_left(time_lines, t.line) - 1
-                secs = times[before][1] if before >= 0 else None
-                lr = lr_by_iter.get(t.iteration)
+                secs = float(times[b]) if b >= 0 else None
                 w.writerow(
                     [
                         t.iteration,
                         "" if secs is None else f"{secs:g}",
-                        _cell(lr),
+                        _cell(lr_by_iter.get(t.iteration)),
                         *[vals.get(n, "") for n in test_names],
                         t.net_index,
                         seg.index,
@@ -117,13 +192,12 @@ def write_csv(trace: Trace, folder: str | Path) -> list[Path]:
                 )
     written.append(path)
     path = out / f"{stem}.lr.csv"
-    extras = list(dict.fromkeys(k for s in trace.segments for p in s.lr for k in p.extras))
+    extras = list(dict.fromkeys(k for _s, _t, lr in runs for k in _lr_extras(lr)))
     with out.open(path.name, newline="") as f:
         w = csv.writer(f)
         w.writerow(["NumIters", "LearningRate", *extras, "Run", "Line"])
-        for seg in trace.segments:
-            for p in seg.lr:
-                w.writerow([p.iteration, p.text, *[_cell(p.extras.get(k)) for k in extras], seg.index, p.line])
+        for seg, _train, lr in runs:
+            w.writerows(_lr_rows(seg, lr, extras))
     written.append(path)
     if trace.has_debug:
         path = out / f"{stem}.debug.csv"
@@ -134,6 +208,27 @@ def write_csv(trace: Trace, folder: str | Path) -> list[Path]:
                 w.writerows(_debug_rows(seg))
         written.append(path)
     return written
+
+
+def _lr_extras(lr: LrSeries) -> Iterator[str]:
+    for row, extras in lr.store.extras.items():
+        if lr.lo <= row < lr.hi:
+            yield from extras
+
+
+def _lr_rows(seg: Segment, lr: LrSeries, extras: list[str]) -> Iterator[list]:
+    store = lr.store
+    its, lines = lr.iterations(), lr.lines()
+    for lo in range(0, len(lr), ROWS):
+        hi = min(lo + ROWS, len(lr))
+        a, b = lr.lo + lo, lr.lo + hi
+        texts = _texts(store.value.numpy()[a:b], np.zeros(hi - lo, bool), store.odd, a)
+        more = [[""] * (hi - lo) for _ in extras]
+        for row, ex in store.extras.items():
+            if a <= row < b:
+                for k, key in enumerate(extras):
+                    more[k][row - a] = _cell(ex.get(key))
+        yield from zip(its[lo:hi].tolist(), texts, *more, repeat(seg.index), lines[lo:hi].tolist())
 
 
 def _debug_rows(seg: Segment) -> Iterator[tuple]:
