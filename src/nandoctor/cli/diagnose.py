@@ -32,6 +32,17 @@ def add_arguments(p) -> None:
     p.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report with plots")
     p.add_argument("--fix", metavar="OUTDIR", help="write patched copies of the configs and a unified diff here")
     p.add_argument("--all", action="store_true", help="show every finding, informational ones too")
+    follow = p.add_argument_group("following a run still training")
+    follow.add_argument(
+        "--follow",
+        action="store_true",
+        help="follow the log as Caffe writes it; when a value turns nan/inf, diagnose and exit 1",
+    )
+    follow.add_argument("--interval", type=float, default=1.0, help="--follow: seconds between looks (default 1)")
+    follow.add_argument(
+        "--timeout", type=float, default=None, help="--follow: give up after this many seconds (exit 0)"
+    )
+    follow.add_argument("--on-nan", metavar="CMD", help="--follow: command to run when the run goes bad")
 
 
 def run(args) -> int:
@@ -52,6 +63,8 @@ def run(args) -> int:
         _print(diagnosis, args, [])
         return exit_code(diagnosis)
     inputs = discover(args.target, log=args.log, solver=args.solver, nets=args.net, data_root=args.data_root)
+    if getattr(args, "follow", False):
+        return _follow(args, inputs)
     if inputs.bundle is not None:
         from nandoctor.torch import diagnose_bundle
 
@@ -66,6 +79,25 @@ def run(args) -> int:
         write_html(diagnosis, gathered, args.html, title=f"nandoctor: {args.target or args.log}")
     _print(diagnosis, args, written)
     return exit_code(diagnosis)
+
+
+def _follow(args, inputs) -> int:
+    """Follow the run's log like ``watch``; the moment it turns bad, the full diagnosis (then exit 1)."""
+    from nandoctor.cli.watch import follow, on_nan
+
+    if inputs.log is None:
+        raise InputError("--follow needs the training log (give --log or a run folder with one)")
+    if follow(str(inputs.log), make_console(), args.interval, args.timeout) is None:
+        return 0
+    from nandoctor.diagnose.engine import diagnose
+
+    diagnosis, _gathered = diagnose(
+        inputs, scan_data=not args.no_data, options={"iters": args.iters} if args.iters else {}
+    )
+    _print(diagnosis, args, [])
+    on_nan(args.on_nan)
+    sys.stdout.flush()
+    return 1
 
 
 def _framework_run(target: str) -> bool:

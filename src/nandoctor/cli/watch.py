@@ -9,7 +9,7 @@ import time
 
 from rich.markup import escape
 
-from nandoctor.log.follow import Follower, first_bad
+from nandoctor.log.follow import Display, Follower, first_bad
 from nandoctor.report.console import make_console
 
 NAME = "watch"
@@ -29,7 +29,14 @@ def run(args) -> int:
 
     if is_followable(args.logfile):  # a Lightning metrics.csv, a TensorBoard event file, a HF output folder
         return watch_run(args, console)
-    follower = Follower(args.logfile)
+    bad = follow(args.logfile, console, args.interval, args.timeout)
+    return 0 if bad is None else _went_bad(console, args, bad)
+
+
+def follow(logfile: str, console, interval: float = 1.0, timeout: float | None = None) -> Display | None:
+    """Follow ``logfile`` with a status line per new display until a value turns nan/inf (returned,
+    its line printed in red) or ``timeout`` seconds have passed (None)."""
+    follower = Follower(logfile)
     start = time.monotonic()
     last = {}
     while True:
@@ -38,30 +45,36 @@ def run(args) -> int:
             last[d.kind] = d
         bad = first_bad(displays)
         if bad is not None:
-            return _went_bad(console, args, bad)
+            _say_bad(console, logfile, bad)
+            return bad
         if "loss" in last:
             loss, lr = last["loss"], last.get("lr")
             console.print(f"iteration {loss.iteration}: loss {loss.text}" + (f", lr {lr.text}" if lr else ""),
                           highlight=False)  # fmt: skip
             last.clear()
-        if args.timeout is not None and time.monotonic() - start >= args.timeout:
-            return 0
-        time.sleep(args.interval)
+        if timeout is not None and time.monotonic() - start >= timeout:
+            return None
+        time.sleep(interval)
 
 
-def _went_bad(console, args, bad) -> int:
+def _say_bad(console, logfile: str, bad: Display) -> None:
     what = (
         "the displayed loss" if bad.kind == "loss" else ("the lr" if bad.kind == "lr" else f"train output {bad.name}")
     )
-    console.print(
-        f"[red]{escape(args.logfile)}:{bad.line}: {what} is {escape(bad.text)} at iteration {bad.iteration}[/red]"
-    )
+    console.print(f"[red]{escape(logfile)}:{bad.line}: {what} is {escape(bad.text)} at iteration {bad.iteration}[/red]")
+
+
+def on_nan(command: str | None) -> None:
+    if command:
+        subprocess.run(shlex.split(command), check=False)
+
+
+def _went_bad(console, args, bad) -> int:
     from nandoctor.cli.log import log_findings
     from nandoctor.log.parser import parse_log
     from nandoctor.report.findings_text import render_findings
 
     render_findings(console, log_findings(parse_log(args.logfile)).findings)
-    if args.on_nan:
-        subprocess.run(shlex.split(args.on_nan), check=False)
+    on_nan(args.on_nan)
     sys.stdout.flush()
     return 1

@@ -12,8 +12,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from nandoctor.core.types import Evidence, Location
 from nandoctor.diagnose.timeline import Timeline
+from nandoctor.log.columns import lr_arrays, train_arrays
 
 LR_RISE = 1.5  # an lr this many times the one displayed before it has been raised, not noise
 LOSS_DEPARTED = 10.0  # the finite loss ends this many times its best value so far: it blew up
@@ -38,26 +41,28 @@ def lr_rises(tl: Timeline, path: str) -> Link | None:
     if seg is None:
         return None
     onset = tl.onset
-    rises = []
-    prev = None
-    for p in seg.lr:
-        if onset is not None and p.iteration > onset:
-            break
-        v = p.value
-        if v is None or not math.isfinite(v) or v <= 0:
-            prev = None
-            continue
-        if prev is not None and v >= prev.value * LR_RISE:
-            rises.append((p, v / prev.value))
-        prev = p
-    if not rises:
+    its, values, _none = lr_arrays(seg.lr)
+    if onset is not None:  # up to the first lr line past the onset
+        past = np.flatnonzero(its > onset)
+        if len(past):
+            its, values = its[: past[0]], values[: past[0]]
+    usable = np.isfinite(values) & (values > 0)  # a None is a NaN here
+    with np.errstate(invalid="ignore"):
+        up = usable[1:] & usable[:-1] & (values[1:] >= values[:-1] * LR_RISE)
+    at_rows = np.flatnonzero(up) + 1
+    if not len(at_rows):
         return None
-    factors = {round(f, 2) for _p, f in rises}
-    factor = f"x{rises[0][1]:.3g}" if len(factors) == 1 else f"x{rises[0][1]:.3g}..x{max(factors):.3g}"
-    shown = rises if len(rises) <= 4 else rises[:2] + rises[-1:]
+    factors_all = values[at_rows] / values[at_rows - 1]
+    # only the points shown are built (a schedule can rise at thousands of lr lines)
+    pick = sorted({0, 1, len(at_rows) - 1} & set(range(len(at_rows)))) if len(at_rows) > 4 else range(len(at_rows))
+    picked = {k: (seg.lr[int(at_rows[k])], float(factors_all[k])) for k in pick}
+    rises = [picked[k] for k in sorted(picked)]
+    factors = {round(float(f), 2) for f in factors_all}
+    top = max(factors)
+    factor = f"x{rises[0][1]:.3g}" if len(factors) == 1 else f"x{rises[0][1]:.3g}..x{top:.3g}"
     at = (
-        ", ".join(str(p.iteration) for p, _f in shown)
-        if len(rises) <= 4
+        ", ".join(str(p.iteration) for p, _f in rises)
+        if len(at_rows) <= 4
         else (f"{rises[0][0].iteration}, {rises[1][0].iteration} ... {rises[-1][0].iteration}")
     )
     first, last = rises[0][0], rises[-1][0]
@@ -71,27 +76,21 @@ def loss_departure(tl: Timeline, path: str) -> Link | None:
     if seg is None:
         return None
     onset = tl.onset
-    pts = [
-        p
-        for p in seg.train
-        if not p.final
-        and p.loss is not None
-        and math.isfinite(p.loss)
-        and p.loss > 0
-        and (onset is None or p.iteration < onset)
-    ]
-    if len(pts) < 2:
+    its, _lines, losses, finals = train_arrays(seg.train)
+    with np.errstate(invalid="ignore"):
+        keep = ~finals & np.isfinite(losses) & (losses > 0)
+    if onset is not None:
+        keep &= its < onset
+    rows = np.flatnonzero(keep)
+    if len(rows) < 2:
         return None
-    best = math.inf
-    base = None
-    for i, p in enumerate(pts):
-        best = min(best, p.loss)
-        if p.loss <= LOSS_BASELINE * best:
-            base = i
-    last = pts[-1]
-    if base is None or base >= len(pts) - 1 or last.loss < LOSS_DEPARTED * best:
+    kept = losses[rows]
+    best = np.minimum.accumulate(kept)
+    near = np.flatnonzero(kept <= LOSS_BASELINE * best)
+    base = int(near[-1]) if len(near) else None
+    if base is None or base >= len(rows) - 1 or kept[-1] < LOSS_DEPARTED * best[-1]:
         return None
-    start = pts[base]
+    start, last = seg.train[int(rows[base])], seg.train[int(rows[-1])]
     growth = last.loss / start.loss
     evidence = (
         _ev(f"Iteration {start.iteration}, loss = {start.loss_text}", path, start.line),
@@ -111,7 +110,8 @@ def nonfinite(tl: Timeline, path: str) -> Link | None:
         if tl.first_nonfinite_test is not None:
             return Link(tl.first_nonfinite_test, "nonfinite", f"non-finite TEST output at {tl.first_nonfinite_test}")
         return None
-    point = next((p for p in seg.train if p.iteration == tl.first_nonfinite), None)
+    at = np.flatnonzero(train_arrays(seg.train)[0] == tl.first_nonfinite)
+    point = seg.train[int(at[0])] if len(at) else None
     if point is None:
         return None
     bad = [o for o in point.outputs if o.value is not None and not math.isfinite(o.value)]

@@ -66,10 +66,13 @@ def _horizon(trace, solver) -> int | None:
     """A ``solver.step(n)`` run goes past max_iter: evaluate the schedule over what really ran."""
     if trace is None or solver is None:
         return None
-    iters = [p.iteration for p in trace.train] + [p.iteration for p in trace.lr]
-    if not iters:
+    from nandoctor.log.columns import lr_arrays, train_arrays
+
+    # the runs' columns, not a point per display
+    ends = [int(a.max()) for s in trace.segments for a in (train_arrays(s.train)[0], lr_arrays(s.lr)[0]) if len(a)]
+    if not ends:
         return None
-    last = max(iters)
+    last = max(ends)
     max_iter = int(solver.value("max_iter") or 0)
     # ``caffe train`` prints the loss of iteration max_iter itself when it stops; only more means step(n)
     return last + 1 if last > max_iter else None

@@ -12,6 +12,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
+from nandoctor.log.columns import lr_arrays, train_arrays
 from nandoctor.log.symptoms import first_nonfinite_point
 from nandoctor.log.trace import Segment, Trace
 
@@ -95,35 +98,42 @@ def timeline(trace: Trace | None) -> Timeline:
     seg = _segment_of_interest(trace)
     if seg is None:
         return Timeline(has_log=True)
-    train = [p for p in seg.train if not p.final]
+    # read from the columns: a long run has millions of displays, a point object each would not fit
+    its, lines, losses, finals = train_arrays(seg.train)
+    keep = ~finals
+    its, lines, losses = its[keep], lines[keep], losses[keep]
     first_bad = first_nonfinite_point(seg)
     first_nonfinite = first_bad[1].iteration if first_bad else None
     tests_bad = [t.iteration for t in seg.tests if _bad(t.loss) or any(_bad(o.value) for o in t.outputs)]
-    lrs = [(p.iteration, p.value) for p in seg.lr]
-    first_lr_bad = next((i for i, v in lrs if _bad(v)), None)
+    lr_its, lr_values, lr_none = lr_arrays(seg.lr)
+    lr_bad = np.flatnonzero(~np.isfinite(lr_values) & ~lr_none)
+    first_lr_bad = int(lr_its[lr_bad[0]]) if len(lr_bad) else None
+    lr_negative = np.flatnonzero(lr_values < 0)
     seen = [i for i in (first_nonfinite, min(tests_bad, default=None), first_lr_bad) if i is not None]
     onset = min(seen) if seen else None
-    before = [p for p in train if onset is None or p.iteration < onset]
-    finite = [p for p in before if p.loss is not None and math.isfinite(p.loss)]
-    finite_losses = [p.loss for p in finite]
+    before = np.ones(len(its), dtype=bool) if onset is None else its < onset
+    finite = np.flatnonzero(before & np.isfinite(losses))
     # a finite test pass also proves the weights were finite then
-    finite_marks = [p.iteration for p in before] + [
-        t.iteration for t in seg.tests if onset is not None and t.iteration < onset and t.iteration not in tests_bad
+    marks = [int(its[before].max())] if before.any() else []
+    bad_passes = set(tests_bad)
+    marks += [
+        t.iteration for t in seg.tests if onset is not None and t.iteration < onset and t.iteration not in bad_passes
     ]
+    first, last = (finite[0], finite[-1]) if len(finite) else (None, None)
     return Timeline(
         has_log=True,
         seg=seg,
         segment=seg.index,
-        first_display=train[0].iteration if train else None,
-        last_display=train[-1].iteration if train else None,
+        first_display=int(its[0]) if len(its) else None,
+        last_display=int(its[-1]) if len(its) else None,
         first_nonfinite=first_nonfinite,
-        last_finite_before=max(finite_marks) if finite_marks else None,
+        last_finite_before=max(marks) if marks else None,
         first_nonfinite_test=min(tests_bad) if tests_bad else None,
         first_nonfinite_lr=first_lr_bad,
-        first_negative_lr=next((i for i, v in lrs if v is not None and v < 0), None),
+        first_negative_lr=int(lr_its[lr_negative[0]]) if len(lr_negative) else None,
         crashed=bool(seg.crashes),
-        first_loss=finite_losses[0] if finite_losses else None,
-        last_finite_loss=finite_losses[-1] if finite_losses else None,
-        first_loss_at=(finite[0].line, finite[0].iteration) if finite else None,
-        last_finite_loss_at=(finite[-1].line, finite[-1].iteration) if finite else None,
+        first_loss=float(losses[first]) if first is not None else None,
+        last_finite_loss=float(losses[last]) if last is not None else None,
+        first_loss_at=(int(lines[first]), int(its[first])) if first is not None else None,
+        last_finite_loss_at=(int(lines[last]), int(its[last])) if last is not None else None,
     )

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from nandoctor.diagnose.gather import Gathered
 from nandoctor.diagnose.timeline import Timeline
+from nandoctor.log.columns import lr_arrays, train_arrays
 
 SATURATED = 87.3365  # -ln(FLT_MIN): SoftmaxWithLoss's cap, p(label) = 0 for every sample
 TAIL = 3  # displays at the end of the run a plateau must hold for
@@ -22,8 +25,10 @@ def _tail_losses(tl: Timeline) -> list[float]:
     seg = tl.seg
     if seg is None:
         return []
-    losses = [p.loss for p in seg.train if not p.final and p.loss is not None and math.isfinite(p.loss)]
-    return losses[-TAIL:] if len(losses) >= TAIL else []
+    _its, _lines, losses, finals = train_arrays(seg.train)
+    losses = losses[~finals]
+    losses = losses[np.isfinite(losses)]  # a None is a NaN here
+    return losses[-TAIL:].tolist() if len(losses) >= TAIL else []
 
 
 def _classes(g: Gathered) -> int | None:
@@ -88,8 +93,9 @@ def warnings(g: Gathered, tl: Timeline) -> list[str]:
                     "class alike (all-zero weights, a dead layer, or labels it cannot see)"
                 )
     if seg is not None:
-        lrs = [p for p in seg.lr if p.value is not None]
-        if lrs and lrs[0].value > 0 and lrs[-1].value == 0:
-            zero = next(p for p in lrs if p.value == 0)
-            out.append(f"the lr reached 0 at iteration {zero.iteration}: from there on the run does not learn")
+        its, values, none = lr_arrays(seg.lr)
+        its, values = its[~none], values[~none]
+        if len(values) and values[0] > 0 and values[-1] == 0:
+            zero = int(its[np.argmax(values == 0)])
+            out.append(f"the lr reached 0 at iteration {zero}: from there on the run does not learn")
     return out

@@ -33,7 +33,7 @@ from nandoctor.log import patterns as P
 from nandoctor.log import scan as S
 from nandoctor.log.scan import DUMP_LOOKBACK, SAMPLE, ChunkScan, cut_point, dump_end, is_bare, pack, scan_chunk
 
-BLOCK = 8 << 20  # bytes per read / per worker task
+BLOCK = 2 << 20  # bytes per read / per worker task (a chunk's scan holds several times its size)
 MAX_DUMP = 32 << 20  # a protobuf dump longer than this is cut
 __all__ = ["SAMPLE", "is_bare"]  # re-exported for parse_log
 

@@ -367,3 +367,28 @@ class LrSeries(_View):
 
     def value_none(self) -> np.ndarray:
         return self._none(self.store.value)
+
+
+def train_arrays(train: Sequence) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(iterations, lines, losses with NaN for None, finals) of a run's displays, without a point per row.
+
+    A ``TrainSeries`` gives views of its columns; any other sequence of ``TrainPoint``
+    (a hand-built segment) is read point by point.
+    """
+    if isinstance(train, TrainSeries):
+        return train.iterations(), train.lines(), train.losses(), train.finals()
+    its = np.fromiter((p.iteration for p in train), dtype=np.int64, count=len(train))
+    lines = np.fromiter((p.line for p in train), dtype=np.int64, count=len(train))
+    losses = np.fromiter((NAN if p.loss is None else p.loss for p in train), dtype=np.float64, count=len(train))
+    finals = np.fromiter((bool(p.final) for p in train), dtype=bool, count=len(train))
+    return its, lines, losses, finals
+
+
+def lr_arrays(lr: Sequence) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(iterations, values with NaN for None, None mask) of a run's lr lines."""
+    if isinstance(lr, LrSeries):
+        return lr.iterations(), lr.values(), lr.value_none()
+    its = np.fromiter((p.iteration for p in lr), dtype=np.int64, count=len(lr))
+    values = np.fromiter((NAN if p.value is None else p.value for p in lr), dtype=np.float64, count=len(lr))
+    none = np.fromiter((p.value is None for p in lr), dtype=bool, count=len(lr))
+    return its, values, none
