@@ -6,7 +6,8 @@ The ranks run three scenarios one after the other in one process group (a fresh 
 and guard each): ``ddp-nan`` (DDP; rank 1 reads a NaN record at step 4), ``manual-nan``
 (no DDP: gradients all-reduced by hand; the last rank's loss function divides by zero
 at step 3) and ``ddp-loss-nan`` (DDP with ``check_loss``: rank 0's loss is NaN at step
-2, so every rank must skip ``backward()`` together). Each rank writes what its guards
+2, so every rank must skip ``backward()`` together), then ``fsdp-nan`` and
+``fsdp-loss-nan``, the first two again on a model sharded with FSDP2 ``fully_shard``. Each rank writes what its guards
 decided to OUT_DIR/rank<R>.json; a rank that hangs is killed by the test's timeout.
 """
 
@@ -21,6 +22,7 @@ import torch.nn.functional as F
 
 import torch
 from nandoctor.torch import NaNGuard
+from nandoctor.torch.sharded import local
 from torch import nn
 
 STEPS = 8
@@ -33,12 +35,12 @@ def batches(rank: int, scenario: str):
         x = torch.randn(8, 6, generator=g)
         y = x @ w
         idx = torch.arange(step * 8, step * 8 + 8) + 1000 * rank
-        if scenario == "ddp-nan" and rank == 1 and step == 4:
+        if scenario in ("ddp-nan", "fsdp-nan") and rank == 1 and step == 4:
             x[3, 2] = float("nan")
         yield x, y, idx
 
 
-SCENARIOS = ("ddp-nan", "manual-nan", "ddp-loss-nan")
+SCENARIOS = ("ddp-nan", "manual-nan", "ddp-loss-nan", "fsdp-nan", "fsdp-loss-nan")
 
 
 def main() -> None:
@@ -56,11 +58,17 @@ def run(rank: int, world: int, out: Path, scenario: str) -> dict:
     model = nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 1))
     ddp = scenario.startswith("ddp")
     net = nn.parallel.DistributedDataParallel(model) if ddp else model
+    if scenario.startswith("fsdp"):  # FSDP2: each Linear sharded, then the root
+        from torch.distributed.fsdp import fully_shard
+
+        for layer in (model[0], model[2]):
+            fully_shard(layer)
+        fully_shard(model)
     opt = torch.optim.SGD(net.parameters(), lr=0.01)
 
     def loss_fn(m, b):
         pred = m(b[0])
-        if scenario == "manual-nan" and rank == world - 1 and int(b[2][0]) % 1000 == 3 * 8:
+        if scenario in ("manual-nan", "fsdp-loss-nan") and rank == world - 1 and int(b[2][0]) % 1000 == 3 * 8:
             return F.mse_loss(pred, b[1], reduction="sum") / (b[1].sum() * 0)  # a count that is zero
         if scenario == "ddp-loss-nan" and rank == 0 and int(b[2][0]) == 2 * 8:
             return F.mse_loss(pred, b[1]) * torch.log(torch.tensor(-1.0))
@@ -76,7 +84,7 @@ def run(rank: int, world: int, out: Path, scenario: str) -> dict:
             ran = guard.check_loss(loss, batch)
         if ran:
             loss.backward()
-        if not ddp:
+        if scenario == "manual-nan":  # gradients reduced by hand (FSDP reduce-scatters them itself)
             for p in model.parameters():
                 if p.grad is not None:
                     dist.all_reduce(p.grad)
@@ -85,7 +93,7 @@ def run(rank: int, world: int, out: Path, scenario: str) -> dict:
         ok = guard.check(loss, batch)
         decisions.append(ok)
         opt.step()  # unconditional: the guard's skip must hold on every rank
-    finite = all(bool(torch.isfinite(p).all()) for p in model.parameters())
+    finite = all(bool(torch.isfinite(local(p)).all()) for p in model.parameters())
     d = guard.diagnosis
     return {
         "decisions": decisions,

@@ -86,7 +86,7 @@ def test_replay_bundle_in_a_fresh_process(tmp_path):
         d = replay_bundle({str(guard.bundle)!r}, lambda: SmallCNN(pool=CaffeAvgPool2d(2, 3)), criterion=F.cross_entropy)
         print(d.causes[0].cause.value, d.causes[0].culprit, d.inputs["replayed"])
     """)
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO)])}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=REPO)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["pooling", "pool", "True"]

@@ -1,4 +1,4 @@
-"""The guard under torch.distributed: a real gloo process group of 3 CPU ranks.
+"""The guard under torch.distributed (DDP, gradients reduced by hand, FSDP2): a real gloo group of 3 CPU ranks.
 
 The scenarios of distributed_worker.py run once, one after the other, in 3 fresh
 processes; each test reads what every rank wrote. A guard that ran a collective on one
@@ -83,3 +83,29 @@ def test_check_loss_makes_every_rank_skip_backward_together(ranks):
         assert r["distributed"]["bad_ranks"] == [0]
     assert ranks["ddp-loss-nan"][0]["causes"][0] == ["loss_function", "loss_fn (torch.log)"]
     assert ranks["ddp-loss-nan"][1]["causes"][0] == ["loss_function", "rank 0: loss_fn (torch.log)"]
+
+
+def test_fsdp_nan_record_on_one_rank_skips_everywhere_and_names_that_rank(ranks):
+    reports = ranks["fsdp-nan"]
+    for r in reports:
+        assert r["decisions"] == [True] * 4 + [False] + [True] * 3
+        assert r["weights_finite"] and not r["comm_hook"]
+        assert r["distributed"]["bad_ranks"] == [1]
+        assert r["collectives"] == 8 + 2  # one small all-reduce per check, two at the failure
+    assert reports[1]["causes"][0] == ["bad_input", "batch[0][3] = dataset[1035]"]
+    assert reports[0]["causes"][0] == ["bad_input", "rank 1: batch[0][3] = dataset[1035]"]
+    assert reports[0]["replay"]["ran"] and not reports[0]["replay"]["reproduced"]  # on the eager replica
+    bundles = sorted(p.name for p in (ranks["base"] / "fsdp-nan" / "bundles").iterdir())
+    assert bundles == ["nan-step4-rank0", "nan-step4-rank1", "nan-step4-rank2"]
+
+
+def test_fsdp_loss_function_on_one_rank_is_replayed_on_the_gathered_weights(ranks):
+    reports = ranks["fsdp-loss-nan"]
+    for r in reports:
+        assert r["decisions"] == [True] * 3 + [False] + [True] * 4
+        assert r["weights_finite"]
+        assert r["distributed"]["bad_ranks"] == [2]
+    bad = reports[2]
+    assert bad["replay"]["ran"] and bad["replay"]["reproduced"], bad["replay"]
+    assert bad["causes"][0] == ["loss_function", "loss_fn (Tensor.div)"]
+    assert reports[0]["causes"][0] == ["loss_function", "rank 2: loss_fn (Tensor.div)"]

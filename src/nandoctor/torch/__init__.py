@@ -3,21 +3,22 @@
     from nandoctor.torch import NaNGuard
 
     guard = NaNGuard(model, optimizer, scheduler, criterion=loss_fn,   # or closure=lambda m, b: loss
-                     on_nan="raise",                                   # or "skip" / "stop"
+                     on_nan="stop",                                    # or "skip" / "raise"
                      bundle_dir="nan-bundles")                         # optional reproducer bundle
-    loader = DataLoader(ds, batch_sampler=guard.track(batch_sampler))  # optional: data set indices
-    for batch in loader:
+    for batch in guard.track(loader):         # optional: data set indices, same batches and order
         optimizer.zero_grad()
         loss = loss_fn(model(batch[0]), batch[1])
         loss.backward()
         if guard.check(loss, batch):          # before optimizer.step()
             optimizer.step()
         scheduler.step()
-        if guard.should_stop:
+        if guard.should_stop:                 # set by on_nan="stop"; "raise" raises NaNDetected
             break
     print(guard.diagnosis.to_dict() if guard.diagnosis else "healthy")
 
-Each step costs one fused gradient-norm kernel, a stack and one host sync. On the first
+docs/torch.md has the wiring for AMP, accumulation, Lightning, the HF Trainer, DDP and FSDP.
+
+Each step costs a few fused reductions and one host sync (none with ``sync_every``). On the first
 NaN/inf (loss, gradient, lr, or a GradScaler that keeps collapsing) the guard replays the
 step with hooks, names the producer, ranks the five causes with the NAN6xx rules
 (``nandoctor rules NAN6``) and skips, stops or raises ``NaNDetected``.

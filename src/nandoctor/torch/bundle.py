@@ -106,12 +106,16 @@ def write_bundle(root: str | Path, guard, batch: Any, facts: TorchFacts, diagnos
         path = root / f"nan-step{facts.step}{rank}-{n}"
     state_dir = path / STATE
     state_dir.mkdir(parents=True)
-    state = {k: v.detach().cpu().clone() for k, v in guard.module.state_dict().items()}
+    from nandoctor.torch.sharded import local
+
+    # FSDP2: the full weights gathered for the replay, else this rank's shards
+    module = guard.replica if guard.replica is not None else guard.module
+    state = {k: local(v).detach().cpu().clone() for k, v in module.state_dict().items()}
     for name, copy in guard.buffers.as_dict().items():
         if name in state:
             state[name] = copy.detach().cpu().clone()
     torch.save(state, state_dir / "model.pt")
-    torch.save(guard.optimizer.state_dict(), state_dir / "optimizer.pt")
+    torch.save(_local_tensors(guard.optimizer.state_dict()), state_dir / "optimizer.pt")
     if guard.scheduler is not None and hasattr(guard.scheduler, "state_dict"):
         try:
             torch.save(guard.scheduler.state_dict(), state_dir / "scheduler.pt")
@@ -139,6 +143,18 @@ def write_bundle(root: str | Path, guard, batch: Any, facts: TorchFacts, diagnos
     )
     (path / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     return path
+
+
+def _local_tensors(obj: Any) -> Any:
+    """An optimizer state dict with each DTensor (FSDP2) replaced by this rank's shard, which loads
+    with weights_only=True."""
+    if hasattr(obj, "placements") and hasattr(obj, "to_local"):
+        return obj.to_local()
+    if isinstance(obj, dict):
+        return {k: _local_tensors(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_local_tensors(v) for v in obj]
+    return obj
 
 
 def refusal(exc: Exception) -> str:

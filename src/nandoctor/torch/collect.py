@@ -85,11 +85,14 @@ def _replay(guard, facts: TorchFacts, trigger: str, micro: list, before_backward
     from nandoctor.torch.guard import wrappers
 
     forbidden = tuple(wrappers(guard.model))
+    model = guard.module
+    if guard.replica is not None:  # FSDP2: the sharded module's forward would all-gather on this rank alone
+        model, forbidden = guard.replica, (*forbidden, guard.module)
     for k, (b, _, rng) in enumerate(micro):
         closure, partial = guard.replay_closure(b)
         # a step whose loss was already non-finite before backward() is replayed without the
         # backward: that backward is what can crash (an out-of-range pooling index)
-        result = replay_step(guard.module, closure, b, rng, guard.buffers, not before_backward, forbidden)
+        result = replay_step(model, closure, b, rng, guard.buffers, not before_backward, forbidden)
         if result.get("reproduced") or k == len(micro) - 1:
             break
     facts.replay = {k: result.get(k) for k in ("ran", "reproduced", "error")}
@@ -104,10 +107,10 @@ def _replay(guard, facts: TorchFacts, trigger: str, micro: list, before_backward
     facts.loss_terms = result.get("terms") or []
     if result.get("error"):
         facts.replay["reason"] = result["error"]
-    _precision(guard, facts, b, rng, before_backward)
+    _precision(guard, model, facts, b, rng, before_backward)
 
 
-def _precision(guard, facts: TorchFacts, batch, rng, before_backward: bool) -> None:
+def _precision(guard, model, facts: TorchFacts, batch, rng, before_backward: bool) -> None:
     """Mixed precision: the op-level float32 recheck of the producer, and, when the guard runs the
     replay under autocast itself, the whole step again without it."""
     producer = facts.forward or {}
@@ -117,7 +120,7 @@ def _precision(guard, facts: TorchFacts, batch, rng, before_backward: bool) -> N
     if guard.autocast is None or not facts.replay.get("reproduced"):
         return
     closure, _ = guard.replay_closure(batch, autocast=False)
-    result = replay_step(guard.module, closure, batch, rng, guard.buffers, not before_backward)
+    result = replay_step(model, closure, batch, rng, guard.buffers, not before_backward)
     if result.get("ran"):
         dtype = str(guard.autocast.get("dtype", "")).replace("torch.", "")
         facts.precision = {

@@ -58,7 +58,7 @@ class DeviceCheck:
         if any(not math.isfinite(lr) or lr < 0 for lr in lrs):  # the lr lives on the host: no sync needed
             self._mask(torch.ones((), dtype=torch.bool, device=self.device), [])
             return guard._failure(step, TRIGGER_LR, StepStats(math.nan, math.nan, lrs, loss is not None))
-        grads = [p.grad if p.grad is not None else self.zero for p in guard.monitor.params]
+        grads = [g if g is not None else self.zero for g in guard.monitor.grads()]
         norms = torch.stack(torch._foreach_norm(grads, 2, dtype=torch.float32)) if grads else self.zero[None]
         total = norms.square().sum().sqrt()
         value = loss.detach().float().sum().to(self.device) if loss is not None else self.zero.float()
@@ -68,7 +68,7 @@ class DeviceCheck:
         self.step_on_device.add_(1)
         self.bad_steps.add_(bad.long())
         self.loss_bad.zero_()
-        self._mask(bad, [p.grad for p in guard.monitor.params if p.grad is not None])
+        self._mask(bad, [g for g in guard.monitor.grads() if g is not None])
         self.recent.append((step, list(guard._micro), lrs))
         guard.monitor.lrs.append(lrs)
         guard.monitor.steps.append(step)

@@ -35,6 +35,7 @@ from nandoctor.torch.facts import TRIGGER_GRAD, TRIGGER_LOSS, TRIGGER_LR, TRIGGE
 from nandoctor.torch.inputs import BatchHistory, float_tensors
 from nandoctor.torch.monitor import StepMonitor, StepStats
 from nandoctor.torch.replay import BufferSnapshot, capture_rng
+from nandoctor.torch.sharded import is_sharded
 
 ACTIONS = ("skip", "stop", "raise")
 
@@ -148,6 +149,8 @@ class NaNGuard:
         self.diagnosis: Diagnosis | None = None
         self.bundle: Path | None = None
         self.recorder: Any = None
+        self.sharded = is_sharded(self.module)  # FSDP2: replayed on an eager replica (sharded.py)
+        self.replica: torch.nn.Module | None = None
         self.dist = None
         if distributed is not False:
             from nandoctor.torch.distributed import DistributedCheck
@@ -313,6 +316,10 @@ class NaNGuard:
         if self.diagnosis is None:
             from nandoctor.torch.collect import collect
 
+            if self.sharded and self.replay:
+                from nandoctor.torch.sharded import eager_replica
+
+                self.replica = eager_replica(self.module)  # all ranks are here together: gather once
             self.facts = collect(self, step, trigger, stats, self._micro, before_backward=before_backward, lag=lag)
             self.diagnosis = diagnose_facts(self.facts)
             if self.bundle_dir is not None:

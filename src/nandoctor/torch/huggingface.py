@@ -1,6 +1,6 @@
 """A Hugging Face ``transformers`` Trainer callback around NaNGuard (needs ``transformers``).
 
-    trainer = Trainer(..., callbacks=[NaNGuardCallback()])
+    trainer = Trainer(model=model, args=args, train_dataset=data, callbacks=[NaNGuardCallback()])
 
 The Trainer does not pass the batch to callbacks, so this callback runs the always-on
 checks (gradients, lr) before every optimizer step and stops training on the first

@@ -14,6 +14,7 @@ from collections import deque
 from dataclasses import dataclass
 
 import torch
+from nandoctor.torch.sharded import local
 
 
 @dataclass(slots=True)
@@ -36,6 +37,14 @@ class StepMonitor:
         self.lrs: deque[list[float]] = deque(maxlen=history)
         self.steps: deque[int] = deque(maxlen=history)  # the step each lrs/totals entry belongs to
         self.last_per_param: tuple[tuple[int, ...], list[float]] | None = None
+        # FSDP2: parameters and gradients are DTensors; the check reads each rank's own shard
+        self.sharded = any(hasattr(p, "placements") for p in self.params)
+
+    def grads(self) -> list[torch.Tensor | None]:
+        """The gradients as the check reads them (local shards under FSDP2)."""
+        if self.sharded:
+            return [local(p.grad) if p.grad is not None else None for p in self.params]
+        return [p.grad for p in self.params]
 
     def current_lrs(self) -> list[float]:
         return [float(g.get("lr", math.nan)) for g in self.optimizer.param_groups]
@@ -53,7 +62,7 @@ class StepMonitor:
         summed on the host from those few floats, which is cheaper than another kernel
         launch on the device.
         """
-        grads = [p.grad for p in self.params]
+        grads = self.grads()
         if any(g is None for g in grads):
             index = tuple(i for i, g in enumerate(grads) if g is not None)
             grads = [grads[i] for i in index]
@@ -122,7 +131,9 @@ class StepMonitor:
     def nonfinite_params(self) -> list[str]:
         if not self.params:
             return []
-        return [n for n, p in zip(self.names, self.params, strict=True) if not bool(torch.isfinite(p.detach()).all())]
+        return [
+            n for n, p in zip(self.names, self.params, strict=True) if not bool(torch.isfinite(local(p.detach())).all())
+        ]
 
 
 def _norms(tensors: list[torch.Tensor], order: float = 2) -> list[torch.Tensor]:

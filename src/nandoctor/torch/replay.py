@@ -186,6 +186,8 @@ class _Watch:
         self.names = {m: n for n, m in model.named_modules()}
         self.stack: list[torch.nn.Module] = []
         self.model_done = False
+        # a module of the model has run: Lightning's training_step calls submodules, never the root's forward
+        self.module_ran = False
         self.forward: dict[str, Any] | None = None
         self.nan_forward: dict[str, Any] | None = None
         self.module: dict[str, Any] | None = None
@@ -208,7 +210,7 @@ class _Watch:
             return "loss"
         if any(m in self.names for m in self.stack):
             return "model"
-        return "loss" if self.model_done else "input"
+        return "loss" if self.model_done or self.module_ran else "input"
 
     def context(self, op: str = "") -> dict[str, Any]:
         return {
@@ -239,6 +241,8 @@ class _Watch:
             self.module = entry
         if module is self.model:
             self.model_done = True
+        elif module in self.names:
+            self.module_ran = True
 
     # function mode ------------------------------------------------------------
     def after_op(self, func, args, kwargs, out, before: tuple[bool, bool] | None = None) -> None:
