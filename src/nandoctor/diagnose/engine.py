@@ -12,6 +12,7 @@ with a run that did not fail (``wellness``).
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any
 
 from nandoctor.core.registry import get_rule, load_rules
@@ -20,11 +21,11 @@ from nandoctor.core.votes import HINT, STRONG, Signal, VoteContext
 from nandoctor.diagnose import chain, culprit, verdict, wellness
 from nandoctor.diagnose.gather import Gathered, gather
 from nandoctor.diagnose.inputs import RunInputs
-from nandoctor.diagnose.scoring import confidences, order, score
+from nandoctor.diagnose.scoring import Strength, confidences, order, score, strength
 from nandoctor.diagnose.signals import divergence_signals, votes_of
 from nandoctor.diagnose.timeline import Timeline, timeline
 
-__all__ = ["decide", "diagnose", "score"]
+__all__ = ["Ranking", "decide", "diagnose", "rank", "score"]
 
 
 def diagnose(
@@ -133,7 +134,20 @@ def _chain_signals(links: list[chain.Link], tl: Timeline, g: Gathered) -> tuple[
     return out, explained
 
 
-def decide(g: Gathered) -> Diagnosis:
+@dataclass(frozen=True, slots=True)
+class Ranking:
+    """The scored causes of one run, before culprits and fixes: what the confidence is read from."""
+
+    tl: Timeline
+    links: list[chain.Link]
+    signals: list[Signal]
+    totals: dict[Cause, float]
+    causes: list[Cause]
+    by_cause: dict[Cause, list[Signal]]
+    strength: Strength | None  # of the top cause; None when nothing is ranked
+
+
+def rank(g: Gathered) -> Ranking:
     tl = timeline(g.trace)
     path = g.trace.path if g.trace is not None else "<log>"
     links = chain.build(tl, path, _early_links(g)) if g.trace is not None else _early_links(g)
@@ -149,7 +163,16 @@ def decide(g: Gathered) -> Diagnosis:
     failed = tl.went_nonfinite or tl.first_nonfinite_lr is not None or verdict.aborted(g)
     supported = {c for c, cs in by_cause.items() if any(s.weight >= HINT for s in cs)}
     ranked_causes = order(totals, supported, failed)
-    conf = confidences(ranked_causes, totals)
+    displays = len([p for p in tl.seg.train if not p.final]) if tl.seg is not None else 0
+    top = ranked_causes[0] if ranked_causes else None
+    power = strength(top, ranked_causes, totals, displays, g.configs is not None) if top is not None else None
+    return Ranking(tl, links, sigs, totals, ranked_causes, by_cause, power)
+
+
+def decide(g: Gathered) -> Diagnosis:
+    r = rank(g)
+    tl, links, sigs, totals, ranked_causes, by_cause = r.tl, r.links, r.signals, r.totals, r.causes, r.by_cause
+    conf = confidences(ranked_causes, totals, r.strength)
     story = chain.chain_text(links)
     ranked: list[CauseScore] = []
     for cause in ranked_causes:
