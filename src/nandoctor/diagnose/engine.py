@@ -61,9 +61,23 @@ def _context_signals(g: Gathered, tl: Timeline) -> list[Signal]:
     out = []
     sudden = any(f.data.get("kind") in ("loss_sudden", "loss_jump", "smoothed_only") for f in g.findings)
     clean = g.data is not None and not any(f.code.startswith("NAN4") and f.severity.value != "info" for f in g.findings)
+    step = _step_too_large(g)
+    if sudden and tl.went_nonfinite and step is not None:
+        # between two displays a step this large can take the loss from finite to NaN unseen
+        out.append(
+            Signal(
+                Cause.GRADIENT_EXPLOSION,
+                1.0,
+                f"{_headline(step.message)}, and the loss went non-finite between two displays",
+                None,
+                step.culprit or "base_lr",
+                3,
+                step.evidence[:1],
+            )
+        )
     if clean and tl.went_nonfinite:
         out.append(Signal(Cause.BAD_INPUT, -2.0, "the data scan found no bad record in the sources Caffe reads"))
-        if sudden:
+        if sudden and step is None:
             out.append(
                 Signal(Cause.LOSS_FUNCTION, 1.0, "the data is clean, so a layer computed the NaN from finite inputs")
             )
@@ -78,6 +92,22 @@ def _context_signals(g: Gathered, tl: Timeline) -> list[Signal]:
     ):
         out.append(Signal(Cause.LR_POLICY, -1.0, "every lr the log prints is finite, positive and not growing"))
     return out
+
+
+def _step_too_large(g: Gathered) -> Finding | None:
+    """A solver fact that makes every update too large (base_lr for the solver type, momentum)."""
+    for f in g.findings:
+        rule = get_rule(f.code)
+        if (
+            f.cause is Cause.GRADIENT_EXPLOSION
+            and f.severity.value != "info"
+            and rule is not None
+            and rule.bears is not None
+            and rule.bears.value == "prediction"
+            and "solver" in getattr(rule, "needs", ())
+        ):
+            return f
+    return None
 
 
 def _early_links(g: Gathered) -> list[chain.Link]:
@@ -115,6 +145,21 @@ def _chain_signals(links: list[chain.Link], tl: Timeline, g: Gathered) -> tuple[
     if lr is not None and failed and (loss is None or lr.iteration <= loss.iteration):
         after = f", before the loss did ({loss.text})" if loss is not None else ", before the first non-finite value"
         out.append(Signal(Cause.LR_POLICY, STRONG, f"the lr grew ({lr.text}){after}", None, None, 0, lr.evidence))
+        explained = True
+    onset = tl.onset
+    if tl.first_negative_lr is not None and failed and (onset is None or tl.first_negative_lr <= onset):
+        # a negative lr climbs the loss: the explosion that follows is its effect
+        out.append(
+            Signal(
+                Cause.LR_POLICY,
+                STRONG,
+                f"the lr is negative from iteration {tl.first_negative_lr}, before the first non-finite value",
+                None,
+                "base_lr",
+                11,
+                lr.evidence if lr is not None else (),
+            )
+        )
         explained = True
     exp = next((f for f in g.findings if f.code == "NAN122" and f.culprit), None)
     nonfinite = chain.first(links, "nonfinite")
