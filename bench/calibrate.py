@@ -62,6 +62,7 @@ def sample(run_id: str, mode: str) -> dict | None:
         "mode": mode,
         "mechanism": expected["mechanism"],
         "features": r.strength.features(),
+        "decisive": r.strength.decisive,
         "right": bool(right),
         "shipped": d.causes[0].confidence,
     }
@@ -201,6 +202,13 @@ def main(argv: list[str] | None = None) -> int:
     _print_table("reliability of the fitted map on the tuning part (in-sample)", fitted, y, modes)
     _print_table(
         "reliability, leave-one-mechanism-out (each mechanism predicted by a fit on the others)", cv[best], y, modes
+    )
+    hints = np.array([not s["decisive"] for s in samples])
+    k, n = confident(fitted[hints], y[hints])
+    print(
+        f"\nanswers resting on hints alone (no vote >= PREDICTED): {int(hints.sum())}, right "
+        f"{y[hints].mean():.3f}; given >= {accuracy.CONFIDENT} by the fitted map: {k}/{n} right "
+        "(scoring.py caps them at HINTS_ONLY_CAP)"
     )
     _print_table("reliability of the confidences nandoctor ships now (scoring.py as it is)", shipped, y, modes)
     return 0

@@ -17,7 +17,7 @@ from typing import Any
 
 from nandoctor.core.registry import get_rule, load_rules
 from nandoctor.core.types import Cause, CauseScore, Diagnosis, Finding, Verdict
-from nandoctor.core.votes import HINT, STRONG, Signal, VoteContext
+from nandoctor.core.votes import HINT, PREDICTED, STRONG, Signal, VoteContext
 from nandoctor.diagnose import chain, culprit, verdict, wellness
 from nandoctor.diagnose.gather import Gathered, gather
 from nandoctor.diagnose.inputs import RunInputs
@@ -75,6 +75,22 @@ def _context_signals(g: Gathered, tl: Timeline) -> list[Signal]:
                 step.evidence[:1],
             )
         )
+    custom = next(
+        (f for f in g.findings if f.cause is Cause.LOSS_FUNCTION and f.severity.value == "info" and f.culprit), None
+    )
+    if sudden and tl.went_nonfinite and custom is not None and step is None:
+        # a loss nandoctor cannot read the code of, and a NaN out of nowhere: the construct is the suspect
+        out.append(
+            Signal(
+                Cause.LOSS_FUNCTION,
+                1.0,
+                f"the loss went non-finite suddenly, and {custom.culprit} is a loss whose code is not checked",
+                custom,
+                custom.culprit,
+                2,
+            )
+        )
+    out.extend(_test_only_signals(g, tl))
     if clean and tl.went_nonfinite:
         out.append(Signal(Cause.BAD_INPUT, -2.0, "the data scan found no bad record in the sources Caffe reads"))
         if sudden and step is None:
@@ -92,6 +108,38 @@ def _context_signals(g: Gathered, tl: Timeline) -> list[Signal]:
     ):
         out.append(Signal(Cause.LR_POLICY, -1.0, "every lr the log prints is finite, positive and not growing"))
     return out
+
+
+def _test_only_signals(g: Gathered, tl: Timeline) -> list[Signal]:
+    """The TEST net non-finite while TRAIN, with the same weights, stays finite: the TEST net's own
+    input. Before the first update (test_initialization) the weights cannot be the reason at all."""
+    if tl.first_nonfinite_test is None or tl.first_nonfinite is not None:
+        return []
+    before = tl.first_display is None or tl.first_nonfinite_test <= tl.first_display
+    source = _test_source(g)
+    where = f" ({source})" if source else ""
+    if before:
+        reason = (
+            f"the TEST net is non-finite at iteration {tl.first_nonfinite_test}, before any update, while the "
+            f"TRAIN net computes finite losses with the same weights: the TEST data{where} is the difference"
+        )
+        return [Signal(Cause.BAD_INPUT, PREDICTED, reason, None, source, 4)]
+    reason = f"only the TEST net goes non-finite (from iteration {tl.first_nonfinite_test}); TRAIN stays finite"
+    return [Signal(Cause.BAD_INPUT, HINT, reason, None, source, 2)]
+
+
+def _test_source(g: Gathered) -> str | None:
+    """The source the TEST phase's data layer reads, when the net was read."""
+    net = g.train_net
+    if net is None:
+        return None
+    for layer in net.phase_layers("TEST"):
+        for name in ("data_param", "hdf5_data_param", "image_data_param"):
+            msg = layer.param(name)
+            src = msg.get("source") if msg is not None else None
+            if isinstance(src, str) and src:
+                return src.rstrip("/").rsplit("/", 1)[-1]
+    return None
 
 
 def _step_too_large(g: Gathered) -> Finding | None:
@@ -210,7 +258,11 @@ def rank(g: Gathered) -> Ranking:
     ranked_causes = order(totals, supported, failed)
     displays = len([p for p in tl.seg.train if not p.final]) if tl.seg is not None else 0
     top = ranked_causes[0] if ranked_causes else None
-    power = strength(top, ranked_causes, totals, displays, g.configs is not None) if top is not None else None
+    power = (
+        strength(top, ranked_causes, totals, displays, g.configs is not None, by_cause[top])
+        if top is not None
+        else None
+    )
     return Ranking(tl, links, sigs, totals, ranked_causes, by_cause, power)
 
 

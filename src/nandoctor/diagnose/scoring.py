@@ -15,10 +15,11 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from nandoctor.core.types import Cause
-from nandoctor.core.votes import HINT, Signal
+from nandoctor.core.votes import HINT, PREDICTED, Signal
 
 UNKNOWN_PRIOR = 1.0  # what "none of the five" scores before any evidence: it wins when nothing else is shown
 UNKNOWN_CAP = 0.5  # the most "unknown" on top is given
+HINTS_ONLY_CAP = 0.75  # the most a cause resting on hints alone is given (never a sure answer)
 DECIDED = 2.0  # support a cause needs to be named ahead of "unknown" when nothing went non-finite
 EXPLAINED = 0.3  # a symptom's weight when the chain shows its cause upstream
 # How often each cause is behind a NaN, to order causes the evidence cannot tell apart
@@ -34,8 +35,8 @@ BASE_RATE = {
 # Fitted by bench/calibrate.py: penalised logistic regression on the answers of the lab's tuning
 # runs in four modes (folder, log, excerpt, a two-line paste), the penalty picked by
 # leave-one-mechanism-out cross-validation; no held-out run took part.
-INTERCEPT = -0.318
-COEF = {"lead": 1.268, "displays": -0.250, "configs": 2.211}
+INTERCEPT = -0.568
+COEF = {"lead": 1.245, "displays": 0.010, "configs": 2.447}
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +46,7 @@ class Strength:
     lead: float  # its score minus the runner-up's ("unknown" counts, at its prior)
     displays: int  # training displays the log shows (0 without a log): two pasted lines are thin
     configs: bool  # the solver and net were read
+    decisive: bool = True  # some vote for it is more than a hint (a config fact, a record, a chain link)
 
     def features(self) -> dict[str, float]:
         # sqrt: the first points of lead separate a tie from a decision more than the tenth does
@@ -55,9 +57,12 @@ class Strength:
         }
 
 
-def strength(top: Cause, ranked: list[Cause], totals: dict[Cause, float], displays: int, configs: bool) -> Strength:
+def strength(
+    top: Cause, ranked: list[Cause], totals: dict[Cause, float], displays: int, configs: bool, signals: list[Signal]
+) -> Strength:
     runner = totals[ranked[1]] if len(ranked) > 1 else (UNKNOWN_PRIOR if top is not Cause.UNKNOWN else 0.0)
-    return Strength(lead=totals[top] - runner, displays=displays, configs=configs)
+    decisive = any(s.weight >= PREDICTED for s in signals)
+    return Strength(lead=totals[top] - runner, displays=displays, configs=configs, decisive=decisive)
 
 
 def calibrated(power: Strength) -> float:
@@ -110,6 +115,11 @@ def confidences(ranked: list[Cause], totals: dict[Cause, float], power: Strength
     # "none of the five" is no answer to be sure of: alone on the board it is still a coin toss
     uncalibrated = top is Cause.UNKNOWN or power is None
     p = min(UNKNOWN_CAP, max(totals[top], 0.0) / mass) if uncalibrated else calibrated(power)
+    if power is not None and not power.decisive:
+        # hints alone only break a tie between causes the evidence is consistent with; that the lab's
+        # mechanisms make such tie-breaks lucky says nothing of a mechanism it lacks, so (by design,
+        # not fitted) they are never given as sure
+        p = min(p, HINTS_ONLY_CAP)
     # never below an even split: the top of three candidates is at least a third (a lone
     # candidate keeps its own figure: the rest is "something nandoctor did not see")
     if rest:
