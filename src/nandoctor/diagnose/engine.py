@@ -91,6 +91,21 @@ def _context_signals(g: Gathered, tl: Timeline) -> list[Signal]:
             )
         )
     out.extend(_test_only_signals(g, tl))
+    first = next((f for f in g.findings if f.data.get("kind") == "loss_nonfinite"), None)
+    if first is not None and str(first.data.get("value", "")).lower() == "nan":
+        # x86's invalid operations (0/0, inf - inf, log of a negative) make the negative default
+        # NaN that glibc prints "-nan"; a positive one was not computed here but copied in
+        out.append(
+            Signal(
+                Cause.BAD_INPUT,
+                2.0,
+                "the first non-finite value prints as nan, not -nan: not made by the net's arithmetic "
+                "(which gives -nan) but read in, as a NaN stored in the data is",
+                first,
+                None,
+                1,
+            )
+        )
     if clean and tl.went_nonfinite:
         out.append(Signal(Cause.BAD_INPUT, -2.0, "the data scan found no bad record in the sources Caffe reads"))
         if sudden and step is None:
