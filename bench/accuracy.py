@@ -37,14 +37,36 @@ _KEEP = re.compile(r"Iteration \d+|Train net output|Test net output|Check failed
 _BAD = re.compile(r"= (?:-?nan|-?inf)\b", re.I)
 
 
-def excerpt(log: str, expected: dict) -> str:
+def excerpt(log: str, expected: dict, before: int = 12, after: int = 6) -> str:
     """The lines a user would paste: around the first non-finite value, or the end of the run."""
     lines = [_PREFIX.sub("", ln) for ln in log.splitlines()]
     kept = [ln for ln in lines if _KEEP.search(ln)]
     onset = next((i for i, ln in enumerate(kept) if _BAD.search(ln) or "Check failed" in ln), None)
     if onset is None:
-        return "\n".join(kept[-16:]) + "\n"
-    return "\n".join(kept[max(0, onset - 12) : onset + 6]) + "\n"
+        return "\n".join(kept[-(before + after) :]) + "\n"
+    return "\n".join(kept[max(0, onset - before) : onset + after]) + "\n"
+
+
+def target(run_id: str, mode: str, tmp: Path) -> Path:
+    """What nandoctor is given in one mode: the folder, the log, or an excerpt of it. ``thin`` (for
+    calibration only) is the thinnest paste: the last line before the onset and the onset."""
+    sys.path.insert(0, str(ROOT))
+    from tools.lab import runner
+
+    run = RUNS / run_id
+    if mode == "folder":
+        return runner.materialize(run, tmp / run_id)
+    expected = json.loads((run / "expected.json").read_text())
+    log = gzip.decompress((run / "train.log.gz").read_bytes()).decode()
+    if mode == "log":
+        text = log
+    elif mode == "thin":
+        text = excerpt(log, expected, before=1, after=1)
+    else:
+        text = excerpt(log, expected)
+    out = tmp / ("train.log" if mode == "log" else "excerpt.txt")
+    out.write_text(text)
+    return out
 
 
 def answer(run_id: str, mode: str) -> dict:
@@ -52,21 +74,9 @@ def answer(run_id: str, mode: str) -> dict:
     from nandoctor.diagnose.engine import diagnose
     from nandoctor.diagnose.inputs import discover
 
-    sys.path.insert(0, str(ROOT))
-    from tools.lab import runner
-
-    run = RUNS / run_id
-    expected = json.loads((run / "expected.json").read_text())
     with tempfile.TemporaryDirectory(prefix="acc-") as tmp:
-        tmp = Path(tmp)
-        if mode == "folder":
-            target = runner.materialize(run, tmp / run_id)
-        else:
-            log = gzip.decompress((run / "train.log.gz").read_bytes()).decode()
-            target = tmp / ("train.log" if mode == "log" else "excerpt.txt")
-            target.write_text(log if mode == "log" else excerpt(log, expected))
         try:
-            d, _ = diagnose(discover(target))
+            d, _ = diagnose(discover(target(run_id, mode, Path(tmp))))
         except Exception as exc:  # a crash is a wrong answer, and the table says so
             return {
                 "id": run_id,

@@ -75,4 +75,5 @@ def test_log_alone_without_data_says_what_would_settle_it(capsys):
     steps = " ".join(report["next_steps"])
     assert "data" in steps and "debug_info" in steps
     if report["causes"][0]["cause"] != "unknown":
-        assert report["causes"][0]["confidence"] < 0.6
+        # the calibrated map: a guess from a sudden NaN alone is not given as a sure answer (>= 0.8)
+        assert report["causes"][0]["confidence"] < 0.8

@@ -91,7 +91,8 @@ def test_excerpt_with_a_sudden_nan_names_the_likely_cause_without_certainty(caps
     top = report["causes"][0]
     # a sudden NaN after a falling loss: a bad record or a loss layer, and the log cannot tell which
     assert top["cause"] in ("bad_input", "loss_function")
-    assert top["confidence"] < 0.5
+    # the calibrated map: hints and a pasted excerpt never make a sure answer (>= 0.8)
+    assert top["confidence"] < 0.8
     named = {c["cause"] for c in report["causes"]}
     assert {"bad_input", "loss_function"} <= named
     steps = " ".join(report["next_steps"])

@@ -61,6 +61,7 @@ class LabelRule:
     ignore_label: int | None = None
     integral: bool = True  # class labels (SoftmaxWithLoss, Accuracy, ...) must be integers
     consumer: str | None = None  # the loss layer, for messages
+    high: float | None = None  # the largest value allowed (1 for a probability target)
 
 
 @dataclass
@@ -257,6 +258,10 @@ class Accumulator:
             high = finite & (np.trunc(lab) >= rule.num_classes) & ~ignored
             bad |= high
             why.append((high, f">= {rule.num_classes} classes"))
+        if rule.high is not None:
+            above = finite & (lab > rule.high)
+            bad |= above
+            why.append((above, f"> {rule.high:g} (a probability target)"))
         rows = np.flatnonzero(bad.any(axis=1))
         for j in rows.tolist():
             reasons = [text for mask, text in why if mask[j].any()]

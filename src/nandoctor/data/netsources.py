@@ -27,6 +27,8 @@ from nandoctor.data.spec import SourceSpec, detect_kind
 
 DATA_TYPES = ("Data", "HDF5Data", "ImageData")
 CLASS_LABEL_LOSSES = ("SoftmaxWithLoss", "MultinomialLogisticLoss", "InfogainLoss", "Accuracy")
+# losses whose target is a probability in [0, 1]: a target of 255 pushes the logit without bound
+PROBABILITY_TARGET_LOSSES = ("SigmoidCrossEntropyLoss",)
 RESCALERS = ("Power", "Scale", "BatchNorm", "MVN")
 _CHANNEL_KEEPING = frozenset(
     {"Pooling", "ReLU", "PReLU", "ELU", "Sigmoid", "TanH", "Dropout", "Softmax", "Flatten", "Reshape",
@@ -219,9 +221,11 @@ def _label_rule(layer, layers) -> tuple[LabelRule | None, str | None]:
         return None, None
     for label_top in layer.tops[1:]:
         for consumer in layers:
-            if consumer.type not in CLASS_LABEL_LOSSES or len(consumer.bottoms) < 2:
+            if len(consumer.bottoms) < 2 or consumer.bottoms[1] != label_top:
                 continue
-            if consumer.bottoms[1] != label_top:
+            if consumer.type in PROBABILITY_TARGET_LOSSES:
+                return LabelRule(None, None, False, consumer.name, high=1.0), label_top
+            if consumer.type not in CLASS_LABEL_LOSSES:
                 continue
             lp = consumer.param("loss_param")
             ignore = _int(_get(lp, "ignore_label"), None)

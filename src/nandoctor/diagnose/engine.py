@@ -12,19 +12,20 @@ with a run that did not fail (``wellness``).
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any
 
 from nandoctor.core.registry import get_rule, load_rules
 from nandoctor.core.types import Cause, CauseScore, Diagnosis, Finding, InputError, Verdict
-from nandoctor.core.votes import HINT, STRONG, Signal, VoteContext
+from nandoctor.core.votes import HINT, PREDICTED, STRONG, Signal, VoteContext
 from nandoctor.diagnose import chain, culprit, verdict, wellness
 from nandoctor.diagnose.gather import Gathered, gather
 from nandoctor.diagnose.inputs import RunInputs
-from nandoctor.diagnose.scoring import confidences, order, score
+from nandoctor.diagnose.scoring import Strength, confidences, order, score, strength
 from nandoctor.diagnose.signals import divergence_signals, votes_of
 from nandoctor.diagnose.timeline import Timeline, timeline
 
-__all__ = ["decide", "diagnose", "score"]
+__all__ = ["Ranking", "decide", "diagnose", "rank", "score"]
 
 
 def diagnose(
@@ -60,9 +61,54 @@ def _context_signals(g: Gathered, tl: Timeline) -> list[Signal]:
     out = []
     sudden = any(f.data.get("kind") in ("loss_sudden", "loss_jump", "smoothed_only") for f in g.findings)
     clean = g.data is not None and not any(f.code.startswith("NAN4") and f.severity.value != "info" for f in g.findings)
+    step = _step_too_large(g)
+    if sudden and tl.went_nonfinite and step is not None:
+        # between two displays a step this large can take the loss from finite to NaN unseen
+        out.append(
+            Signal(
+                Cause.GRADIENT_EXPLOSION,
+                1.0,
+                f"{_headline(step.message)}, and the loss went non-finite between two displays",
+                None,
+                step.culprit or "base_lr",
+                3,
+                step.evidence[:1],
+            )
+        )
+    custom = next(
+        (f for f in g.findings if f.cause is Cause.LOSS_FUNCTION and f.severity.value == "info" and f.culprit), None
+    )
+    if sudden and tl.went_nonfinite and custom is not None and step is None:
+        # a loss nandoctor cannot read the code of, and a NaN out of nowhere: the construct is the suspect
+        out.append(
+            Signal(
+                Cause.LOSS_FUNCTION,
+                1.0,
+                f"the loss went non-finite suddenly, and {custom.culprit} is a loss whose code is not checked",
+                custom,
+                custom.culprit,
+                2,
+            )
+        )
+    out.extend(_test_only_signals(g, tl))
+    first = next((f for f in g.findings if f.data.get("kind") == "loss_nonfinite"), None)
+    if first is not None and str(first.data.get("value", "")).lower() == "nan":
+        # x86's invalid operations (0/0, inf - inf, log of a negative) make the negative default
+        # NaN that glibc prints "-nan"; a positive one was not computed here but copied in
+        out.append(
+            Signal(
+                Cause.BAD_INPUT,
+                2.0,
+                "the first non-finite value prints as nan, not -nan: not made by the net's arithmetic "
+                "(which gives -nan) but read in, as a NaN stored in the data is",
+                first,
+                None,
+                1,
+            )
+        )
     if clean and tl.went_nonfinite:
         out.append(Signal(Cause.BAD_INPUT, -2.0, "the data scan found no bad record in the sources Caffe reads"))
-        if sudden:
+        if sudden and step is None:
             out.append(
                 Signal(Cause.LOSS_FUNCTION, 1.0, "the data is clean, so a layer computed the NaN from finite inputs")
             )
@@ -77,6 +123,54 @@ def _context_signals(g: Gathered, tl: Timeline) -> list[Signal]:
     ):
         out.append(Signal(Cause.LR_POLICY, -1.0, "every lr the log prints is finite, positive and not growing"))
     return out
+
+
+def _test_only_signals(g: Gathered, tl: Timeline) -> list[Signal]:
+    """The TEST net non-finite while TRAIN, with the same weights, stays finite: the TEST net's own
+    input. Before the first update (test_initialization) the weights cannot be the reason at all."""
+    if tl.first_nonfinite_test is None or tl.first_nonfinite is not None:
+        return []
+    before = tl.first_display is None or tl.first_nonfinite_test <= tl.first_display
+    source = _test_source(g)
+    where = f" ({source})" if source else ""
+    if before:
+        reason = (
+            f"the TEST net is non-finite at iteration {tl.first_nonfinite_test}, before any update, while the "
+            f"TRAIN net computes finite losses with the same weights: the TEST data{where} is the difference"
+        )
+        return [Signal(Cause.BAD_INPUT, PREDICTED, reason, None, source, 4)]
+    reason = f"only the TEST net goes non-finite (from iteration {tl.first_nonfinite_test}); TRAIN stays finite"
+    return [Signal(Cause.BAD_INPUT, HINT, reason, None, source, 2)]
+
+
+def _test_source(g: Gathered) -> str | None:
+    """The source the TEST phase's data layer reads, when the net was read."""
+    net = g.train_net
+    if net is None:
+        return None
+    for layer in net.phase_layers("TEST"):
+        for name in ("data_param", "hdf5_data_param", "image_data_param"):
+            msg = layer.param(name)
+            src = msg.get("source") if msg is not None else None
+            if isinstance(src, str) and src:
+                return src.rstrip("/").rsplit("/", 1)[-1]
+    return None
+
+
+def _step_too_large(g: Gathered) -> Finding | None:
+    """A solver fact that makes every update too large (base_lr for the solver type, momentum)."""
+    for f in g.findings:
+        rule = get_rule(f.code)
+        if (
+            f.cause is Cause.GRADIENT_EXPLOSION
+            and f.severity.value != "info"
+            and rule is not None
+            and rule.bears is not None
+            and rule.bears.value == "prediction"
+            and "solver" in getattr(rule, "needs", ())
+        ):
+            return f
+    return None
 
 
 def _early_links(g: Gathered) -> list[chain.Link]:
@@ -115,6 +209,21 @@ def _chain_signals(links: list[chain.Link], tl: Timeline, g: Gathered) -> tuple[
         after = f", before the loss did ({loss.text})" if loss is not None else ", before the first non-finite value"
         out.append(Signal(Cause.LR_POLICY, STRONG, f"the lr grew ({lr.text}){after}", None, None, 0, lr.evidence))
         explained = True
+    onset = tl.onset
+    if tl.first_negative_lr is not None and failed and (onset is None or tl.first_negative_lr <= onset):
+        # a negative lr climbs the loss: the explosion that follows is its effect
+        out.append(
+            Signal(
+                Cause.LR_POLICY,
+                STRONG,
+                f"the lr is negative from iteration {tl.first_negative_lr}, before the first non-finite value",
+                None,
+                "base_lr",
+                11,
+                lr.evidence if lr is not None else (),
+            )
+        )
+        explained = True
     exp = next((f for f in g.findings if f.code == "NAN122" and f.culprit), None)
     nonfinite = chain.first(links, "nonfinite")
     overflow = nonfinite is not None and "inf" in nonfinite.text and "nan" not in nonfinite.text
@@ -133,7 +242,20 @@ def _chain_signals(links: list[chain.Link], tl: Timeline, g: Gathered) -> tuple[
     return out, explained
 
 
-def decide(g: Gathered) -> Diagnosis:
+@dataclass(frozen=True, slots=True)
+class Ranking:
+    """The scored causes of one run, before culprits and fixes: what the confidence is read from."""
+
+    tl: Timeline
+    links: list[chain.Link]
+    signals: list[Signal]
+    totals: dict[Cause, float]
+    causes: list[Cause]
+    by_cause: dict[Cause, list[Signal]]
+    strength: Strength | None  # of the top cause; None when nothing is ranked
+
+
+def rank(g: Gathered) -> Ranking:
     tl = timeline(g.trace)
     path = g.trace.path if g.trace is not None else "<log>"
     links = chain.build(tl, path, _early_links(g)) if g.trace is not None else _early_links(g)
@@ -149,7 +271,20 @@ def decide(g: Gathered) -> Diagnosis:
     failed = tl.went_nonfinite or tl.first_nonfinite_lr is not None or verdict.aborted(g)
     supported = {c for c, cs in by_cause.items() if any(s.weight >= HINT for s in cs)}
     ranked_causes = order(totals, supported, failed)
-    conf = confidences(ranked_causes, totals)
+    displays = len([p for p in tl.seg.train if not p.final]) if tl.seg is not None else 0
+    top = ranked_causes[0] if ranked_causes else None
+    power = (
+        strength(top, ranked_causes, totals, displays, g.configs is not None, by_cause[top])
+        if top is not None
+        else None
+    )
+    return Ranking(tl, links, sigs, totals, ranked_causes, by_cause, power)
+
+
+def decide(g: Gathered) -> Diagnosis:
+    r = rank(g)
+    tl, links, sigs, totals, ranked_causes, by_cause = r.tl, r.links, r.signals, r.totals, r.causes, r.by_cause
+    conf = confidences(ranked_causes, totals, r.strength)
     story = chain.chain_text(links)
     ranked: list[CauseScore] = []
     for cause in ranked_causes:

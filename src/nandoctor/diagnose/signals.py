@@ -112,7 +112,9 @@ def origin_votes(f: Finding, ctx: VoteContext) -> Iterator[Signal]:
     if f.code in ("NAN500", "NAN501") and f.cause is not Cause.UNKNOWN:
         # in an explosion the first inf shows where the overflow lands, not the knob to turn
         culprit = None if f.cause is Cause.GRADIENT_EXPLOSION else layer
-        yield Signal(f.cause, STRONG, f.message, f, culprit, 12)
+        # an explosion seen in debug_info is what a step too large does: a symptom of what made it so
+        explosion = f.cause is Cause.GRADIENT_EXPLOSION
+        yield Signal(f.cause, STRONG, f.message, f, culprit, 12, symptom=explosion)
         return
     if f.code == "NAN503" and f.cause not in (Cause.GRADIENT_EXPLOSION, Cause.UNKNOWN):
         # values jumping in a data layer (records of 1e30) are bad input, not an explosion
