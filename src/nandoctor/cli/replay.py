@@ -255,7 +255,7 @@ def _replay_bundle(args):
         import torch  # noqa: F401
     except ImportError:
         raise InputError("replaying a PyTorch bundle needs torch (pip install nandoctor[torch])") from None
-    from nandoctor.torch.bundle import replay_bundle
+    from nandoctor.torch.bundle_replay import replay_bundle
 
     sys.path.insert(0, str(Path.cwd()))
     try:
