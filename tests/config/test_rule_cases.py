@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from nandoctor.config.edits import apply_edits
 from nandoctor.config.textformat import ParseError, parse_file, parse_text
 from nandoctor.config.validate import validate
 from nandoctor.core.registry import Facts, get_rule, run_rules
@@ -21,13 +22,6 @@ def header(path: Path) -> dict[str, list[str]]:
         key, _, value = line[2:].partition(": ")
         out.setdefault(key, []).append(value)
     return out
-
-
-def apply_edits(text: str, edits) -> str:
-    for e in sorted(edits, key=lambda e: e.start, reverse=True):
-        assert text[e.start : e.end] == e.old
-        text = text[: e.start] + e.new + text[e.end :]
-    return text
 
 
 @pytest.mark.parametrize("path", CASES, ids=lambda p: p.stem)

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from nandoctor.config import schema
-from nandoctor.config.solver import apply_edits, load_solver
+from nandoctor.config.edits import apply_edits
+from nandoctor.config.solver import load_solver
 from nandoctor.config.textformat import parse_file, parse_text
 from nandoctor.core.registry import Facts, get_rule, run_rules, select_rules
 from nandoctor.core.types import Cause, Severity

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from nandoctor.cli.main import main
 from nandoctor.config import lr
-from nandoctor.config.solver import apply_edits, insert_edit, load_solver, replace_edit
+from nandoctor.config.edits import apply_edits, insert_edit, replace_edit
+from nandoctor.config.solver import load_solver
 from nandoctor.config.textformat import parse_text
 from nandoctor.core.types import InputError
 from tests.conftest import corpus_path
@@ -67,7 +68,7 @@ def test_net_sources_resolve_against_the_solver_folder():
 def test_replace_and_insert_edits():
     text = "# solver\nbase_lr: 0.01  # lr\nnet_param {\n  name: 'x'\n}  # end\n"
     s = solver_of(text)
-    e = replace_edit(s, "base_lr", "0.001")
+    e = replace_edit(s.path, s.field("base_lr").value, "0.001")
     assert (e.old, e.line, e.col) == ("0.01", 2, 10)
     e2 = insert_edit(s, "max_iter", "100")
     assert (
@@ -76,8 +77,8 @@ def test_replace_and_insert_edits():
     )
     empty = solver_of("# nothing\n")
     assert apply_edits("# nothing\n", [insert_edit(empty, "base_lr", "0.01")]) == "base_lr: 0.01\n# nothing\n"
-    with pytest.raises(ValueError):
-        replace_edit(s, "gamma", "0.1")
+    with pytest.raises(ValueError):  # the file no longer holds the old text where the edit says
+        apply_edits(text.replace("0.01", "0.02"), [e])
 
 
 @settings(max_examples=150, deadline=None)
@@ -94,7 +95,7 @@ def test_edits_keep_the_file_parseable(fields, newline, indent, final_newline):
     s = solver_of(text)
     edits = [insert_edit(s, "stepsize", "123")]
     if fields:
-        edits.append(replace_edit(s, fields[-1][0], "7"))
+        edits.append(replace_edit(s.path, s.field(fields[-1][0]).value, "7"))
     out = apply_edits(text, edits)
     s2 = solver_of(out)
     assert s2.value("stepsize") == 123
