@@ -33,10 +33,9 @@ from typing import Any
 
 import numpy as np
 
+from nandoctor.config.layers import INPUT_TYPES, INPUT_TYPES_V1
 from nandoctor.core.types import Cause
 from nandoctor.log.symptom import (
-    INPUT_TYPES,
-    INPUT_TYPES_V1,
     cause_for_layer,
     debug_text,
     fmt_value,

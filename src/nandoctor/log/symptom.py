@@ -15,13 +15,13 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from nandoctor.config import layers
 from nandoctor.config.textformat import ParseError, parse_text
 from nandoctor.core.types import Cause
 from nandoctor.log.trace import DebugRecord, Segment
 
-INPUT_TYPES = {"Data", "HDF5Data", "ImageData", "Input", "MemoryData", "WindowData", "DummyData", "AnnotatedData"}
-INPUT_TYPES_V1 = {"DATA", "HDF5_DATA", "IMAGE_DATA", "MEMORY_DATA", "WINDOW_DATA", "DUMMY_DATA"}
-MATH_TYPES = {"Log", "Power", "Exp", "Reduction", "Sqrt", "BNLL", "Divide", "LOG", "POWER", "EXP"}
+# Custom layers of other Caffe builds that are as unsafe as Log and Power.
+MATH_TYPES = layers.MATH_TYPES | layers.MATH_TYPES_V1 | {"Sqrt", "Divide"}
 
 
 @dataclass(slots=True)
@@ -73,7 +73,7 @@ def _dump_types(text: str) -> tuple[tuple[str, str], ...]:
 
 
 def cause_for_layer(typ: str | None, layer: str, role: str) -> tuple[Cause, list[str]]:
-    if role == "input" or typ in INPUT_TYPES or typ in INPUT_TYPES_V1:
+    if role == "input" or typ in layers.INPUT_TYPES or typ in layers.INPUT_TYPES_V1:
         return Cause.BAD_INPUT, []
     if typ in ("Pooling", "POOLING"):
         return Cause.POOLING, []
