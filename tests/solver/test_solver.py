@@ -17,7 +17,7 @@ from nandoctor.config.textformat import parse_text
 from nandoctor.core.types import InputError
 from tests.conftest import corpus_path
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "solver"
+CASES = Path(__file__).resolve().parents[1] / "cases"
 
 
 def solver_of(text: str, path: str = "/runs/a/solver.prototxt"):
@@ -118,13 +118,13 @@ def test_lr_params_reject_what_caffe_rejects():
 
 
 def test_cli_clean_solver_exit_0(capsys):
-    assert main(["lr", str(FIXTURES / "NAN204_ok.prototxt")]) == 0
+    assert main(["lr", str(CASES / "NAN204/pass_default.prototxt")]) == 0
     out = capsys.readouterr().out
     assert "       100  0.001" in out and "caffe train: iterations 0..399" in out
 
 
 def test_cli_findings_json_csv_and_plot(tmp_path, capsys):
-    path = str(FIXTURES / "NAN201_bad_poly_past_max_iter.prototxt")
+    path = str(CASES / "NAN201/fail_poly_past_max_iter.prototxt")
     assert main(["lr", path, "--iters", "150", "--format", "json", "--plot", str(tmp_path / "lr.png")]) == 1
     data = json.loads(capsys.readouterr().out)
     assert data["horizon"] == {"runner": "step", "iterations": 150, "evaluated": 150}
@@ -138,14 +138,14 @@ def test_cli_findings_json_csv_and_plot(tmp_path, capsys):
 
 def test_cli_text_keeps_the_first_zero_rate_when_sampling(capsys):
     """poly past max_iter: 0 at 100, -nan from 101; a sampled table still shows both moments."""
-    path = str(FIXTURES / "NAN201_bad_poly_past_max_iter.prototxt")
+    path = str(CASES / "NAN201/fail_poly_past_max_iter.prototxt")
     assert main(["lr", path, "--iters", "150"]) == 1
     out = capsys.readouterr().out
     assert "       100  0\n" in out and "       101  -nan" in out
 
 
 def test_cli_abort_and_input_errors(tmp_path, capsys):
-    assert main(["lr", str(FIXTURES / "NAN200_bad_step_no_stepsize.prototxt")]) == 1
+    assert main(["lr", str(CASES / "NAN200/fix_step_no_stepsize.prototxt")]) == 1
     assert "sgd_solver.cpp:33] Check failed" in capsys.readouterr().out
     assert main(["lr", str(tmp_path / "missing.prototxt")]) == 2
     bad = tmp_path / "bad.prototxt"
