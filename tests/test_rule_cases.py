@@ -37,7 +37,44 @@ CASES = sorted(p for p in CASES_DIR.glob("NAN*/*") if CASE_RE.match(p.name) and 
 
 # Rules whose cases are still to be written; the test below fails on a rule missing here
 # that has no case, and on a rule listed here that has one (so the list only shrinks).
-WITHOUT_CASES = frozenset({"NAN303", "NAN306", "NAN307", "NAN502", "NAN601", "NAN602", "NAN610", "NAN611", "NAN620", "NAN625", "NAN630", "NAN631", "NAN632", "NAN640", "NAN650", "NAN651", "NAN652", "NAN660", "NAN670", "NAN701", "NAN702", "NAN703", "NAN704", "NAN705", "NAN706", "NAN707", "NAN708", "NAN709"})
+WITHOUT_CASES = frozenset(
+    {
+        "NAN303",
+        "NAN306",
+        "NAN307",
+        "NAN502",
+        "NAN601",
+        "NAN602",
+        "NAN610",
+        "NAN611",
+        "NAN620",
+        "NAN625",
+        "NAN630",
+        "NAN631",
+        "NAN632",
+        "NAN640",
+        "NAN650",
+        "NAN651",
+        "NAN652",
+        "NAN660",
+        "NAN670",
+        "NAN701",
+        "NAN702",
+        "NAN703",
+        "NAN704",
+        "NAN705",
+        "NAN706",
+        "NAN707",
+        "NAN708",
+        "NAN709",
+    }
+)
+
+
+def header(path: Path) -> dict[str, list[str]]:
+    """The case's header keys, each with its values in order."""
+    if path.suffix == ".json":
+        case = json.loads(path.read_text()).get("case", {})
         return {k: v if isinstance(v, list) else [v] for k, v in case.items()}
     out: dict[str, list[str]] = {}
     for line in path.read_text().splitlines():
