@@ -114,7 +114,7 @@ def _manifest() -> dict[str, str]:
 
 MANIFEST = _manifest()
 # BVLC's early lenet_solver_rmsprop (commit 20bb3d9) sets momentum 0.9 with RMSProp, which
-# final-master Caffe rejects (caffe-facts §3.3: CHECK momentum == 0; BVLC later changed the
+# final-master Caffe rejects (RMSPropSolver's constructor: CHECK momentum == 0; BVLC later changed the
 # example to `momentum: 0.0`, commit bd941ff). The manifest does not mark it.
 KNOWN_ABORTS = {"BVLC__caffe__examples__mnist__lenet_solver_rmsprop.prototxt": {"NAN211"}}
 

@@ -7,7 +7,7 @@ point at the user's text) and gets the V2 type name Caffe's upgrade would give i
 ``Layer.param("pooling_param")`` works for all three versions (V0's flat fields are
 presented as the V2 message they become).
 
-Phase filtering follows Caffe's ``Net::StateMeetsRule`` (caffe-facts §4): a layer with
+Phase filtering follows Caffe's ``Net::StateMeetsRule`` (net.cpp): a layer with
 ``include`` rules is kept if any rule matches, one with ``exclude`` rules is dropped if any
 matches; a rule matches only if every field it sets matches the net state.
 """

@@ -24,7 +24,7 @@ DATA_PARAMS = {"Data": "data_param", "HDF5Data": "hdf5_data_param", "ImageData":
 
 # ------------------------------------------------------------------ explosion
 def lower_base_lr(solver, suggested: list[float] | None = None, factor: float = 10.0) -> Fix | None:
-    """base_lr divided by ``factor`` (the seed: at least 10x), or lower when a rule worked out a
+    """base_lr divided by ``factor`` (at least 10x: a smaller step rarely stops a divergence), or lower when a rule worked out a
     value the solver type tolerates (``suggested``), as an exact edit of the solver file."""
     if solver is None:
         return None

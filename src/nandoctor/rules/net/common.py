@@ -72,7 +72,7 @@ def nets_of(facts) -> list[Net]:
 def parsed_by_caffe(net: Net) -> bool:
     """False when the file holding the net has a schema error (a NAN0xx error: Caffe refuses to read it).
 
-    Caffe never builds such a net, and our model of it is a guess (the seed's ``kernel: 3`` is no
+    Caffe never builds such a net, and our model of it is a guess (a misspelt ``kernel: 3`` is no
     kernel at all), so net rules stay quiet rather than pile findings about a net that does not
     exist onto the one finding that matters. Fork extensions (NAN003, info) do not count: the
     fork the user runs reads them, and its nets deserve the checks.
