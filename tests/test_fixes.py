@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from nandoctor.config.edits import apply_edits
 from nandoctor.core.types import Edit, InputError
-from nandoctor.fixes import apply_edits, patch_files, write_fixes
+from nandoctor.fixes import patch_files, write_fixes
 
 TEXT = 'base_lr: 0.01\nlr_policy: "poly"  # keep this comment\npower: 0.9\n'
 

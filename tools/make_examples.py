@@ -6,7 +6,7 @@ for the handful of layers the examples use (HDF5Data, InnerProduct, ReLU,
 Pooling AVE, Eltwise SUM, Power, Reduction MEAN, SoftmaxWithLoss, EuclideanLoss)
 and of SGDSolver (momentum, weight decay, Caffe's lr policies via
 ``nandoctor.config.lr``), printing Caffe's glog lines (solver.cpp:239/258,
-sgd_solver.cpp:112, the smoothed loss of caffe-facts §1.4). The arithmetic is
+sgd_solver.cpp:112, the smoothed loss over average_loss iterations that solver.cpp prints). The arithmetic is
 real: every number in the logs is computed, none is written by hand. The real
 Caffe runs that nandoctor is tested against live in the shared corpus.
 

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from nandoctor.config.edits import apply_edits
 from nandoctor.core.safeio import OutputDir, read_input
 from nandoctor.core.types import Edit, InputError
 
@@ -104,25 +105,6 @@ def _patch_bytes(data: bytes, edits: list[Edit]) -> bytes:
         cursor = end
     out.append(data[cursor:])
     return b"".join(out)
-
-
-def apply_edits(text: str, edits: Iterable[Edit]) -> str:
-    """Apply non-overlapping edits (by character offsets of ``text``); identical duplicates count once."""
-    unique = sorted({(e.start, e.end, e.old, e.new): e for e in edits}.values(), key=lambda e: (e.start, e.end))
-    out: list[str] = []
-    cursor = 0
-    for e in unique:
-        if e.start < cursor:
-            raise ValueError(f"overlapping edits at offset {e.start} in {e.path}")
-        if text[e.start : e.end] != e.old:
-            raise ValueError(
-                f"edit at offset {e.start} of {e.path} expected {e.old!r}, found {text[e.start : e.end]!r}"
-            )
-        out.append(text[cursor : e.start])
-        out.append(e.new)
-        cursor = e.end
-    out.append(text[cursor:])
-    return "".join(out)
 
 
 def patch_files(edits: Iterable[Edit]) -> list[PatchedFile]:

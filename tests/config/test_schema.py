@@ -11,7 +11,7 @@ from nandoctor.config.textformat import parse_file
 from nandoctor.config.validate import validate
 from tests.conftest import CORPUS, corpus_files
 
-# Defaults as caffe-facts §3/§4 state them (read from caffe.proto, independently of our tables).
+# Defaults as caffe.proto declares them, written out here independently of our tables.
 DOCUMENTED_DEFAULTS = [
     ("SolverParameter", "base_lr", 0.0),
     ("SolverParameter", "lr_policy", ""),

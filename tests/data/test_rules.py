@@ -6,7 +6,8 @@ import pytest
 
 from nandoctor.core.registry import Facts, all_rules, run_rules, select_rules
 from nandoctor.core.types import Cause
-from nandoctor.data.report import DataReport, Issue, Read, SourceReport
+from nandoctor.data.report import DataReport, Issue, SourceReport
+from nandoctor.data.schedule import Read
 from nandoctor.rules.data.common import PER_RECORD
 
 KIND_TO_CODE = {

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from nandoctor.config.edits import apply_edits, insert_field_edit, replace_edit
 from nandoctor.config.textformat import parse_text
-from nandoctor.rules.net.common import apply_edits, insert_field_edit, replace_edit
 
 
 def _pooling(text):

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from nandoctor.config.edits import apply_edits
 from nandoctor.config.net import load_net
 from nandoctor.config.textformat import parse_file, parse_text
 from nandoctor.core.registry import Facts, run_rules, select_rules
 from nandoctor.core.types import Cause, Severity
-from nandoctor.rules.net.common import apply_edits
 from tests.conftest import corpus_path
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "net"

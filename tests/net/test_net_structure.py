@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from nandoctor.config.edits import apply_edits
 from nandoctor.config.net import load_net
 from nandoctor.config.shapes import infer_shapes
 from nandoctor.config.textformat import parse_file, parse_text
@@ -14,7 +15,7 @@ from nandoctor.config.validate import caffe_accepts
 from nandoctor.core.registry import Facts, run_rules, select_rules
 from nandoctor.core.types import InputError, Severity
 from nandoctor.lint import lint_paths
-from nandoctor.rules.net.common import apply_edits, nets_of
+from nandoctor.rules.net.common import nets_of
 from tests.conftest import corpus_path
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "net"

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from nandoctor.config.edits import apply_edits
 from nandoctor.config.net import load_net
 from nandoctor.config.pooling import PoolParams, pool_geometry
 from nandoctor.config.textformat import parse_file, parse_text
 from nandoctor.core.registry import Facts
 from nandoctor.core.types import Cause, Severity
-from nandoctor.rules.net.common import apply_edits
 from nandoctor.rules.net.pooling import EmptyPoolingWindow, PoolingRejectedByCaffe, PoolingSkipsInputs
 from tests.conftest import corpus_path
 from tests.net.logshapes import caffe_top_shapes

@@ -10,16 +10,17 @@ from pathlib import Path
 import pytest
 
 from nandoctor.config import schema
-from nandoctor.config.solver import apply_edits, load_solver
+from nandoctor.config.edits import apply_edits
+from nandoctor.config.solver import load_solver
 from nandoctor.config.textformat import parse_file, parse_text
 from nandoctor.core.registry import Facts, get_rule, run_rules, select_rules
 from nandoctor.core.types import Cause, Severity
 from tests.conftest import CORPUS, caffe_runs, corpus_files
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "solver"
+CASES = Path(__file__).resolve().parents[1] / "cases"
 RULES = select_rules(["NAN2"])
-BAD = sorted(FIXTURES.glob("NAN2??_bad*.prototxt"))
-OK = sorted(FIXTURES.glob("NAN2??_ok*.prototxt"))
+BAD = sorted(p for p in CASES.glob("NAN2??/f*_*.prototxt") if p.name.startswith(("fail_", "fix_")))
+OK = sorted(CASES.glob("NAN2??/pass_*.prototxt"))
 
 
 def _options(text: str) -> dict:
@@ -33,7 +34,7 @@ def findings_for_text(text: str, path: str = "solver.prototxt", options: dict | 
 
 
 def _code(path: Path) -> str:
-    return path.name[:6]
+    return path.parent.name
 
 
 def test_every_solver_rule_has_fixtures():
@@ -71,7 +72,7 @@ def test_rule_docs_and_causes():
 
 
 def test_abort_message_is_caffes_fatal_line():
-    text = (FIXTURES / "NAN200_bad_step_no_stepsize.prototxt").read_text()
+    text = (CASES / "NAN200/fix_step_no_stepsize.prototxt").read_text()
     (f,) = [f for f in findings_for_text(text) if f.code == "NAN200"]
     assert "sgd_solver.cpp:33] Check failed: this->param_.stepsize() > 0 (0 vs. 0)" in f.message
     assert f.culprit == "stepsize"
@@ -79,7 +80,7 @@ def test_abort_message_is_caffes_fatal_line():
 
 
 def test_fix_keeps_crlf_and_indentation():
-    path = FIXTURES / "NAN200_bad_crlf_indented_no_final_newline.prototxt"
+    path = CASES / "NAN200/fix_crlf_indented_no_final_newline.prototxt"
     text = path.read_bytes().decode()
     (f,) = [f for f in findings_for_text(text) if f.code == "NAN200"]
     assert f.fix.edits[0].new == "\r\n  stepsize: 1000"
@@ -87,7 +88,7 @@ def test_fix_keeps_crlf_and_indentation():
 
 
 def test_growth_message_names_factor_and_iteration():
-    text = (FIXTURES / "NAN204_bad_multistep_gamma10.prototxt").read_text()
+    text = (CASES / "NAN204/fail_multistep_gamma10.prototxt").read_text()
     (f,) = [f for f in findings_for_text(text) if f.code == "NAN204"]
     assert "x10 at each stepvalue" in f.message and "iteration 80" in f.message
     assert f.severity is Severity.ERROR
@@ -95,7 +96,7 @@ def test_growth_message_names_factor_and_iteration():
 
 
 def test_unsorted_stepvalues_report_the_real_steps():
-    text = (FIXTURES / "NAN206_bad_unsorted.prototxt").read_text()
+    text = (CASES / "NAN206/fail_unsorted.prototxt").read_text()
     (f,) = [f for f in findings_for_text(text) if f.code == "NAN206"]
     assert f.data["steps_at"] == [1500, 1501, 1502]
 
@@ -113,7 +114,7 @@ def _manifest() -> dict[str, str]:
 
 MANIFEST = _manifest()
 # BVLC's early lenet_solver_rmsprop (commit 20bb3d9) sets momentum 0.9 with RMSProp, which
-# final-master Caffe rejects (caffe-facts §3.3: CHECK momentum == 0; BVLC later changed the
+# final-master Caffe rejects (RMSPropSolver's constructor: CHECK momentum == 0; BVLC later changed the
 # example to `momentum: 0.0`, commit bd941ff). The manifest does not mark it.
 KNOWN_ABORTS = {"BVLC__caffe__examples__mnist__lenet_solver_rmsprop.prototxt": {"NAN211"}}
 

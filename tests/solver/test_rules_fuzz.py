@@ -9,7 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nandoctor.config import lr, schema
-from nandoctor.config.solver import apply_edits, load_solver
+from nandoctor.config.edits import apply_edits
+from nandoctor.config.solver import load_solver
 from nandoctor.config.textformat import parse_text
 from nandoctor.core.registry import Facts, run_rules, select_rules
 from nandoctor.core.types import InputError

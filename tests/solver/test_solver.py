@@ -11,12 +11,13 @@ from hypothesis import strategies as st
 
 from nandoctor.cli.main import main
 from nandoctor.config import lr
-from nandoctor.config.solver import apply_edits, insert_edit, load_solver, replace_edit
+from nandoctor.config.edits import apply_edits, insert_edit, replace_edit
+from nandoctor.config.solver import load_solver
 from nandoctor.config.textformat import parse_text
 from nandoctor.core.types import InputError
 from tests.conftest import corpus_path
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "solver"
+CASES = Path(__file__).resolve().parents[1] / "cases"
 
 
 def solver_of(text: str, path: str = "/runs/a/solver.prototxt"):
@@ -67,7 +68,7 @@ def test_net_sources_resolve_against_the_solver_folder():
 def test_replace_and_insert_edits():
     text = "# solver\nbase_lr: 0.01  # lr\nnet_param {\n  name: 'x'\n}  # end\n"
     s = solver_of(text)
-    e = replace_edit(s, "base_lr", "0.001")
+    e = replace_edit(s.path, s.field("base_lr").value, "0.001")
     assert (e.old, e.line, e.col) == ("0.01", 2, 10)
     e2 = insert_edit(s, "max_iter", "100")
     assert (
@@ -76,8 +77,8 @@ def test_replace_and_insert_edits():
     )
     empty = solver_of("# nothing\n")
     assert apply_edits("# nothing\n", [insert_edit(empty, "base_lr", "0.01")]) == "base_lr: 0.01\n# nothing\n"
-    with pytest.raises(ValueError):
-        replace_edit(s, "gamma", "0.1")
+    with pytest.raises(ValueError):  # the file no longer holds the old text where the edit says
+        apply_edits(text.replace("0.01", "0.02"), [e])
 
 
 @settings(max_examples=150, deadline=None)
@@ -94,7 +95,7 @@ def test_edits_keep_the_file_parseable(fields, newline, indent, final_newline):
     s = solver_of(text)
     edits = [insert_edit(s, "stepsize", "123")]
     if fields:
-        edits.append(replace_edit(s, fields[-1][0], "7"))
+        edits.append(replace_edit(s.path, s.field(fields[-1][0]).value, "7"))
     out = apply_edits(text, edits)
     s2 = solver_of(out)
     assert s2.value("stepsize") == 123
@@ -117,13 +118,13 @@ def test_lr_params_reject_what_caffe_rejects():
 
 
 def test_cli_clean_solver_exit_0(capsys):
-    assert main(["lr", str(FIXTURES / "NAN204_ok.prototxt")]) == 0
+    assert main(["lr", str(CASES / "NAN204/pass_default.prototxt")]) == 0
     out = capsys.readouterr().out
     assert "       100  0.001" in out and "caffe train: iterations 0..399" in out
 
 
 def test_cli_findings_json_csv_and_plot(tmp_path, capsys):
-    path = str(FIXTURES / "NAN201_bad_poly_past_max_iter.prototxt")
+    path = str(CASES / "NAN201/fail_poly_past_max_iter.prototxt")
     assert main(["lr", path, "--iters", "150", "--format", "json", "--plot", str(tmp_path / "lr.png")]) == 1
     data = json.loads(capsys.readouterr().out)
     assert data["horizon"] == {"runner": "step", "iterations": 150, "evaluated": 150}
@@ -137,14 +138,14 @@ def test_cli_findings_json_csv_and_plot(tmp_path, capsys):
 
 def test_cli_text_keeps_the_first_zero_rate_when_sampling(capsys):
     """poly past max_iter: 0 at 100, -nan from 101; a sampled table still shows both moments."""
-    path = str(FIXTURES / "NAN201_bad_poly_past_max_iter.prototxt")
+    path = str(CASES / "NAN201/fail_poly_past_max_iter.prototxt")
     assert main(["lr", path, "--iters", "150"]) == 1
     out = capsys.readouterr().out
     assert "       100  0\n" in out and "       101  -nan" in out
 
 
 def test_cli_abort_and_input_errors(tmp_path, capsys):
-    assert main(["lr", str(FIXTURES / "NAN200_bad_step_no_stepsize.prototxt")]) == 1
+    assert main(["lr", str(CASES / "NAN200/fix_step_no_stepsize.prototxt")]) == 1
     assert "sgd_solver.cpp:33] Check failed" in capsys.readouterr().out
     assert main(["lr", str(tmp_path / "missing.prototxt")]) == 2
     bad = tmp_path / "bad.prototxt"

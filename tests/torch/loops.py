@@ -69,7 +69,7 @@ class SeqModel(nn.Module):
 
 
 def label_frequency_loss(logits, y):
-    """The seed's label-frequency normalisation: each class's summed loss divided by its count."""
+    """A label-frequency normalisation (the loss that divides by a class count that can be 0): each class's summed loss divided by its count."""
     classes = logits.shape[1]
     counts = torch.bincount(y, minlength=classes).float()
     nll = -F.log_softmax(logits, 1).gather(1, y[:, None]).squeeze(1)

@@ -17,15 +17,6 @@ from nandoctor.core.types import InputError
 COMMANDS = ("diagnose", "lint", "lr", "log", "watch", "scan_data", "replay", "rules", "demo")
 
 
-def _load(name: str):
-    try:
-        return importlib.import_module(f"nandoctor.cli.{name}")
-    except ModuleNotFoundError as exc:
-        if exc.name == f"nandoctor.cli.{name}":
-            return None
-        raise
-
-
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The parser of every command, or with ``only`` of that one command.
 
@@ -39,9 +30,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"nandoctor {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS if only is None else (only,):
-        module = _load(name)
-        if module is None:
-            continue
+        module = importlib.import_module(f"nandoctor.cli.{name}")
         p = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP)
         module.add_arguments(p)
         p.set_defaults(_run=module.run)

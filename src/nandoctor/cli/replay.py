@@ -183,13 +183,11 @@ def _read_log(console, plan, args) -> dict:
 
 
 def _diagnose(console, plan) -> dict | None:
-    """The whole diagnosis with the replay's log as the run's log (when the diagnosis engine is installed)."""
-    try:
-        from nandoctor.diagnose.engine import diagnose
-        from nandoctor.diagnose.inputs import discover
-        from nandoctor.report.diagnosis_text import render_diagnosis
-    except ImportError:
-        return None
+    """The whole diagnosis with the replay's log as the run's log."""
+    from nandoctor.diagnose.engine import diagnose
+    from nandoctor.diagnose.inputs import discover
+    from nandoctor.report.diagnosis_text import render_diagnosis
+
     inputs = discover(str(plan.run.run_dir), log=str(plan.log_path), solver=str(plan.run.solver_path))
     diagnosis, _ = diagnose(inputs, scan_data=False, options={})
     console.print()
@@ -259,7 +257,7 @@ def _replay_bundle(args):
         import torch  # noqa: F401
     except ImportError:
         raise InputError("replaying a PyTorch bundle needs torch (pip install nandoctor[torch])") from None
-    from nandoctor.torch.bundle import replay_bundle
+    from nandoctor.torch.bundle_replay import replay_bundle
 
     sys.path.insert(0, str(Path.cwd()))
     try:

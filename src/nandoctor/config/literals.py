@@ -26,7 +26,7 @@ from nandoctor.config.schema_problems import (
     WRONG_LITERAL,
     nearest,
 )
-from nandoctor.config.textformat import Pos, Scalar
+from nandoctor.config.tree import Pos, Scalar
 
 _INT_TYPES = frozenset(schema.INT_RANGES)
 _UNSIGNED = frozenset(("uint32", "uint64", "fixed32", "fixed64"))

@@ -2,7 +2,7 @@
 
 The rate at iteration ``iter`` (the number of updates already done) is stored in a
 ``float``. The seven BVLC policies, with the arithmetic Caffe actually performs
-(see caffe-facts §3.1 and the lr oracle):
+(read from sgd_solver.cpp, and checked against the rates a real Caffe prints in tests/solver/test_lr_oracle.py):
 
 =========  ==================================================================  ===========
 fixed      base_lr

@@ -7,7 +7,7 @@ point at the user's text) and gets the V2 type name Caffe's upgrade would give i
 ``Layer.param("pooling_param")`` works for all three versions (V0's flat fields are
 presented as the V2 message they become).
 
-Phase filtering follows Caffe's ``Net::StateMeetsRule`` (caffe-facts §4): a layer with
+Phase filtering follows Caffe's ``Net::StateMeetsRule`` (net.cpp): a layer with
 ``include`` rules is kept if any rule matches, one with ``exclude`` rules is dropped if any
 matches; a rule matches only if every field it sets matches the net state.
 """
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from nandoctor.config import upgrade
-from nandoctor.config.schema import FORK_LOSS_LAYER_TYPES, LOSS_LAYER_TYPES
+from nandoctor.config.layers import ANY_LOSS_TYPES
 from nandoctor.config.textformat import Document, Field, Message, number
 from nandoctor.core.types import Location
 
@@ -259,7 +259,7 @@ def _loss_weights(msg: Message, layer_type: str, n_tops: int) -> list[float]:
     if given:
         weights = [w if w is not None else 0.0 for w in given]
         return (weights + [0.0] * n_tops)[:n_tops] if n_tops else weights
-    if layer_type in LOSS_LAYER_TYPES or layer_type in FORK_LOSS_LAYER_TYPES:
+    if layer_type in ANY_LOSS_TYPES:
         # a loss layer without top gets an anonymous one from Caffe (AutoTopBlobs), weight 1 all the same
         return [1.0] + [0.0] * (n_tops - 1)
     return [0.0] * n_tops
@@ -274,7 +274,7 @@ def _loss_weight_problems(layers: list[Layer]) -> list[NetProblem]:
     out = []
     for layer in layers:
         given = len(layer.msg.all("loss_weight")) if layer.version != "v0" else 0
-        is_loss_type = layer.type in LOSS_LAYER_TYPES or layer.type in FORK_LOSS_LAYER_TYPES
+        is_loss_type = layer.type in ANY_LOSS_TYPES
         count = 1 if given == 0 and is_loss_type else given
         n_tops = max(len(layer.tops), 1) if is_loss_type else len(layer.tops)  # AutoTopBlobs adds one
         if count and count != n_tops:

@@ -22,6 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from nandoctor.config import layers
+
 SCALAR_TYPES = frozenset(
     ("double", "float", "int32", "int64", "uint32", "uint64", "sint32", "sint64",
      "fixed32", "fixed64", "sfixed32", "sfixed64", "bool", "string", "bytes")
@@ -707,63 +709,17 @@ def enum_value_name(enum: str, number: int) -> str | None:
 
 # --- layer types -------------------------------------------------------------------------
 
-V2_LAYER_TYPES = frozenset((
-    "AbsVal", "Accuracy", "ArgMax", "BNLL", "BatchNorm", "BatchReindex", "Bias", "Clip", "Concat",
-    "ContrastiveLoss", "Convolution", "Crop", "Data", "Deconvolution", "Dropout", "DummyData", "ELU",
-    "Eltwise", "Embed", "EuclideanLoss", "Exp", "Filter", "Flatten", "HDF5Data", "HDF5Output", "HingeLoss",
-    "Im2col", "ImageData", "InfogainLoss", "InnerProduct", "Input", "LRN", "LSTM", "LSTMUnit", "Log", "MVN",
-    "MemoryData", "MultinomialLogisticLoss", "PReLU", "Parameter", "Pooling", "Power", "Python", "RNN",
-    "ReLU", "Reduction", "Reshape", "SPP", "Scale", "Sigmoid", "SigmoidCrossEntropyLoss", "Silence", "Slice",
-    "Softmax", "SoftmaxWithLoss", "Split", "Swish", "TanH", "Threshold", "Tile", "WindowData",
-))  # fmt: skip
-
-V1_TYPE_TO_V2 = {
-    "ABSVAL": "AbsVal", "ACCURACY": "Accuracy", "ARGMAX": "ArgMax", "BNLL": "BNLL",
-    "CONCAT": "Concat", "CONTRASTIVE_LOSS": "ContrastiveLoss", "CONVOLUTION": "Convolution",
-    "DECONVOLUTION": "Deconvolution", "DATA": "Data", "DROPOUT": "Dropout", "DUMMY_DATA": "DummyData",
-    "EUCLIDEAN_LOSS": "EuclideanLoss", "ELTWISE": "Eltwise", "EXP": "Exp", "FLATTEN": "Flatten",
-    "HDF5_DATA": "HDF5Data", "HDF5_OUTPUT": "HDF5Output", "HINGE_LOSS": "HingeLoss", "IM2COL": "Im2col",
-    "IMAGE_DATA": "ImageData", "INFOGAIN_LOSS": "InfogainLoss", "INNER_PRODUCT": "InnerProduct",
-    "LRN": "LRN", "MEMORY_DATA": "MemoryData", "MULTINOMIAL_LOGISTIC_LOSS": "MultinomialLogisticLoss",
-    "MVN": "MVN", "POOLING": "Pooling", "POWER": "Power", "RELU": "ReLU", "SIGMOID": "Sigmoid",
-    "SIGMOID_CROSS_ENTROPY_LOSS": "SigmoidCrossEntropyLoss", "SILENCE": "Silence", "SOFTMAX": "Softmax",
-    "SOFTMAX_LOSS": "SoftmaxWithLoss", "SPLIT": "Split", "SLICE": "Slice", "TANH": "TanH",
-    "WINDOW_DATA": "WindowData", "THRESHOLD": "Threshold",
-}  # fmt: skip
-V2_TO_V1_TYPE = {v2: v1 for v1, v2 in V1_TYPE_TO_V2.items()}
+# Derived from the one layer-type table (config/layers.py).
+V2_LAYER_TYPES = layers.V2_LAYER_TYPES
+V1_TYPE_TO_V2 = layers.V1_TYPE_TO_V2
+V2_TO_V1_TYPE = layers.V2_TO_V1_TYPE
 
 # V1 layer fields that the V1 -> V2 upgrade moves into a sub-message: (block, field).
 V1_LAYER_FIELD_TO_V2 = {"blobs_lr": ("param", "lr_mult"), "weight_decay": ("param", "decay_mult")}
 
-# Subclasses of LossLayer: without loss_weight, top 0 gets weight 1 (every other layer: 0).
-LOSS_LAYER_TYPES = frozenset(
-    ("ContrastiveLoss", "EuclideanLoss", "HingeLoss", "InfogainLoss", "MultinomialLogisticLoss",
-     "SigmoidCrossEntropyLoss", "SoftmaxWithLoss")
-)  # fmt: skip
-
-# Layers built on BaseDataLayer: the only ones that apply transform_param (HDF5Data, Input
-# and DummyData do not read it at all).
-TRANSFORM_LAYER_TYPES = frozenset(("Data", "ImageData", "WindowData", "MemoryData"))
-
-LAYER_PARAM_FIELD = {
-    "Accuracy": "accuracy_param", "ArgMax": "argmax_param", "BatchNorm": "batch_norm_param",
-    "Bias": "bias_param", "Clip": "clip_param", "Concat": "concat_param",
-    "ContrastiveLoss": "contrastive_loss_param", "Convolution": "convolution_param",
-    "Deconvolution": "convolution_param", "Im2col": "convolution_param", "Crop": "crop_param",
-    "Data": "data_param", "Dropout": "dropout_param", "DummyData": "dummy_data_param",
-    "Eltwise": "eltwise_param", "ELU": "elu_param", "Embed": "embed_param", "Exp": "exp_param",
-    "Flatten": "flatten_param", "HDF5Data": "hdf5_data_param", "HDF5Output": "hdf5_output_param",
-    "HingeLoss": "hinge_loss_param", "ImageData": "image_data_param",
-    "InfogainLoss": "infogain_loss_param", "InnerProduct": "inner_product_param",
-    "Input": "input_param", "Log": "log_param", "LRN": "lrn_param", "MemoryData": "memory_data_param",
-    "MVN": "mvn_param", "Parameter": "parameter_param", "Pooling": "pooling_param",
-    "Power": "power_param", "PReLU": "prelu_param", "Python": "python_param",
-    "RNN": "recurrent_param", "LSTM": "recurrent_param", "Reduction": "reduction_param",
-    "ReLU": "relu_param", "Reshape": "reshape_param", "Scale": "scale_param",
-    "Sigmoid": "sigmoid_param", "Softmax": "softmax_param", "SoftmaxWithLoss": "softmax_param",
-    "SPP": "spp_param", "Slice": "slice_param", "Swish": "swish_param", "TanH": "tanh_param",
-    "Threshold": "threshold_param", "Tile": "tile_param", "WindowData": "window_data_param",
-}  # fmt: skip
+LOSS_LAYER_TYPES = layers.LOSS_LAYER_TYPES
+TRANSFORM_LAYER_TYPES = layers.TRANSFORM_LAYER_TYPES
+LAYER_PARAM_FIELD = layers.LAYER_PARAM_FIELD
 
 
 # --- forks -------------------------------------------------------------------------------
@@ -776,7 +732,6 @@ class ForkExtension:
     fork: str
     layer_types: dict[str, str | None]  # type -> its *_param field in LayerParameter (None: none)
     fields: dict[str, dict[str, FieldSpec]]  # BVLC message -> field name -> spec
-    loss_layer_types: frozenset[str] = frozenset()
 
 
 def _ext_fields(table: dict[str, str]) -> dict[str, dict[str, FieldSpec]]:
@@ -832,7 +787,6 @@ FORK_EXTENSIONS: dict[str, ForkExtension] = {
                 emit_constraint ? EmitConstraint""",
             }
         ),
-        frozenset(("MultiBoxLoss",)),
     ),
     "py-faster-rcnn (rbgirshick/caffe-fast-rcnn)": ForkExtension(
         "py-faster-rcnn (rbgirshick/caffe-fast-rcnn)",
@@ -846,7 +800,6 @@ FORK_EXTENSIONS: dict[str, ForkExtension] = {
                 "DropoutParameter": "scale_train ? bool = true",
             }
         ),
-        frozenset(("SmoothL1Loss",)),
     ),
     "SegNet (alexgkendall/caffe-segnet)": ForkExtension(
         "SegNet (alexgkendall/caffe-segnet)",
@@ -967,7 +920,7 @@ def fork_param_field(layer_type: str) -> str | None:
     return None
 
 
-FORK_LOSS_LAYER_TYPES = frozenset(t for ext in FORK_EXTENSIONS.values() for t in ext.loss_layer_types)
+FORK_LOSS_LAYER_TYPES = layers.ANY_LOSS_TYPES - layers.LOSS_LAYER_TYPES
 
 
 def param_field(layer_type: str) -> str | None:

@@ -17,6 +17,7 @@ import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from nandoctor.config.layers import SHAPE_OF
 from nandoctor.config.net import Layer
 from nandoctor.config.pooling import PoolParams, pool_geometry
 from nandoctor.config.textformat import Message, boolean, number
@@ -495,24 +496,40 @@ def _none(layer: Layer, bottoms, ctx) -> list[Shape | None]:
     return [None] * len(layer.tops)
 
 
-_ELEMENTWISE = (
-    "ReLU", "Sigmoid", "TanH", "AbsVal", "BNLL", "ELU", "PReLU", "Dropout", "Power", "Log", "Exp", "Threshold",
-    "Scale", "Bias", "BatchNorm", "LRN", "MVN", "Clip", "Swish", "Softmax", "Split", "Normalize", "BN",
-)  # fmt: skip
-_LOSSES = (
-    "SoftmaxWithLoss", "EuclideanLoss", "SigmoidCrossEntropyLoss", "InfogainLoss", "MultinomialLogisticLoss",
-    "HingeLoss", "ContrastiveLoss", "SmoothL1Loss",
-)  # fmt: skip
-
-SHAPE_FUNCTIONS: dict[str, Callable] = {
-    "Input": _input, "DummyData": _dummy, "Data": _data, "ImageData": _image_data, "WindowData": _window_data,
-    "MemoryData": _memory_data, "HDF5Data": _hdf5, "Convolution": _conv, "Deconvolution": _deconv,
-    "Pooling": _pooling, "InnerProduct": _inner_product, "Concat": _concat, "Eltwise": _eltwise,
-    "Flatten": _flatten, "Reshape": _reshape, "Slice": _slice, "Crop": _crop, "Reduction": _reduction,
-    "Accuracy": _accuracy, "ArgMax": _argmax, "Tile": _tile, "Embed": _embed, "Silence": _none,
-    "Permute": _permute, "ROIPooling": _roi_pooling,
-    **{t: _same for t in _ELEMENTWISE}, **{t: _scalar_loss for t in _LOSSES},
-}  # fmt: skip
+# Which function infers a type's tops is a column of the layer-type table (config/layers.py).
+_BY_NAME = {
+    f.__name__[1:]: f
+    for f in (
+        _accuracy,
+        _argmax,
+        _concat,
+        _conv,
+        _crop,
+        _data,
+        _deconv,
+        _dummy,
+        _eltwise,
+        _embed,
+        _flatten,
+        _hdf5,
+        _image_data,
+        _inner_product,
+        _input,
+        _memory_data,
+        _none,
+        _permute,
+        _pooling,
+        _reduction,
+        _reshape,
+        _roi_pooling,
+        _same,
+        _scalar_loss,
+        _slice,
+        _tile,
+        _window_data,
+    )
+}
+SHAPE_FUNCTIONS: dict[str, Callable] = {t: _BY_NAME[name] for t, name in SHAPE_OF.items()}
 
 
 def infer_shapes(

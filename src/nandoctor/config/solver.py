@@ -15,14 +15,13 @@ BVLC examples are), so that is the assumption made here.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from nandoctor.config import schema
 from nandoctor.config.textformat import Document, Field, Message, Scalar, number
-from nandoctor.core.types import Edit, Location
+from nandoctor.core.types import Location
 
 MESSAGE = "SolverParameter"
 
@@ -183,61 +182,3 @@ def _payload(src: NetSource | None):
     if src is None:
         return None
     return src.message if src.message is not None else src.path
-
-
-# --- edits --------------------------------------------------------------------------------
-
-
-def replace_edit(solver: Solver, name: str, value_text: str) -> Edit:
-    """Replace the text of the deciding ``name`` field's value with ``value_text``."""
-    f = solver.field(name)
-    if f is None or isinstance(f.value, Message):
-        raise ValueError(f"{name} is not set as a scalar in {solver.path}")
-    start, end = f.value.span
-    return Edit(
-        solver.path,
-        start,
-        end,
-        solver.doc.text[start:end],
-        value_text,
-        f.value.start.line,
-        f.value.start.col,
-    )
-
-
-def insert_edit(solver: Solver, name: str, value_text: str) -> Edit:
-    """Insert a new ``name: value`` line after the last top-level field, using the
-    indentation of that field and the file's newline style."""
-    text = solver.doc.text
-    newline = "\r\n" if "\r\n" in text else "\n"
-    top = solver.msg.fields
-    if not top:
-        return Edit(solver.path, 0, 0, "", f"{name}: {value_text}{newline}", 1, 1)
-    last = top[-1]
-    end = last.value.end
-    if end is None:
-        end = len(text)
-    eol = _end_of_line(text, end)
-    line_start = text.rfind("\n", 0, last.name_pos.offset) + 1
-    indent = re.match(r"[ \t]*", text[line_start:]).group()
-    new = f"{newline}{indent}{name}: {value_text}"
-    line = text.count("\n", 0, eol) + 1
-    col = eol - (text.rfind("\n", 0, eol) + 1) + 1
-    return Edit(solver.path, eol, eol, "", new, line, col)
-
-
-def _end_of_line(text: str, pos: int) -> int:
-    """Offset of the end of the line holding ``pos`` (before ``\\r\\n``/``\\n``); a trailing
-    comment on that line stays on it."""
-    nl = text.find("\n", pos)
-    if nl < 0:
-        return len(text)
-    return nl - 1 if nl > 0 and text[nl - 1] == "\r" else nl
-
-
-def apply_edits(text: str, edits) -> str:
-    """The text with the edits applied (offsets refer to the original text)."""
-    out = text
-    for e in sorted(edits, key=lambda e: (e.start, e.end), reverse=True):
-        out = out[: e.start] + e.new + out[e.end :]
-    return out

@@ -23,14 +23,16 @@ after the field name, or after a value).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nandoctor.config.tokenizer import TOKEN_RE, Pos, Positions, Tok, decode_string, lex, number_value
+from nandoctor.config import schema
+from nandoctor.config.literals import expected_word
+from nandoctor.config.tokenizer import Pos, Positions, Tok, decode_string, lex, number_value
+from nandoctor.config.tree import Document, Field, Message, Scalar
+from nandoctor.config.validate import validate
 from nandoctor.core.safeio import MB, read_input
-from nandoctor.core.types import InputError, Location
+from nandoctor.core.types import InputError
 
 __all__ = [
     "Document", "Field", "Message", "ParseError", "Pos", "Scalar", "number", "parse_file", "parse_text", "read_text",
@@ -44,107 +46,6 @@ MAX_DEPTH = 100
 MAX_INT_DIGITS = 100
 
 
-@dataclass(slots=True)
-class Scalar:
-    """A scalar literal as written. ``kind`` is ident, int, float or string."""
-
-    kind: str
-    text: str  # the literal exactly as in the file (with sign, quotes)
-    value: Any  # int, float, str (decoded string or identifier)
-    start: Pos
-    end: int  # offset just past the literal (adjacent strings included)
-    negative: bool = False
-    after: Pos | None = None  # position of the token after the literal (protobuf's error spot)
-    body: Pos | None = None  # for a negative literal: the token after the '-'
-
-    @property
-    def span(self) -> tuple[int, int]:
-        return (self.start.offset, self.end)
-
-    @property
-    def first_token(self) -> str:
-        """The first token of the literal as protobuf's tokenizer sees it (``-`` for negatives)."""
-        if self.negative:
-            return "-"
-        if self.kind == "string":
-            m = TOKEN_RE.match(self.text)
-            return m.group() if m else self.text
-        return self.text
-
-
-@dataclass(slots=True)
-class Field:
-    name: str
-    value: Scalar | Message
-    name_pos: Pos
-    after_name: Pos  # the token after the name: where protobuf reports "no field named"
-    colon: bool = False  # written with ':' after the name
-    list_pos: Pos | None = None  # the '[' when written in list form ``name: [a, b]``
-
-    @property
-    def is_message(self) -> bool:
-        return isinstance(self.value, Message)
-
-
-@dataclass(slots=True)
-class Message:
-    fields: list[Field] = field(default_factory=list)
-    start: Pos | None = None  # the opening brace (None for the top level)
-    end: int | None = None  # offset just past the closing brace
-    # ``name: []`` sets nothing, but protobuf still checks the name: kept apart from ``fields``.
-    empty_lists: list[Field] = field(default_factory=list)
-
-    def __iter__(self) -> Iterator[Field]:
-        return iter(self.fields)
-
-    def all(self, name: str) -> list[Field]:
-        return [f for f in self.fields if f.name == name]
-
-    def first(self, name: str) -> Field | None:
-        for f in self.fields:
-            if f.name == name:
-                return f
-        return None
-
-    def last(self, name: str) -> Field | None:
-        found = None
-        for f in self.fields:
-            if f.name == name:
-                found = f
-        return found
-
-    def has(self, name: str) -> bool:
-        return self.first(name) is not None
-
-    def get(self, name: str, default: Any = None) -> Any:
-        """Value of the last ``name`` field (protobuf: last one wins); a Message or a Python scalar."""
-        f = self.last(name)
-        if f is None:
-            return default
-        return f.value if isinstance(f.value, Message) else f.value.value
-
-    def get_all(self, name: str) -> list[Any]:
-        return [f.value if isinstance(f.value, Message) else f.value.value for f in self.all(name)]
-
-    def messages(self, name: str) -> list[Message]:
-        return [f.value for f in self.fields if f.name == name and isinstance(f.value, Message)]
-
-
-@dataclass(slots=True)
-class Document:
-    """A parsed file: its path, its text and the top-level message."""
-
-    path: str
-    text: str
-    root: Message
-
-    def location(self, pos: Pos) -> Location:
-        return Location(self.path, pos.line, pos.col)
-
-    def field_location(self, f: Field) -> Location:
-        return Location(self.path, f.name_pos.line, f.name_pos.col)
-
-
 class ParseError(InputError):
     """Malformed text format; carries protobuf-style ``line:col`` and what was expected."""
 
@@ -153,9 +54,6 @@ class _Types:
     """The schema view the parser needs: is a field a message, of which type, what protobuf expects."""
 
     def __init__(self, root: str):
-        from nandoctor.config import schema  # the schema modules import this one
-        from nandoctor.config.literals import expected_word
-
         self.schema = schema
         self.expected_word = expected_word
         self.root = root
@@ -387,14 +285,10 @@ def _earlier_schema_error(parser: _Parser, err: ParseError) -> ParseError | None
     """A schema error protobuf would have met before ``err``, in what was read before it."""
     root = parser.types.root if parser.types else None
     if root == "auto":
-        from nandoctor.config import schema
-
         names = {f.name for f in parser.root.fields}
         root = next((r for r in ("NetParameter", "SolverParameter") if names & set(schema.MESSAGES[r].fields)), None)
     if root is None or err.line is None:
         return None
-    from nandoctor.config.validate import validate  # validate imports this module
-
     for finding in validate(Document(parser.path, parser.text, parser.root), root):
         loc = finding.location
         positional = "protobuf_message" in finding.data and "caffe_stage" not in finding.data

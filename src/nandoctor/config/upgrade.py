@@ -10,7 +10,7 @@ against Caffe's own upgraded files (``zoo/upgraded/*.v2.prototxt``).
 from __future__ import annotations
 
 from nandoctor.config.schema import ENUMS, V1_TYPE_TO_V2
-from nandoctor.config.textformat import Field, Message
+from nandoctor.config.tree import Field, Message
 
 # V0 type strings (UpgradeV0LayerType). "padding" has no V2 type: Caffe folds it into
 # the convolution/pooling that consumes it.

@@ -44,7 +44,7 @@ from nandoctor.config.schema_problems import (
     WRONG_LITERAL,
     nearest,
 )
-from nandoctor.config.textformat import Document, Field, Message, Pos, Scalar
+from nandoctor.config.tree import Document, Field, Message, Pos, Scalar
 from nandoctor.config.upgrade import V0_TYPE_TO_V2
 from nandoctor.core.types import Cause, Edit, Evidence, Finding, Fix, Location, Severity
 

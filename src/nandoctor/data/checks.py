@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from nandoctor.data.report import MAX_POSITIONS, Issue, SourceReport
+from nandoctor.data.report import MAX_POSITIONS, Issue, SourceReport, record_name
 from nandoctor.data.schedule import ReadSchedule
 
 FLT_MAX = float(np.finfo(np.float32).max)
@@ -92,7 +92,7 @@ class Accumulator:
         room = SHAPE_EXAMPLES - len(ex)
         if room > 0:
             take = indices[:room].tolist()
-            ex.extend([i, _record(refs[j])] for j, i in enumerate(take))
+            ex.extend([i, record_name(refs[j])] for j, i in enumerate(take))
 
     def finish(self) -> None:
         self.report.shapes = dict(self._shapes)
@@ -275,36 +275,3 @@ class Accumulator:
                 top=top,
                 detail={"values": vals, "num_classes": rule.num_classes, "reasons": reasons},
             )
-
-
-def _record(ref: Any) -> str:
-    if isinstance(ref, tuple):
-        return ref[0]
-    return ref if isinstance(ref, str) else str(ref)
-
-
-def judge_shapes(src: SourceReport) -> None:
-    """Mark records whose shape differs from the majority (the shape the net was built for)."""
-    if not src.shapes:
-        return
-    majority = max(src.shapes.items(), key=lambda kv: (kv[1], kv[0]))[0]
-    src.majority_shape = majority
-    for shape, count in src.shapes.items():
-        if shape == majority:
-            continue
-        examples = src.shape_examples.get(shape, [])
-        schedule = ReadSchedule(**src.schedule) if src.schedule else ReadSchedule(None)
-        for index, ref in examples:
-            src.issues.append(
-                Issue(
-                    "shape",
-                    f"shape {shape} differs from the {src.shapes[majority]} records of shape {majority}",
-                    record=_record(ref),
-                    index=int(index),
-                    read=schedule.first_read(int(index)),
-                    detail={"shape": shape, "expected": majority},
-                )
-            )
-        if count > len(examples):
-            src.notes.append(f"{count} records have shape {shape}; only the first {len(examples)} are listed")
-    src.issues.sort(key=lambda i: (i.index is None, i.index if i.index is not None else 0, i.kind))

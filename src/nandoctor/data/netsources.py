@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from nandoctor.config.layers import SOURCE_TYPES
 from nandoctor.config.textformat import Message, boolean, number
 from nandoctor.core.safeio import MB, read_input
 from nandoctor.core.types import InputError
@@ -25,7 +26,6 @@ from nandoctor.data.report import Issue
 from nandoctor.data.schedule import ReadSchedule
 from nandoctor.data.spec import SourceSpec, detect_kind
 
-DATA_TYPES = ("Data", "HDF5Data", "ImageData")
 CLASS_LABEL_LOSSES = ("SoftmaxWithLoss", "MultinomialLogisticLoss", "InfogainLoss", "Accuracy")
 # losses whose target is a probability in [0, 1]: a target of 255 pushes the logit without bound
 PROBABILITY_TARGET_LOSSES = ("SigmoidCrossEntropyLoss",)
@@ -67,7 +67,7 @@ def specs_for_net(net, run_dir: str, solver=None, phases=("TRAIN", "TEST"), test
     for phase in phases:
         layers = net.phase_layers(phase)
         for layer in layers:
-            if layer.type in DATA_TYPES:
+            if layer.type in SOURCE_TYPES:
                 spec = _spec(layer, layers, phase, run_dir, solver, test_index)
                 if spec is not None:
                     specs.append(spec)

@@ -33,18 +33,9 @@ from pathlib import Path
 from typing import Any
 
 from nandoctor.core.types import InputError
+from nandoctor.data.schedule import Read, ReadSchedule
 
 MAX_POSITIONS = 8  # first positions kept per non-finite record
-
-
-@dataclass(slots=True)
-class Read:
-    """When Caffe first reads a record: iteration, the global batch number and the slot in the batch."""
-
-    iteration: int | None
-    batch: int | None
-    slot: int | None
-    note: str = ""
 
 
 @dataclass(slots=True)
@@ -214,8 +205,6 @@ def merge_reports(reports: list[DataReport]) -> DataReport:
     for r in reports:
         for s in r.sources:
             groups.setdefault((s.kind, s.path, s.layer, s.phase), []).append(s)
-    from nandoctor.data.checks import judge_shapes  # shapes are judged on the whole set
-
     merged = []
     for parts in groups.values():
         src = merge_sources(parts)
@@ -224,3 +213,36 @@ def merge_reports(reports: list[DataReport]) -> DataReport:
             judge_shapes(src)
         merged.append(src)
     return DataReport(merged, any(r.interrupted for r in reports))
+
+
+def record_name(ref: Any) -> str:
+    if isinstance(ref, tuple):
+        return ref[0]
+    return ref if isinstance(ref, str) else str(ref)
+
+
+def judge_shapes(src: SourceReport) -> None:
+    """Mark records whose shape differs from the majority (the shape the net was built for)."""
+    if not src.shapes:
+        return
+    majority = max(src.shapes.items(), key=lambda kv: (kv[1], kv[0]))[0]
+    src.majority_shape = majority
+    for shape, count in src.shapes.items():
+        if shape == majority:
+            continue
+        examples = src.shape_examples.get(shape, [])
+        schedule = ReadSchedule(**src.schedule) if src.schedule else ReadSchedule(None)
+        for index, ref in examples:
+            src.issues.append(
+                Issue(
+                    "shape",
+                    f"shape {shape} differs from the {src.shapes[majority]} records of shape {majority}",
+                    record=record_name(ref),
+                    index=int(index),
+                    read=schedule.first_read(int(index)),
+                    detail={"shape": shape, "expected": majority},
+                )
+            )
+        if count > len(examples):
+            src.notes.append(f"{count} records have shape {shape}; only the first {len(examples)} are listed")
+    src.issues.sort(key=lambda i: (i.index is None, i.index if i.index is not None else 0, i.kind))

@@ -27,8 +27,7 @@ from nandoctor.core.lifetime import die_with_parent
 from nandoctor.core.safeio import open_input
 from nandoctor.core.types import InputError
 from nandoctor.data import db
-from nandoctor.data.checks import judge_shapes
-from nandoctor.data.report import DataReport, Issue, SourceReport, merge_sources
+from nandoctor.data.report import DataReport, Issue, SourceReport, judge_shapes, merge_sources
 from nandoctor.data.spec import SourceSpec
 
 

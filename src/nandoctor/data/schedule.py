@@ -17,7 +17,15 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from nandoctor.data.report import Read
+
+@dataclass(slots=True)
+class Read:
+    """When Caffe first reads a record: iteration, the global batch number and the slot in the batch."""
+
+    iteration: int | None
+    batch: int | None
+    slot: int | None
+    note: str = ""
 
 
 @dataclass(slots=True)

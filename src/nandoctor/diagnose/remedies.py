@@ -14,9 +14,9 @@ import math
 import os
 from collections import defaultdict
 
+from nandoctor.config.edits import insert_field_edit, replace_edit
 from nandoctor.config.textformat import Scalar
 from nandoctor.core.types import Finding, Fix
-from nandoctor.rules.net.common import insert_field_edit, replace_edit
 
 MAX_NAMED = 10  # records or row ranges named in a culprit; the findings list every one
 DATA_PARAMS = {"Data": "data_param", "HDF5Data": "hdf5_data_param", "ImageData": "image_data_param"}
@@ -24,12 +24,10 @@ DATA_PARAMS = {"Data": "data_param", "HDF5Data": "hdf5_data_param", "ImageData":
 
 # ------------------------------------------------------------------ explosion
 def lower_base_lr(solver, suggested: list[float] | None = None, factor: float = 10.0) -> Fix | None:
-    """base_lr divided by ``factor`` (the seed: at least 10x), or lower when a rule worked out a
+    """base_lr divided by ``factor`` (at least 10x: a smaller step rarely stops a divergence), or lower when a rule worked out a
     value the solver type tolerates (``suggested``), as an exact edit of the solver file."""
     if solver is None:
         return None
-    from nandoctor.config.solver import replace_edit as solver_replace
-
     base_lr = solver.value("base_lr")
     if not isinstance(base_lr, (int, float)) or not math.isfinite(base_lr) or base_lr <= 0:
         return None
@@ -38,7 +36,7 @@ def lower_base_lr(solver, suggested: list[float] | None = None, factor: float = 
     text = f"Lower base_lr {base_lr / target:.3g}x: `base_lr: {base_lr:g}` -> `base_lr: {new}`"
     if not solver.is_set("base_lr"):
         return Fix(text + ".", (), safe=False)
-    return Fix(text + ".", (solver_replace(solver, "base_lr", new),), safe=False)
+    return Fix(text + ".", (replace_edit(solver.path, solver.field("base_lr").value, new),), safe=False)
 
 
 def lower_loss_weight(net, layer_name: str, dominant: Finding | None) -> Fix | None:

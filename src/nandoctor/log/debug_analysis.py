@@ -33,7 +33,15 @@ from typing import Any
 
 import numpy as np
 
+from nandoctor.config.layers import INPUT_TYPES, INPUT_TYPES_V1
 from nandoctor.core.types import Cause
+from nandoctor.log.symptom import (
+    cause_for_layer,
+    debug_text,
+    fmt_value,
+    layer_types,
+    new_symptom,
+)
 from nandoctor.log.trace import DEBUG_CODES, DebugRecord, Segment, Trace
 
 JUMP = 1e3  # growth over the series' own recent history that counts as "explodes"
@@ -218,12 +226,6 @@ def _scan(cols: _Columns):
 
 
 # ------------------------------------------------------------------ net structure from the records
-def layer_types(seg: Segment) -> dict[str, str]:
-    from nandoctor.log.symptoms import layer_types as from_dump
-
-    return from_dump(seg)
-
-
 def _forward_order(seg: Segment, rows: list[int], it: int | None) -> list[tuple[str, list[str]]]:
     """Layers (with their tops) in forward order, from the forward records of one iteration."""
     t = seg.debug
@@ -252,8 +254,6 @@ def _producer(forward: list[tuple[str, list[str]]], consumer: str, blob: str) ->
 
 
 def _is_input(typ: str | None, layer: str, role: str) -> bool:
-    from nandoctor.log.symptoms import INPUT_TYPES, INPUT_TYPES_V1
-
     return role == "input" or typ in INPUT_TYPES or typ in INPUT_TYPES_V1 or (typ is None and layer.startswith("data"))
 
 
@@ -414,8 +414,6 @@ def _localize(trace: Trace, seg: Segment) -> Localization | None:
 
 
 def _origin_only(seg: Segment, bad: DebugRecord, types: dict[str, str]) -> Localization:
-    from nandoctor.log.symptoms import cause_for_layer
-
     typ = types.get(bad.layer)
     phase = {"forward": "forward", "backward": "backward", "update": "update"}[bad.direction]
     if bad.direction == "forward" and bad.role == "param":
@@ -467,8 +465,6 @@ def _explosion(seg, cols: _Columns, bad, jump: Jump, factors, types) -> Localiza
 # ------------------------------------------------------------------ symptoms (NAN500-NAN503)
 def origin_symptoms(trace: Trace, seg: Segment) -> list:
     """The first non-finite debug value as a symptom; flagged ``after_growth`` when an explosion preceded it."""
-    from nandoctor.log.symptoms import _base, _debug_text, _fmt
-
     loc = localize(trace, seg)
     if loc is None or loc.first_nonfinite is None:
         return []
@@ -481,11 +477,11 @@ def origin_symptoms(trace: Trace, seg: Segment) -> list:
     cause, candidates = kind_phase.cause, kind_phase.candidates
     if kind == "debug_param_update":
         msg = (f"debug_info: the weights of layer {first.layer} (param blob {first.blob}) are already "
-               f"{_fmt(first.value)} at iteration {it} while the previous pass was finite: the update made them")  # fmt: skip
+               f"{fmt_value(first.value)} at iteration {it} while the previous pass was finite: the update made them")  # fmt: skip
     else:
         where = "forward data" if phase == "forward" else "backward diff"
         msg = (f"debug_info: layer {first.layer}{f' ({typ})' if typ else ''} is the first to produce a non-finite "
-               f"value ({_fmt(first.value)} in {first.role} blob {first.blob} {where}) at iteration {it}")  # fmt: skip
+               f"value ({fmt_value(first.value)} in {first.role} blob {first.blob} {where}) at iteration {it}")  # fmt: skip
     data: dict[str, Any] = {
         "layer": first.layer, "layer_type": typ, "blob": first.blob, "role": first.role, "phase": phase,
         "iteration": it, "value": str(first.value), "first_nonfinite_debug_iteration": it,
@@ -509,14 +505,12 @@ def origin_symptoms(trace: Trace, seg: Segment) -> list:
     prev = [t.record(i) for i in before[-3:].tolist()]
     if data.get("after_growth"):
         prev = [loc.jump.record]  # what matters before this nan is where the growth began
-    ev = [(r.line, _debug_text(r)) for r in [*prev, first]]
-    return [_base(seg, kind, msg, cause, iteration=it, culprit=first.layer, evidence=ev, data=data)]
+    ev = [(r.line, debug_text(r)) for r in [*prev, first]]
+    return [new_symptom(seg, kind, msg, cause, iteration=it, culprit=first.layer, evidence=ev, data=data)]
 
 
 def growth_symptoms(trace: Trace, seg: Segment) -> list:
     """The explosion (first jump by orders of magnitude before anything is non-finite) as a symptom."""
-    from nandoctor.log.symptoms import _base, _debug_text, _fmt
-
     loc = localize(trace, seg)
     if loc is None or loc.jump is None:
         return []
@@ -533,7 +527,7 @@ def growth_symptoms(trace: Trace, seg: Segment) -> list:
     if loc.loss_head:
         data["loss_head"] = loc.loss_head
     msg = (f"debug_info: layer {r.layer} {r.role} blob {r.blob} grows {shown.factor:.3g}x between iterations "
-           f"{shown.from_iteration} and {r.iteration} ({_fmt(shown.reference)} -> {_fmt(r.value)})")  # fmt: skip
+           f"{shown.from_iteration} and {r.iteration} ({fmt_value(shown.reference)} -> {fmt_value(r.value)})")  # fmt: skip
     if loc.loss_head:
         head = next(h for h in loc.loss_heads if h["layer"] == loc.loss_head)
         msg += (f"; loss head {loc.loss_head} (loss_weight {head['loss_weight']:g}) grows first, its gradient "
@@ -545,11 +539,11 @@ def growth_symptoms(trace: Trace, seg: Segment) -> list:
     ev = []
     prev = _previous_record(seg, shown)
     if prev is not None:
-        ev.append((prev.line, _debug_text(prev)))
-    ev.append((r.line, _debug_text(r)))
+        ev.append((prev.line, debug_text(prev)))
+    ev.append((r.line, debug_text(r)))
     if shown is not jump:
-        ev.append((jump.record.line, _debug_text(jump.record)))
-    return [_base(seg, "debug_growth", msg, loc.cause, iteration=jump.record.iteration, culprit=loc.layer,
+        ev.append((jump.record.line, debug_text(jump.record)))
+    return [new_symptom(seg, "debug_growth", msg, loc.cause, iteration=jump.record.iteration, culprit=loc.layer,
                   evidence=sorted(ev), data=data)]  # fmt: skip
 
 

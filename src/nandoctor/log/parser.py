@@ -561,10 +561,10 @@ class _Parser:
 
     def _rare(self, line: int, key: bytes, rest: bytes) -> None:
         seg = self.seg
-        k = key[:6]
-        if k in (b"*** ", b"double", b"free()", b"Segmen", b"Floati", b"Aborte", b"termin"):
+        event = P.EVENT.get(key)
+        if event == "crash_output":
             self._raw(line, key, rest)
-        elif k == b"Creati":  # training/test net; "Creating Layer" has its own event kind
+        elif event == "net_created":  # training/test net; "Creating Layer" has its own event kind
             m = P.NET_FILE_RE.search(rest)
             t = P.TEST_NET_RE.search(rest)
             role = "test" if b"test" in key else "train"
@@ -573,51 +573,50 @@ class _Parser:
                 role,
                 int(t.group(1)) if t else None,
             )
-        elif k == b"with l":
+        elif event == "loss_weight":
             if self.cur_layer is not None:
                 v = number(rest.split()[0]) if rest.split() else None
                 if v is not None:
                     self.cur_layer.loss_weights.append(v)
-        elif k == b"Check ":
+        elif event == "check_failed":
             seg.crashes.append(Crash("check_failed", "Check failed: " + _text(rest), line))
-        elif k == b"Unknow":
+        elif event == "unknown_lr_policy":
             seg.crashes.append(Crash("fatal", _text(key + rest), line))
-        elif k == b"Gradie":
+        elif event == "clip":
             m = P.CLIP_RE.search(rest)
             it = self.last_iter  # the current display's iteration, if there is one
             if it is not None and seg.clips and seg.clips[-1].iteration is not None and seg.clips[-1].iteration >= it:
                 it = seg.clips[-1].iteration + 1  # Caffe clips (and says so) on every iteration, displayed or not
             if m:
                 seg.clips.append(ClipEvent(it, number(m.group(1)), number(m.group(2)), number(m.group(3)), line))
-        elif k == b"Snapsh":
+        elif event == "snapshot":
             m = P.SNAPSHOT_RE.search(rest)
             if m:
                 p = _text(m.group(1))
                 kind = "solverstate" if "solverstate" in p or b"solver state" in rest else "model"
                 seg.snapshots.append(Snapshot(p, kind, line, _snapshot_iter(p)))
-        elif k == b"Restar":
+        elif event == "data_restart":
             seg.info["data_restarts"] = seg.info.get("data_restarts", 0) + 1
-        elif k in (b"Resumi", b"Restor"):
+        elif event == "resume":
             if self._has_training():
                 self._split(line)
                 seg = self.seg
             seg.info["resumed_from"] = _text(rest)
             seg.info["resumed_line"] = line
-        elif k == b"Optimi":
-            if b"Done" in key:
-                seg.info.setdefault("optimization_done_line", line)
-            else:
-                seg.info["stopped_early_line"] = line
-        elif k == b"Solvin":
+        elif event == "optimization_done":
+            seg.info.setdefault("optimization_done_line", line)
+        elif event == "stopped_early":
+            seg.info["stopped_early_line"] = line
+        elif event == "solving":
             seg.info["solving"] = _text(rest)
-        elif k == b"Learni":
+        elif event == "lr_policy":
             seg.info["lr_policy"] = _text(rest)
-        elif k == b"Test l":
+        elif event == "test_loss":
             test = self.cur_test
             if test is not None:
                 test.loss = number(rest.strip().split()[0]) if rest.split() else None
                 test.loss_line = line
-        elif k == b"Test s":
+        elif event == "test_score":
             m = rest.split(b":", 1)
             if len(m) == 2 and m[0].strip().isdigit():
                 val = m[1].strip().split()[0] if m[1].split() else b""
@@ -625,10 +624,10 @@ class _Parser:
                 self._output(
                     line, False, int(idx), "score" + _text(idx), number(val), val.decode("latin-1"), None, None
                 )
-        elif k == b"Test i":
+        elif event == "test_interrupted":
             if self.cur_test is not None:
                 self.cur_test.interrupted = True
-        elif key.startswith(b"[Forward] Input"):
+        elif event == "debug_input":
             parts = rest.split()
             if len(parts) >= 3 and parts[1] == b"data:":
                 t = self.chunk_debug
@@ -641,7 +640,7 @@ class _Parser:
                 t.blob.append(i)
                 v = number(parts[2])
                 t.value.append(float("nan") if v is None else v)
-        elif key.startswith(b"[Update] Layer"):
+        elif event == "debug_update":
             self._update_line(line, rest)
 
     def _update_line(self, line: int, rest: bytes) -> None:

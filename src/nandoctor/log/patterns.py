@@ -15,6 +15,7 @@ thread id and ``file:line`` vary between Caffe versions and forks and are ignore
 from __future__ import annotations
 
 import re
+from typing import NamedTuple
 
 # A value as printed: a %g number, nan/inf in any spelling (also MSVC's 1.#QNAN,
 # nan(ind)); stops at whitespace so suffixes such as "[ 0 / 70000 ]" are left out.
@@ -54,45 +55,56 @@ UPDATE_RE = re.compile(
     rb"([^,\n]*), param (?:blob )?(\S+) (?:\(owned[^)\n]*\) )?(?:data: ([^\s;]+);? ?)?(?:diff: (\S+))?"
 )
 
-# Less frequent messages, found after the glog "] " (and, for prefix-less logs, at line starts).
-RARE_KEYS = (
-    b"Check failed: ",
-    b"Snapshotting ",
-    b"Gradient clipping: ",
-    b"Initializing solver from parameters:",
-    b"Initializing net from parameters:",
-    b"Top shape: ",
-    b"Setting up ",
-    b"Creating Layer ",
-    b"Creating training net ",
-    b"Creating test net ",
-    b"with loss weight ",
-    b"Restarting data prefetching",
-    b"Restoring previous solver status from ",
-    b"Resuming from ",
-    b"Optimization Done",
-    b"Optimization stopped early",
-    b"Solving ",
-    b"Learning Rate Policy: ",
-    b"Test loss: ",
-    b"Test score #",
-    b"Test interrupted",
-    b"[Forward] Input ",
-    b"[Backward] All net params",
-    b"[Update] Layer ",
-    b"Unknown learning rate policy",
-)
 
-# Lines printed without any glog prefix: glibc and glog's failure handler, shells, plus fatal F lines.
-RAW_KEYS = (
-    b"*** ",
-    b"double free or corruption",
-    b"free(): ",
-    b"Segmentation fault",
-    b"Floating point exception",
-    b"Aborted",
-    b"terminate called",
+class LogMessage(NamedTuple):
+    """A message the parser recognises by how it starts: the key, and the event it records."""
+
+    key: bytes  # the message's first bytes, after glog's "] " (or at a line start)
+    event: str  # what the scanner and the parser make of it
+    raw: bool = False  # printed without a glog prefix (glibc, glog's failure handler, the shell)
+
+
+# Every message recognised by its first bytes, in one table: the scanner's regexes and byte
+# filters (log/scan.py) and the parser's dispatch (log/parser.py) are built from it.
+MESSAGES = (
+    LogMessage(b"Check failed: ", "check_failed"),
+    LogMessage(b"Snapshotting ", "snapshot"),
+    LogMessage(b"Gradient clipping: ", "clip"),
+    LogMessage(b"Initializing solver from parameters:", "dump"),
+    LogMessage(b"Initializing net from parameters:", "dump"),
+    LogMessage(b"Top shape: ", "top_shape"),  # by the thousand in net setup: scanned by numpy
+    LogMessage(b"Setting up ", "setting_up"),  # likewise
+    LogMessage(b"Creating Layer ", "creating_layer"),  # likewise
+    LogMessage(b"Creating training net ", "net_created"),
+    LogMessage(b"Creating test net ", "net_created"),
+    LogMessage(b"with loss weight ", "loss_weight"),
+    LogMessage(b"Restarting data prefetching", "data_restart"),
+    LogMessage(b"Restoring previous solver status from ", "resume"),
+    LogMessage(b"Resuming from ", "resume"),
+    LogMessage(b"Optimization Done", "optimization_done"),
+    LogMessage(b"Optimization stopped early", "stopped_early"),
+    LogMessage(b"Solving ", "solving"),
+    LogMessage(b"Learning Rate Policy: ", "lr_policy"),
+    LogMessage(b"Test loss: ", "test_loss"),
+    LogMessage(b"Test score #", "test_score"),
+    LogMessage(b"Test interrupted", "test_interrupted"),
+    LogMessage(b"[Forward] Input ", "debug_input"),
+    LogMessage(b"[Backward] All net params", "debug_summary"),  # once per debug_info iteration: by numpy
+    LogMessage(b"[Update] Layer ", "debug_update"),  # the [Update] lines of 2014-2015 builds
+    LogMessage(b"Unknown learning rate policy", "unknown_lr_policy"),
+    LogMessage(b"*** ", "crash_output", raw=True),
+    LogMessage(b"double free or corruption", "crash_output", raw=True),
+    LogMessage(b"free(): ", "crash_output", raw=True),
+    LogMessage(b"Segmentation fault", "crash_output", raw=True),
+    LogMessage(b"Floating point exception", "crash_output", raw=True),
+    LogMessage(b"Aborted", "crash_output", raw=True),
+    LogMessage(b"terminate called", "crash_output", raw=True),
 )
+EVENT = {m.key: m.event for m in MESSAGES}
+# Less frequent messages, found after the glog "] " (and, for prefix-less logs, at line starts).
+RARE_KEYS = tuple(m.key for m in MESSAGES if not m.raw)
+# Lines printed without any glog prefix: glibc and glog's failure handler, shells, plus fatal F lines.
+RAW_KEYS = tuple(m.key for m in MESSAGES if m.raw)
 
 
 def _alternation(keys: tuple[bytes, ...]) -> bytes:
@@ -115,7 +127,11 @@ def _firsts(keys: tuple[bytes, ...], extra: bytes = b"") -> bytes:
 RARE_RE = re.compile(rb"\] +(?=" + _firsts(RARE_KEYS) + rb")" + _alternation(RARE_KEYS) + rb"([^\n]*)")
 # glog mode: lines that start without a glog prefix but matter (crash output) and fatal F lines.
 RAW_RE = re.compile(
-    rb"\n(?:> ?)?(?=[*dfSFAt])(" + _alternation(RAW_KEYS)[1:-1] + rb"|F\d{4,8} [^\]\n]{0,80}\] )([^\n]*)"
+    rb"\n(?:> ?)?(?="
+    + _firsts(RAW_KEYS, b"F")
+    + rb")("
+    + _alternation(RAW_KEYS)[1:-1]
+    + rb"|F\d{4,8} [^\]\n]{0,80}\] )([^\n]*)"
 )
 # prefix-less mode: every rare key at a line start (after optional quote marker and spaces).
 BARE_RE = re.compile(

@@ -56,15 +56,14 @@ _ISDIGIT = np.zeros(256, dtype=bool)
 _ISDIGIT[ord("0") : ord("9") + 1] = True
 # first bytes of the lines RAW_RE can match (after an optional "> " quote marker)
 _RAW_FIRST = np.zeros(256, dtype=bool)
-_RAW_FIRST[list(b"*dfSFAt>")] = True
+_RAW_FIRST[[k[0] for k in P.RAW_KEYS] + list(b"F>")] = True
 # first two bytes of the rare messages: where RARE_RE can match after "] +"
 _RARE_PAIR = np.zeros(1 << 16, dtype=bool)
 _RARE_PAIR[[k[0] << 8 | k[1] for k in P.RARE_KEYS]] = True
 # the rare keys that come by the thousand (net setup, debug_info summaries), recognised by numpy
 # byte by byte (no other key shares their first bytes)
-_FREQUENT_KEYS = (
-    (TOP, b"Top shape: "), (SETUP, b"Setting up "), (LAYER, b"Creating Layer "), (SUMMARY, b"[Backward] All net params")
-)  # fmt: skip
+_FREQUENT_EVENTS = {"top_shape": TOP, "setting_up": SETUP, "creating_layer": LAYER, "debug_summary": SUMMARY}
+_FREQUENT_KEYS = tuple((_FREQUENT_EVENTS[m.event], m.key) for m in P.MESSAGES if m.event in _FREQUENT_EVENTS)
 _FREQUENT_LENGTH = np.zeros(13, dtype=np.int64)
 _FREQUENT_LENGTH[[k for k, _ in _FREQUENT_KEYS]] = [len(key) for _, key in _FREQUENT_KEYS]
 # for some first two bytes, the byte at a further offset that the keys starting with them can have
@@ -255,22 +254,22 @@ def scan_chunk(buf: bytes, bare: bool | None = None, sent_dumps: set[bytes] | No
         events += zip(setup.kinds, map(parsed.__getitem__, zip(setup.kinds, setup.rests, strict=True)), strict=True)
     for pos, key, rest, stop in rare:
         at(pos)
-        k = key[:6]
-        if k == b"Top sh":
+        event = P.EVENT.get(key)
+        if event == "top_shape":
             shape = shapes.get(rest, False)
             if shape is False:
                 shape = shapes[rest] = _top_shape(rest)
             add((TOP, shape))
-        elif k == b"Settin":
+        elif event == "setting_up":
             name = names.get(rest)
             add((SETUP, name if name is not None else names.setdefault(rest, text(rest))))
-        elif key == b"Creating Layer ":
+        elif event == "creating_layer":
             name = names.get(rest)
             add((LAYER, name if name is not None else names.setdefault(rest, text(rest))))
-        elif k == b"[Backw":
+        elif event == "debug_summary":
             m = P.SUMMARY_RE.search(rest)
             add((SUMMARY, _four_numbers(m.groups()) if m else None))
-        elif k == b"Initia":
+        elif event == "dump":
             if shift is not None:  # the dump is read from the chunk itself
                 stop += int(shift[np.searchsorted(kept_at, stop, side="right") - 1])
             add(_dump_event(buf, stop, key, sent_dumps))

@@ -19,18 +19,17 @@ debug_growth.
 
 from __future__ import annotations
 
-import functools
 import itertools
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from nandoctor.config.textformat import ParseError, parse_text
 from nandoctor.core.types import Cause
-from nandoctor.log.trace import DebugRecord, Segment, Trace, TrainPoint
+from nandoctor.log.debug_analysis import growth_symptoms, origin_symptoms
+from nandoctor.log.symptom import Symptom, fmt_value, is_bad, new_symptom
+from nandoctor.log.trace import Segment, Trace, TrainPoint
 
 # -log(FLT_MIN): SoftmaxWithLoss clamps the probability at FLT_MIN, so a saturated sample costs this.
 SOFTMAX_PLATEAU = 87.3365
@@ -38,30 +37,6 @@ SOFTMAX_PLATEAU = 87.3365
 MULTINOMIAL_PLATEAU = 46.0517
 WINDOW = 10
 ORDERS_OF_MAGNITUDE = 1e3  # growth between two displays that counts as "explodes"
-
-INPUT_TYPES = {"Data", "HDF5Data", "ImageData", "Input", "MemoryData", "WindowData", "DummyData", "AnnotatedData"}
-INPUT_TYPES_V1 = {"DATA", "HDF5_DATA", "IMAGE_DATA", "MEMORY_DATA", "WINDOW_DATA", "DUMMY_DATA"}
-MATH_TYPES = {"Log", "Power", "Exp", "Reduction", "Sqrt", "BNLL", "Divide", "LOG", "POWER", "EXP"}
-
-
-@dataclass(slots=True)
-class Symptom:
-    kind: str
-    message: str
-    cause: Cause
-    segment: int
-    iteration: int | None = None
-    culprit: str | None = None
-    evidence: list[tuple[int, str]] = field(default_factory=list)
-    data: dict[str, Any] = field(default_factory=dict)
-
-
-def _bad(v: float | None) -> bool:
-    return v is not None and not math.isfinite(v)
-
-
-def _fmt(v: float | None) -> str:
-    return "?" if v is None else f"{v:g}"
 
 
 def _loss_line(p: TrainPoint) -> tuple[int, str]:
@@ -71,12 +46,8 @@ def _loss_line(p: TrainPoint) -> tuple[int, str]:
 def _output_line(o) -> tuple[int, str]:
     text = f"Train net output #{o.index}: {o.name} = {o.text}"
     if o.weight is not None:
-        text += f" (* {_fmt(o.weight)} = {_fmt(o.contribution)} loss)"
+        text += f" (* {fmt_value(o.weight)} = {fmt_value(o.contribution)} loss)"
     return (o.line, text)
-
-
-def _base(seg: Segment, kind: str, message: str, cause: Cause, **kw) -> Symptom:
-    return Symptom(kind, message, cause, seg.index, **kw)
 
 
 # ---------------------------------------------------------------- training loss
@@ -152,9 +123,9 @@ def detect_loss_nonfinite(trace: Trace, seg: Segment) -> list[Symptom]:
     if found is None:
         return []
     i, p = found
-    ev = [_loss_line(p)] + [_output_line(o) for o in p.outputs if _bad(o.value)]
-    outs = [o.name for o in p.outputs if _bad(o.value)]
-    what = "the displayed loss" if _bad(p.loss) else f"train output {', '.join(outs)}"
+    ev = [_loss_line(p)] + [_output_line(o) for o in p.outputs if is_bad(o.value)]
+    outs = [o.name for o in p.outputs if is_bad(o.value)]
+    what = "the displayed loss" if is_bad(p.loss) else f"train output {', '.join(outs)}"
     loss_bad = np.flatnonzero(_bad_values((seg.train.losses(), seg.train.loss_none())))
     lr_bad = np.flatnonzero(_bad_values((seg.lr.values(), seg.lr.value_none())))
     data = {
@@ -162,15 +133,15 @@ def detect_loss_nonfinite(trace: Trace, seg: Segment) -> list[Symptom]:
         "first_nonfinite_loss_iteration": seg.train[int(loss_bad[0])].iteration if len(loss_bad) else None,
         "first_nonfinite_by_output": first_nonfinite_by_output(seg),
         "first_nonfinite_lr_iteration": seg.lr[int(lr_bad[0])].iteration if len(lr_bad) else None,
-        "value": p.loss_text if _bad(p.loss) else next(o.text for o in p.outputs if _bad(o.value)),
-        "loss_nonfinite": _bad(p.loss),
+        "value": p.loss_text if is_bad(p.loss) else next(o.text for o in p.outputs if is_bad(o.value)),
+        "loss_nonfinite": is_bad(p.loss),
         "outputs_nonfinite": outs,
         "lr": p.lr,
         "previous_iteration": seg.train[i - 1].iteration if i > 0 else None,
         "trend": trend_before(seg, i)["trend"],
     }
     return [
-        _base(seg, "loss_nonfinite", f"{what} is {data['value']} from iteration {p.iteration}", Cause.UNKNOWN,
+        new_symptom(seg, "loss_nonfinite", f"{what} is {data['value']} from iteration {p.iteration}", Cause.UNKNOWN,
               iteration=p.iteration, evidence=ev, data=data)
     ]  # fmt: skip
 
@@ -238,17 +209,21 @@ def detect_loss_trend(trace: Trace, seg: Segment) -> list[Symptom]:
         msg = (f"the loss grew {info['growth_factor']:g}x before turning non-finite at iteration {p.iteration}"
                if trend == "rising" else
                f"the loss was already {info['last_finite_loss']:g} before turning non-finite at iteration {p.iteration}")  # fmt: skip
-        return [_base(seg, "loss_rising", msg, Cause.GRADIENT_EXPLOSION, iteration=p.iteration, evidence=ev, data=data)]
+        return [
+            new_symptom(
+                seg, "loss_rising", msg, Cause.GRADIENT_EXPLOSION, iteration=p.iteration, evidence=ev, data=data
+            )
+        ]
     if trend == "flat_then_jump":
         data["candidates"] = [Cause.BAD_INPUT.value, Cause.LOSS_FUNCTION.value]
         msg = (f"the loss was flat, jumped {info['last_step_factor']:g}x in one display and was non-finite "
                f"at iteration {p.iteration}")  # fmt: skip
-        return [_base(seg, "loss_jump", msg, Cause.UNKNOWN, iteration=p.iteration, evidence=ev, data=data)]
+        return [new_symptom(seg, "loss_jump", msg, Cause.UNKNOWN, iteration=p.iteration, evidence=ev, data=data)]
     data["candidates"] = [Cause.LOSS_FUNCTION.value, Cause.BAD_INPUT.value]
     msg = (
         f"the loss was flat or falling ({info['growth_factor']:g}x) and suddenly non-finite at iteration {p.iteration}"
     )
-    return [_base(seg, "loss_sudden", msg, Cause.UNKNOWN, iteration=p.iteration, evidence=ev, data=data)]
+    return [new_symptom(seg, "loss_sudden", msg, Cause.UNKNOWN, iteration=p.iteration, evidence=ev, data=data)]
 
 
 def detect_nan_at_start(trace: Trace, seg: Segment) -> list[Symptom]:
@@ -257,11 +232,11 @@ def detect_nan_at_start(trace: Trace, seg: Segment) -> list[Symptom]:
         return []
     p = found[1]
     lr = p.lr
-    if _bad(lr):
+    if is_bad(lr):
         return []  # lr_nonfinite explains it
     ev = [_loss_line(p)] + [_output_line(o) for o in p.outputs]
     if p.lr_line is not None:
-        ev.append((p.lr_line, f"Iteration {p.iteration}, lr = {_fmt(lr)}"))
+        ev.append((p.lr_line, f"Iteration {p.iteration}, lr = {fmt_value(lr)}"))
     data = {
         "first_nonfinite_iteration": p.iteration,
         "lr": lr,
@@ -269,7 +244,7 @@ def detect_nan_at_start(trace: Trace, seg: Segment) -> list[Symptom]:
     }
     msg = (f"non-finite at the first displayed iteration ({p.iteration}) with a finite lr: "
            "the forward pass itself produces it (pooling, input data or the loss), not training")  # fmt: skip
-    return [_base(seg, "nan_at_start", msg, Cause.UNKNOWN, iteration=p.iteration, evidence=ev, data=data)]
+    return [new_symptom(seg, "nan_at_start", msg, Cause.UNKNOWN, iteration=p.iteration, evidence=ev, data=data)]
 
 
 def _plateau_match(v: np.ndarray, plateau: float) -> np.ndarray:
@@ -296,7 +271,7 @@ def detect_softmax_plateau(trace: Trace, seg: Segment) -> list[Symptom]:
     data = {"iteration": it, "output": o.name, "value": v, "plateau": plateau, "kind": name}
     msg = (f"train output {o.name} = {o.text} at iteration {it} is the {name} clamp "
            f"(-log of the smallest probability): the predictions have saturated")  # fmt: skip
-    return [_base(seg, "softmax_plateau", msg, Cause.GRADIENT_EXPLOSION, iteration=it,
+    return [new_symptom(seg, "softmax_plateau", msg, Cause.GRADIENT_EXPLOSION, iteration=it,
                   culprit=o.name, evidence=[_output_line(o)], data=data)]  # fmt: skip
 
 
@@ -328,7 +303,9 @@ def detect_output_first(trace: Trace, seg: Segment) -> list[Symptom]:
         f"train output {', '.join(leaders)} went non-finite first (iteration {earliest}) while the others stayed finite"
     )
     ev = [_output_line(first[n][1]) for n in leaders]
-    return [_base(seg, "output_first", msg, Cause.UNKNOWN, iteration=earliest, culprit=name, evidence=ev, data=data)]
+    return [
+        new_symptom(seg, "output_first", msg, Cause.UNKNOWN, iteration=earliest, culprit=name, evidence=ev, data=data)
+    ]
 
 
 def detect_smoothed_only(trace: Trace, seg: Segment) -> list[Symptom]:
@@ -337,7 +314,7 @@ def detect_smoothed_only(trace: Trace, seg: Segment) -> list[Symptom]:
     if found is None:
         return []
     p = found[1]
-    if not _bad(p.loss) or not p.outputs or any(_bad(o.value) for o in p.outputs):
+    if not is_bad(p.loss) or not p.outputs or any(is_bad(o.value) for o in p.outputs):
         return []
     _, _, values, none, owner = _output_columns(seg)
     recovered = not _bad_values((values, none))[owner >= found[0]].any()
@@ -350,7 +327,7 @@ def detect_smoothed_only(trace: Trace, seg: Segment) -> list[Symptom]:
            "finite: a single iteration between displays produced the non-finite loss, and Caffe's running "
            "average never forgets it")  # fmt: skip
     ev = [_loss_line(p)] + [_output_line(o) for o in p.outputs]
-    return [_base(seg, "smoothed_only", msg, Cause.UNKNOWN, iteration=p.iteration, evidence=ev, data=data)]
+    return [new_symptom(seg, "smoothed_only", msg, Cause.UNKNOWN, iteration=p.iteration, evidence=ev, data=data)]
 
 
 def detect_dominant_output(trace: Trace, seg: Segment) -> list[Symptom]:
@@ -368,9 +345,9 @@ def detect_dominant_output(trace: Trace, seg: Segment) -> list[Symptom]:
             o = top[0]
             data = {"output": o.name, "contribution": top[1], "weight": o.weight, "value": o.value,
                     "ratio": abs(top[1]) / max(other, 1e-12), "iteration": p.iteration}  # fmt: skip
-            msg = (f"train output {o.name} contributes {top[1]:g} (weight {_fmt(o.weight)}) to the loss, "
+            msg = (f"train output {o.name} contributes {top[1]:g} (weight {fmt_value(o.weight)}) to the loss, "
                    f"{data['ratio']:.0f}x the other outputs: its gradient dominates and can blow up the weights")  # fmt: skip
-            return [_base(seg, "dominant_output", msg, Cause.GRADIENT_EXPLOSION, iteration=p.iteration,
+            return [new_symptom(seg, "dominant_output", msg, Cause.GRADIENT_EXPLOSION, iteration=p.iteration,
                           culprit=o.name, evidence=[_output_line(x) for x, _ in contribs], data=data)]  # fmt: skip
     return []
 
@@ -389,14 +366,14 @@ def detect_lr(trace: Trace, seg: Segment) -> list[Symptom]:
         ev = [(p.line, f"Iteration {p.iteration}, lr = {p.text}") for p in [*pts[max(0, b - 3) : b], bad]]
         data = {"first_nonfinite_lr_iteration": bad.iteration, "value": bad.text,
                 "policy": seg.info.get("lr_policy") or _solver_field(seg, "lr_policy")}  # fmt: skip
-        out.append(_base(seg, "lr_nonfinite", f"the learning rate is {bad.text} from iteration {bad.iteration}",
+        out.append(new_symptom(seg, "lr_nonfinite", f"the learning rate is {bad.text} from iteration {bad.iteration}",
                          Cause.LR_POLICY, iteration=bad.iteration, culprit="lr_policy", evidence=ev, data=data))  # fmt: skip
     with np.errstate(invalid="ignore"):
         neg_at = np.flatnonzero(values < 0)
     if len(neg_at):
         neg = pts[int(neg_at[0])]
         data = {"iteration": neg.iteration, "value": neg.value}
-        out.append(_base(seg, "lr_negative", f"the learning rate is negative ({neg.text}) at iteration {neg.iteration}: "
+        out.append(new_symptom(seg, "lr_negative", f"the learning rate is negative ({neg.text}) at iteration {neg.iteration}: "
                          "gradient ascent", Cause.LR_POLICY, iteration=neg.iteration, culprit="lr_policy",
                          evidence=[(neg.line, f"Iteration {neg.iteration}, lr = {neg.text}")], data=data))  # fmt: skip
     found = first_nonfinite_point(seg)
@@ -422,7 +399,7 @@ def detect_lr(trace: Trace, seg: Segment) -> list[Symptom]:
             msg = (
                 f"the learning rate grows {factor:g}x (from {first.text} to {peak.text} at iteration {peak.iteration})"
             )
-            out.append(_base(seg, "lr_increasing", msg, Cause.LR_POLICY, iteration=peak.iteration,
+            out.append(new_symptom(seg, "lr_increasing", msg, Cause.LR_POLICY, iteration=peak.iteration,
                              culprit="lr_policy", evidence=ev, data=data))  # fmt: skip
     return out
 
@@ -436,28 +413,28 @@ def detect_clip_rising(trace: Trace, seg: Segment) -> list[Symptom]:
     clips = seg.clips
     if not clips:
         return []
-    bad = next((c for c in clips if _bad(c.norm) or (c.factor is not None and c.factor == 0)), None)
+    bad = next((c for c in clips if is_bad(c.norm) or (c.factor is not None and c.factor == 0)), None)
     finite = [c for c in clips if c.norm is not None and math.isfinite(c.norm) and c.norm > 0]
     factor = finite[-1].norm / finite[0].norm if len(finite) >= 2 else 1.0
     peak = max((c.norm for c in finite), default=None)
     if bad is None and factor < 10 and (peak is None or finite[0].norm <= 0 or peak / finite[0].norm < 10):
         return []
-    ev = [(c.line, f"Gradient clipping: L2 norm {_fmt(c.norm)} > {_fmt(c.threshold)}, scale factor {_fmt(c.factor)}")
+    ev = [(c.line, f"Gradient clipping: L2 norm {fmt_value(c.norm)} > {fmt_value(c.threshold)}, scale factor {fmt_value(c.factor)}")
           for c in ([finite[0]] if finite else []) + ([bad] if bad else ([finite[-1]] if finite else []))]  # fmt: skip
     data = {"first_norm": finite[0].norm if finite else None, "last_norm": finite[-1].norm if finite else None,
             "growth_factor": factor, "max_norm": peak, "nonfinite_norm_iteration": bad.iteration if bad else None,
             "clips": len(clips)}  # fmt: skip
     msg = (f"clipped gradient norms rise {factor:g}x" if bad is None else
-           f"the clipped gradient norm is {_fmt(bad.norm)} (scale factor {_fmt(bad.factor)})")  # fmt: skip
-    return [_base(seg, "clip_rising", msg, Cause.GRADIENT_EXPLOSION, iteration=(bad or finite[-1]).iteration,
+           f"the clipped gradient norm is {fmt_value(bad.norm)} (scale factor {fmt_value(bad.factor)})")  # fmt: skip
+    return [new_symptom(seg, "clip_rising", msg, Cause.GRADIENT_EXPLOSION, iteration=(bad or finite[-1]).iteration,
                   evidence=ev, data=data)]  # fmt: skip
 
 
 # ---------------------------------------------------------------- test, crash
 def detect_test_nonfinite(trace: Trace, seg: Segment) -> list[Symptom]:
     for t in seg.tests:
-        bad = [o for o in t.outputs if _bad(o.value)]
-        if bad or _bad(t.loss):
+        bad = [o for o in t.outputs if is_bad(o.value)]
+        if bad or is_bad(t.loss):
             ev = [(t.line, f"Iteration {t.iteration}, Testing net (#{t.net_index})")]
             ev += [(o.line, f"Test net output #{o.index}: {o.name} = {o.text}") for o in t.outputs]
             found = first_nonfinite_point(seg)
@@ -465,14 +442,16 @@ def detect_test_nonfinite(trace: Trace, seg: Segment) -> list[Symptom]:
             for u in seg.tests:
                 for o in u.outputs:
                     if per_output.get(o.name) is None:
-                        per_output[o.name] = u.iteration if _bad(o.value) else None
+                        per_output[o.name] = u.iteration if is_bad(o.value) else None
             data = {"first_nonfinite_test_iteration": t.iteration, "net_index": t.net_index,
                     "first_nonfinite_by_output": per_output,
                     "outputs": [o.name for o in bad],
                     "before_train": found is None or t.iteration < found[1].iteration,
                     "first_nonfinite_train_iteration": found[1].iteration if found else None}  # fmt: skip
             msg = f"test net #{t.net_index} output {', '.join(o.name for o in bad) or 'loss'} is non-finite at iteration {t.iteration}"
-            return [_base(seg, "test_nonfinite", msg, Cause.UNKNOWN, iteration=t.iteration, evidence=ev, data=data)]
+            return [
+                new_symptom(seg, "test_nonfinite", msg, Cause.UNKNOWN, iteration=t.iteration, evidence=ev, data=data)
+            ]
     return []
 
 
@@ -492,7 +471,7 @@ def detect_check_failed(trace: Trace, seg: Segment) -> list[Symptom]:
             culprit = "lr_policy" if word in ("learning rate policy", "lr_policy") else word
         data = {"message": c.message, "kind": c.kind, "field": culprit,
                 "last_iteration": seg.train[-1].iteration if seg.train else None}  # fmt: skip
-        out.append(_base(seg, "check_failed", f"Caffe stopped: {c.message}", cause, iteration=data["last_iteration"],
+        out.append(new_symptom(seg, "check_failed", f"Caffe stopped: {c.message}", cause, iteration=data["last_iteration"],
                          culprit=culprit, evidence=[(c.line, c.message)], data=data))  # fmt: skip
         break
     return out
@@ -518,70 +497,20 @@ def detect_crash(trace: Trace, seg: Segment) -> list[Symptom]:
     msg = f"the process crashed ({', '.join(dict.fromkeys(kinds))})"
     if data["double_free"] and found:
         msg += ": heap corruption after the NaN (MAX pooling over nan inputs writes outside its buffer)"
-    return [_base(seg, "crash", msg, cause, culprit=culprit, evidence=[(c.line, c.message) for c in crashes[:3]],
+    return [new_symptom(seg, "crash", msg, cause, culprit=culprit, evidence=[(c.line, c.message) for c in crashes[:3]],
                   data=data)]  # fmt: skip
 
 
 # ---------------------------------------------------------------- debug_info
-def layer_types(seg: Segment) -> dict[str, str]:
-    """Layer name -> type from the train net dump (empty when the log has none)."""
-    net = seg.train_net
-    if net is None:
-        return {}
-    # runs restarted or resumed with one net dump the same text (the parser shares one str): parse it once
-    return dict(_dump_types(net.text))
-
-
-@functools.lru_cache(maxsize=64)
-def _dump_types(text: str) -> tuple[tuple[str, str], ...]:
-    try:
-        root = parse_text(text, "<log>").root
-    except (ParseError, RecursionError):
-        return ()
-    types: dict[str, str] = {}
-    for key in ("layer", "layers"):
-        for layer in root.messages(key):
-            name, typ = layer.get("name"), layer.get("type")
-            if isinstance(name, str) and isinstance(typ, str):
-                types.setdefault(name, typ)
-    return tuple(types.items())
-
-
-def cause_for_layer(typ: str | None, layer: str, role: str) -> tuple[Cause, list[str]]:
-    if role == "input" or typ in INPUT_TYPES or typ in INPUT_TYPES_V1:
-        return Cause.BAD_INPUT, []
-    if typ in ("Pooling", "POOLING"):
-        return Cause.POOLING, []
-    if typ is not None and (typ.endswith("Loss") or typ.endswith("LOSS") or typ in MATH_TYPES):
-        return Cause.LOSS_FUNCTION, []
-    if typ is None and layer.startswith("data"):
-        return Cause.BAD_INPUT, []
-    return Cause.UNKNOWN, [Cause.GRADIENT_EXPLOSION.value, Cause.BAD_INPUT.value, Cause.LOSS_FUNCTION.value]
-
-
-def _debug_text(r: DebugRecord) -> str:
-    if r.direction == "forward" and r.role == "top":
-        return f"[Forward] Layer {r.layer}, top blob {r.blob} data: {_fmt(r.value)}"
-    if r.direction == "forward":
-        return f"[Forward] Layer {r.layer}, {r.role} blob {r.blob} data: {_fmt(r.value)}"
-    if r.direction == "backward":
-        return f"[Backward] Layer {r.layer}, {r.role} blob {r.blob} diff: {_fmt(r.value)}"
-    return f"[Update] Layer {r.layer}, param {r.blob} {r.what}: {_fmt(r.value)}"
-
-
 def detect_debug_origin(trace: Trace, seg: Segment) -> list[Symptom]:
     """debug_info: the first layer whose value is non-finite, and in which pass it shows first
     (``log.debug_analysis.origin_symptoms``; flagged ``after_growth`` when an explosion preceded it)."""
-    from nandoctor.log.debug_analysis import origin_symptoms
-
     return origin_symptoms(trace, seg)
 
 
 def detect_debug_growth(trace: Trace, seg: Segment) -> list[Symptom]:
     """debug_info: the first series that grows by orders of magnitude, the explosion's culprit layer,
     its gradient path and loss head (``log.debug_analysis.growth_symptoms``)."""
-    from nandoctor.log.debug_analysis import growth_symptoms
-
     return growth_symptoms(trace, seg)
 
 

@@ -1,4 +1,4 @@
-"""Replays of a failed Caffe run that localise the failing layer (issue 7).
+"""Replays of a failed Caffe run that localise the failing layer.
 
 ``prepare_replay(target, out_dir, probe=False, ...) -> ReplayPlan`` writes the debug copy
 (or the input probe) into ``out_dir``; ``find_caffe()`` finds a Caffe to run it with and

@@ -1,6 +1,6 @@
 """The input-probe net: the user's data layers alone, each top reduced to one number per batch.
 
-The seed's remedy "use a simple net that only reads the input: if an input is bad, its
+The classic advice "use a simple net that only reads the input: if an input is bad, its
 loss goes NaN too", made exact. The data layers are copied verbatim (same sources,
 transform_param, batch sizes, include/exclude phases), and every top gets a
 ``Reduction`` (ASUM: sum of |x|) whose scalar output Caffe prints as ``Train net output``

@@ -1,6 +1,6 @@
 """Edited copies of the user's solver: the debug replay and the input probe's solver.
 
-Every change is an exact text edit of the original (``config.solver.replace_edit`` /
+Every change is an exact text edit of the original (``config.edits.replace_edit`` /
 ``insert_edit``), so comments, order and spelling stay as the user wrote them and the
 diff shows only the intended fields. Net and weight paths become absolute (the copy
 lives in another folder); everything else stays relative to the run's working
@@ -13,11 +13,11 @@ import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nandoctor.config.solver import Solver, insert_edit, replace_edit
+from nandoctor.config.edits import apply_edits, insert_edit, replace_edit
+from nandoctor.config.solver import Solver
 from nandoctor.config.textformat import Field, Message
 from nandoctor.core.safeio import OutputDir
 from nandoctor.core.types import Edit, InputError
-from nandoctor.fixes import apply_edits
 
 NET_FIELDS = ("net", "train_net", "test_net")
 NO_TEST = 1_000_000_000  # a test_interval no replay reaches (Caffe tests at iter % interval == 0)
@@ -61,7 +61,7 @@ class SolverEditor:
         if f is not None and not f.is_message:
             old = f.value.text
             if old != value_text:
-                self.edits.append(replace_edit(self.solver, name, value_text))
+                self.edits.append(replace_edit(self.solver.path, f.value, value_text))
                 self.changes[name] = (old, value_text)
             return
         self.edits.append(insert_edit(self.solver, name, value_text))

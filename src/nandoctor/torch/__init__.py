@@ -44,7 +44,7 @@ _EXPORTS = {
     "diagnose_facts": "nandoctor.torch.diagnosis",
     "render_text": "nandoctor.torch.diagnosis",
     "load_bundle": "nandoctor.torch.bundle",
-    "replay_bundle": "nandoctor.torch.bundle",
+    "replay_bundle": "nandoctor.torch.bundle_replay",
     "diagnose_bundle": "nandoctor.torch.bundle",
     "is_bundle": "nandoctor.torch.bundle",
 }

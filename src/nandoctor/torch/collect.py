@@ -82,7 +82,7 @@ def _replay(guard, facts: TorchFacts, trigger: str, micro: list, before_backward
     if facts.batch:
         facts.replay = {"ran": False, "reason": "the batch itself is non-finite"}
         return
-    from nandoctor.torch.guard import wrappers
+    from nandoctor.torch.wrappers import wrappers
 
     forbidden = tuple(wrappers(guard.model))
     model = guard.module

@@ -42,7 +42,7 @@ class DistributedCheck:
         return cls(guard)
 
     def __init__(self, guard):
-        from nandoctor.torch.guard import wrappers
+        from nandoctor.torch.wrappers import wrappers
 
         self.guard = guard
         self.rank = dist.get_rank()

@@ -36,6 +36,7 @@ from nandoctor.torch.inputs import BatchHistory, float_tensors
 from nandoctor.torch.monitor import StepMonitor, StepStats
 from nandoctor.torch.replay import BufferSnapshot, capture_rng
 from nandoctor.torch.sharded import is_sharded
+from nandoctor.torch.wrappers import unwrap
 
 ACTIONS = ("skip", "stop", "raise")
 
@@ -47,28 +48,6 @@ class NaNDetected(RuntimeError):
         super().__init__(render_text(diagnosis))
         self.diagnosis = diagnosis
         self.bundle = bundle
-
-
-WRAPPERS = {"OptimizedModule": "_orig_mod", "DistributedDataParallel": "module", "DataParallel": "module"}
-
-
-def wrappers(model: torch.nn.Module) -> list[torch.nn.Module]:
-    """The DistributedDataParallel / DataParallel / torch.compile wrappers around the eager model."""
-    out = []
-    while type(model).__name__ in WRAPPERS:
-        inner = getattr(model, WRAPPERS[type(model).__name__], None)
-        if not isinstance(inner, torch.nn.Module):
-            break
-        out.append(model)
-        model = inner
-    return out
-
-
-def unwrap(model: torch.nn.Module) -> torch.nn.Module:
-    """The eager module inside DistributedDataParallel / torch.compile wrappers."""
-    for wrapper in wrappers(model):
-        model = getattr(wrapper, WRAPPERS[type(wrapper).__name__])
-    return model
 
 
 class NaNGuard:

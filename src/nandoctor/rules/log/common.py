@@ -7,7 +7,8 @@ from typing import ClassVar
 
 from nandoctor.core.registry import Facts, Rule
 from nandoctor.core.types import Bearing, Cause, Evidence, Finding, Location
-from nandoctor.log.symptoms import Symptom, detected
+from nandoctor.log.symptom import Symptom
+from nandoctor.log.symptoms import detected
 from nandoctor.log.trace import Segment, Trace
 
 

@@ -14,6 +14,7 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
+from nandoctor.config.edits import apply_edits
 from nandoctor.config.net import Layer, Net
 from nandoctor.config.shapes import ShapeResult, infer_shapes, overrides_from_top_shapes
 from nandoctor.config.textformat import Document, Field, Message, Scalar, parse_text
@@ -71,7 +72,7 @@ def nets_of(facts) -> list[Net]:
 def parsed_by_caffe(net: Net) -> bool:
     """False when the file holding the net has a schema error (a NAN0xx error: Caffe refuses to read it).
 
-    Caffe never builds such a net, and our model of it is a guess (the seed's ``kernel: 3`` is no
+    Caffe never builds such a net, and our model of it is a guess (a misspelt ``kernel: 3`` is no
     kernel at all), so net rules stay quiet rather than pile findings about a net that does not
     exist onto the one finding that matters. Fork extensions (NAN003, info) do not count: the
     fork the user runs reads them, and its nets deserve the checks.
@@ -161,48 +162,6 @@ def location_of(layer: Layer, f: Field | None) -> Location:
 def field_evidence(layer: Layer, f: Field) -> Evidence:
     value = f.value.text if isinstance(f.value, Scalar) else "{...}"
     return Evidence(f"{layer.name}: {f.name}: {value}", layer.field_location(f), "prototxt")
-
-
-def replace_edit(path: str, scalar: Scalar, new: str) -> Edit:
-    return Edit(path, scalar.start.offset, scalar.end, scalar.text, new, scalar.start.line, scalar.start.col)
-
-
-def insert_field_edit(doc: Document, msg: Message, text: str) -> Edit | None:
-    """Insert ``text`` (e.g. ``round_mode: FLOOR``) as the last field of ``msg``, matching its layout."""
-    if not msg.fields:
-        if msg.end is None:
-            return None
-        at = msg.end - 1  # just before the closing brace
-        return Edit(doc.path, at, at, "", f" {text} ")
-    last = msg.fields[-1]
-    end = last.value.end if isinstance(last.value, (Scalar, Message)) else None
-    if end is None:
-        return None
-    src = doc.text
-    same_line = "\n" not in src[msg.fields[0].name_pos.offset : end] and (
-        msg.start is not None and "\n" not in src[msg.start.offset : msg.fields[0].name_pos.offset]
-    )
-    if same_line:
-        new = f" {text}"
-    else:
-        line_start = src.rfind("\n", 0, last.name_pos.offset) + 1
-        indent = src[line_start : last.name_pos.offset]
-        newline = "\r\n" if src[line_start - 2 : line_start] == "\r\n" else "\n"
-        new = f"{newline}{indent if not indent.strip() else ''}{text}"
-        eol = src.find("\n", end)
-        eol = len(src) if eol < 0 else eol
-        rest = src[end:eol].rstrip("\r")
-        if not rest.strip() or rest.strip().startswith("#"):
-            end = end + len(rest)  # after a trailing comment, so it stays with its own field
-    line = src.count("\n", 0, end) + 1
-    col = end - (src.rfind("\n", 0, end) + 1) + 1
-    return Edit(doc.path, end, end, "", new, line, col)
-
-
-def apply_edits(text: str, edits: list[Edit]) -> str:
-    for e in sorted(edits, key=lambda e: e.start, reverse=True):
-        text = text[: e.start] + e.new + text[e.end :]
-    return text
 
 
 def reparse(doc: Document, edits: list[Edit]) -> Document | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from nandoctor.config.edits import insert_field_edit, replace_edit
 from nandoctor.config.forks import chosen_flavor
 from nandoctor.config.net import Layer, Net, lr_mults
 from nandoctor.config.textformat import Message, Scalar, boolean
@@ -13,13 +14,11 @@ from nandoctor.rules.net.common import (
     Variant,
     field_evidence,
     field_of,
-    insert_field_edit,
     location_of,
     nets_of,
     param_number,
     param_value,
     phases_text,
-    replace_edit,
     variants,
 )
 

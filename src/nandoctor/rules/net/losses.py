@@ -6,10 +6,11 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from nandoctor.config.edits import replace_edit
 from nandoctor.config.net import Layer, Net
 from nandoctor.core.registry import Rule, register
 from nandoctor.core.types import Bearing, Cause, Evidence, Finding, Fix, Severity
-from nandoctor.rules.net.common import field_evidence, location_of, nets_of, phases_text, replace_edit, variants
+from nandoctor.rules.net.common import field_evidence, location_of, nets_of, phases_text, variants
 
 LOSS_CLASSES = {
     "SoftmaxWithLoss": "classification", "SigmoidCrossEntropyLoss": "multi-label classification",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from nandoctor.config.edits import insert_field_edit, replace_edit
 from nandoctor.config.net import Layer, Net
 from nandoctor.config.pooling import PoolGeometry, PoolParams, pool_geometry
 from nandoctor.config.textformat import Message, Scalar
@@ -14,11 +15,9 @@ from nandoctor.rules.net.common import (
     edited_layer,
     field_evidence,
     field_of,
-    insert_field_edit,
     location_of,
     nets_of,
     phases_text,
-    replace_edit,
     variants,
 )
 

@@ -15,11 +15,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from nandoctor.config.edits import insert_field_edit
 from nandoctor.config.net import Layer, Net, NetProblem
 from nandoctor.config.shapes import format_shape
 from nandoctor.core.registry import Rule, register
 from nandoctor.core.types import Bearing, Cause, Evidence, Finding, Fix, Severity
-from nandoctor.rules.net.common import Variant, field_evidence, insert_field_edit, location_of, nets_of, variants
+from nandoctor.rules.net.common import Variant, field_evidence, location_of, nets_of, variants
 
 SHAPE_KINDS = ("negative", "mismatch", "check")  # "pooling" is NAN103's; "missing_bottom" is handled below
 

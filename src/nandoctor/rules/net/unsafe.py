@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from nandoctor.config.edits import insert_field_edit, replace_edit
 from nandoctor.config.net import Layer, Net
 from nandoctor.config.textformat import Message, Scalar
 from nandoctor.core.registry import Rule, register
@@ -16,12 +17,10 @@ from nandoctor.rules.net.common import (
     Variant,
     field_evidence,
     field_of,
-    insert_field_edit,
     location_of,
     nets_of,
     param_number,
     phases_text,
-    replace_edit,
     variants,
 )
 from nandoctor.rules.net.values import analyse, chain_to_softmax, describe_source, feeds_loss, log_base, power_base

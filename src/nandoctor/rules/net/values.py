@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from nandoctor.config.layers import FIXED_OUTPUT
 from nandoctor.config.net import Layer
 from nandoctor.config.textformat import number
 from nandoctor.rules.net.common import Variant, param_number
@@ -129,18 +130,8 @@ def output_range(layer: Layer, ins: list[Range]) -> Range:
         for r in ins[1:]:
             out = out.weakest(r)
         return out
-    if t in ("Sigmoid", "Softmax"):
-        return Range("nonneg", True)
-    if t == "TanH":
-        return Range("any", True)
-    if t == "Threshold":
-        return Range("nonneg", True)
-    if t == "AbsVal":
-        return Range("nonneg")
-    if t == "BNLL":  # softplus: reaches 0 only below about -100 (float underflow)
-        return Range("pos")
-    if t == "Exp":
-        return Range("pos")
+    if t in FIXED_OUTPUT:  # Sigmoid, Softmax, TanH, Threshold, AbsVal, BNLL, Exp, Accuracy, the losses
+        return Range(*FIXED_OUTPUT[t])
     if t == "ReLU":
         return _relu(layer, ins)
     if t == "Clip":

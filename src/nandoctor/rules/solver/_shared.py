@@ -17,7 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from nandoctor.config import lr
-from nandoctor.config.solver import Solver, insert_edit, replace_edit
+from nandoctor.config.edits import insert_edit, replace_edit
+from nandoctor.config.solver import Solver
 from nandoctor.config.textformat import Field
 from nandoctor.core.types import Edit, Evidence, Fix, InputError, Location
 
@@ -133,7 +134,7 @@ def set_field(solver: Solver, name: str, value_text: str) -> Edit:
     """An edit that makes ``name`` read ``value_text``: replace its value, or add the field."""
     f = solver.field(name)
     if f is not None and not f.is_message:
-        return replace_edit(solver, name, value_text)
+        return replace_edit(solver.path, f.value, value_text)
     return insert_edit(solver, name, value_text)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from nandoctor.config import lr
-from nandoctor.config.solver import insert_edit
+from nandoctor.config.edits import insert_edit
 from nandoctor.core.registry import Rule, register
 from nandoctor.core.types import Bearing, Cause, Edit, Evidence, Fix, Severity
 from nandoctor.rules.solver._shared import analysis, delete_field_edit, field_evidence, location, set_fix

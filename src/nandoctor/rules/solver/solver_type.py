@@ -1,4 +1,4 @@
-"""NAN208-NAN215: the solver type and its own parameters (caffe-facts §3.3)."""
+"""NAN208-NAN215: the solver type and its own parameters, as the solvers' constructors in Caffe's sgd_solvers check them."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""NAN216-NAN221: weight decay, iter_size, gradient clipping, max_iter and average_loss (caffe-facts §3.2-3.4)."""
+"""NAN216-NAN221: weight decay, iter_size, gradient clipping, max_iter and average_loss, as solver.cpp and sgd_solver.cpp read them."""
 
 from __future__ import annotations
 
