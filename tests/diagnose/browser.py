@@ -94,18 +94,25 @@ class Seen:
 def open_report(browser: str, report: Path, workdir: Path, screenshot: Path) -> Seen:
     probed = workdir / "probed.html"
     probed.write_text(report.read_text(encoding="utf-8").replace("</head>", _PROBE + "</head>", 1), encoding="utf-8")
-    frames = "".join(
-        f'<iframe name="{name}" src="{probed.name}" style="width:{width}px"></iframe>' for name, width in WIDTHS.items()
-    )
     harness = workdir / "harness.html"
-    harness.write_text(_HARNESS.format(height=HEIGHT, frames=frames), encoding="utf-8")
+    return run_harness(browser, probed.name, harness, harness.as_uri(), workdir, screenshot, HEIGHT)
+
+
+def run_harness(browser: str, src: str, harness: Path, url: str, workdir: Path, screenshot: Path,
+                height: int) -> Seen:  # fmt: skip
+    """Write the harness (``src`` in one iframe per width) to ``harness``, open it at ``url`` in
+    headless Chromium and return what the probe in ``src`` posted, the console and the picture."""
+    frames = "".join(
+        f'<iframe name="{name}" src="{src}" style="width:{width}px"></iframe>' for name, width in WIDTHS.items()
+    )
+    harness.write_text(_HARNESS.format(height=height, frames=frames), encoding="utf-8")
     width = sum(WIDTHS.values()) + 16 * (len(WIDTHS) + 1)
     screenshot.parent.mkdir(parents=True, exist_ok=True)
     cmd = [
         browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--hide-scrollbars",
         "--no-first-run", "--disable-extensions", "--enable-logging=stderr", "--v=0",
         f"--user-data-dir={workdir / 'profile'}", "--virtual-time-budget=10000",
-        f"--window-size={width},{HEIGHT}", f"--screenshot={screenshot}", "--dump-dom", harness.as_uri(),
+        f"--window-size={width},{height}", f"--screenshot={screenshot}", "--dump-dom", url,
     ]  # fmt: skip
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=180, check=False)
     m = re.search(r'<pre id="seen">(.*?)</pre>', done.stdout, re.S)

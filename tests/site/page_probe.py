@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import functools
 import http.server
-import json
-import re
-import subprocess
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 
-WIDTHS = {"desktop": 1100, "phone": 375}
+from tests.diagnose.browser import Seen, run_harness
+
 HEIGHT = 1600
 
 _PROBE = """<script>
@@ -47,24 +44,6 @@ _PROBE = """<script>
 })();
 </script>"""
 
-_HARNESS = """<!doctype html><html><head><meta charset="utf-8"><style>
-body{{margin:0;display:flex;gap:16px;align-items:flex-start;background:#888}}
-iframe{{flex:none;border:0;background:#fff;height:{height}px}}#seen{{display:none}}</style></head><body>
-{frames}<pre id="seen"></pre><script>
-var seen = {{}};
-window.addEventListener("message", function (e) {{
-  seen[e.data.frame] = e.data.seen;
-  document.getElementById("seen").textContent = JSON.stringify(seen);
-}});
-</script></body></html>"""
-
-
-@dataclass
-class Seen:
-    frames: dict[str, dict]  # "desktop" / "phone" -> what the probe measured
-    console: list[str]
-    screenshot: Path
-
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
     def log_message(self, format, *args):
@@ -83,25 +62,8 @@ def open_page(browser: str, site: Path, page: str, workdir: Path, screenshot: Pa
     try:
         base = f"http://127.0.0.1:{server.server_address[1]}/"
         src = base + probed.relative_to(site).as_posix()
-        frames = "".join(
-            f'<iframe name="{name}" src="{src}" style="width:{width}px"></iframe>' for name, width in WIDTHS.items()
-        )
-        (site / "harness.html").write_text(_HARNESS.format(height=HEIGHT, frames=frames), encoding="utf-8")
-        width = sum(WIDTHS.values()) + 16 * (len(WIDTHS) + 1)
-        screenshot.parent.mkdir(parents=True, exist_ok=True)
-        cmd = [
-            browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--hide-scrollbars",
-            "--no-first-run", "--disable-extensions", "--enable-logging=stderr", "--v=0",
-            f"--user-data-dir={workdir / 'profile'}", "--virtual-time-budget=10000",
-            f"--window-size={width},{HEIGHT}", f"--screenshot={screenshot}", "--dump-dom", base + "harness.html",
-        ]  # fmt: skip
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=180, check=False)
+        harness = site / "harness.html"
+        return run_harness(browser, src, harness, base + "harness.html", workdir, screenshot, HEIGHT)
     finally:
         server.shutdown()
         server.server_close()
-    m = re.search(r'<pre id="seen">(.*?)</pre>', done.stdout, re.S)
-    if m is None:
-        raise AssertionError(f"Chromium returned no measurements (exit {done.returncode}): {done.stderr[-2000:]}")
-    text = m.group(1).replace("&quot;", '"').replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-    console = [line for line in done.stderr.splitlines() if ":CONSOLE" in line]
-    return Seen(json.loads(text) if text else {}, console, screenshot)

@@ -19,8 +19,8 @@ import pytest
 from tools.site.build import REPO, build_html, write_sources
 
 from nandoctor.core.registry import DOC_SECTIONS, all_rules
-from tests.diagnose.browser import find_chromium
-from tests.site.page_probe import WIDTHS, open_page
+from tests.diagnose.browser import WIDTHS, find_chromium
+from tests.site.page_probe import open_page
 
 SECTION_IDS = {
     "What it detects": "what-it-detects",
