@@ -5,13 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 from tests.caffe_real import tiny
 from tests.log.conftest import FIXTURES
-from tests.log.test_watch import _first_bad_line, _write_slowly
+from tests.log.test_watch import _first_bad_line, _follow_while_written
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 
@@ -24,22 +23,12 @@ def _follow(log: Path, *extra: str, env: dict[str, str] | None = None) -> subpro
 
 
 def test_follow_diagnoses_a_log_written_by_a_thread_when_it_turns_bad(tmp_path):
-    lines = (FIXTURES / "glog_year.log").read_bytes().splitlines(keepends=True)
-    log = tmp_path / "train.log"
-    log.write_bytes(b"")
     marker = tmp_path / "fired"
-    proc = _follow(log, "--on-nan", f"touch {marker}")
-    stop = threading.Event()
-    writer = threading.Thread(target=_write_slowly, args=(log, lines, stop))
-    writer.start()
-    try:
-        out, err = proc.communicate(timeout=90)
-    finally:
-        stop.set()
-        writer.join()
-    text = out.decode()
-    assert proc.returncode == 1, err.decode()
-    assert f"train.log:{_first_bad_line(lines)}: the displayed loss is -nan at iteration 30" in text
+    code, text, err, bad_line = _follow_while_written(tmp_path, FIXTURES / "glog_year.log", "--on-nan",
+                                                      f"touch {marker}", start=_follow)  # fmt: skip
+    log = tmp_path / "train.log"
+    assert code == 1, err
+    assert f"train.log:{bad_line}: the displayed loss is -nan at iteration 30" in text
     # then the engine's diagnosis of what was written so far, as plain `diagnose --log` prints it
     done = subprocess.run([sys.executable, "-m", "nandoctor", "diagnose", "--log", str(log)], capture_output=True,
                           env={**os.environ, "PYTHONPATH": SRC}, timeout=60)  # fmt: skip

@@ -38,11 +38,13 @@ def _watch(path: Path, *extra: str) -> subprocess.Popen:
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
 
 
-def _follow_while_written(tmp_path: Path, source: Path, *extra: str):
+def _follow_while_written(tmp_path: Path, source: Path, *extra: str, start=None):
+    """``start(path, *extra)`` (by default ``watch``) follows train.log while a thread writes ``source``
+    into it line by line; returns the exit code, stdout, stderr and the first bad line's number."""
     lines = source.read_bytes().splitlines(keepends=True)
     path = tmp_path / "train.log"
     path.write_bytes(b"")
-    proc = _watch(path, *extra)
+    proc = (start or _watch)(path, *extra)
     stop = threading.Event()
     writer = threading.Thread(target=_write_slowly, args=(path, lines, stop))
     writer.start()
