@@ -11,16 +11,9 @@ import pytest
 
 from nandoctor.core.types import Cause, Verdict
 from nandoctor.runs import diagnose_run
+from tests.runs.framework_fixtures import need
 
-FIX = Path(__file__).resolve().parents[1] / "fixtures" / "frameworks"
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def need(name: str) -> Path:
-    p = FIX / name
-    if not (p / "expected.json").is_file():
-        pytest.skip(f"fixture {name} not generated")
-    return p
 
 
 @pytest.mark.parametrize(

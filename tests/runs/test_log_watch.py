@@ -13,15 +13,7 @@ import pytest
 
 from nandoctor.cli.main import main
 from nandoctor.runs import read_run
-
-FIX = Path(__file__).resolve().parents[1] / "fixtures" / "frameworks"
-
-
-def need(name: str) -> Path:
-    p = FIX / name
-    if not (p / "expected.json").is_file():
-        pytest.skip(f"fixture {name} not generated")
-    return p
+from tests.runs.framework_fixtures import need
 
 
 @pytest.mark.parametrize(

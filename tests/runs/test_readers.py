@@ -14,15 +14,7 @@ from nandoctor.core.types import InputError
 from nandoctor.runs import read_run, run_kind
 from nandoctor.runs.console import read_console
 from nandoctor.runs.pickled_args import fields_of, read_pickled_args
-
-FIX = Path(__file__).resolve().parents[1] / "fixtures" / "frameworks"
-
-
-def need(name: str) -> Path:
-    p = FIX / name
-    if not (p / "expected.json").is_file():
-        pytest.skip(f"fixture {name} not generated")
-    return p
+from tests.runs.framework_fixtures import need
 
 
 def test_hf_state_merges_checkpoints_and_reads_args_without_unpickling():
